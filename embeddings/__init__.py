@@ -1,0 +1,1 @@
+"""Adapters around sentence-transformers and FAISS: strings, arrays and integer ids only."""

@@ -1,0 +1,86 @@
+"""Split Documents into overlapping passages of whole sentences.
+
+Trade-off: small passages (about 80 words) make retrieval precise and keep the
+prompt short enough for a small model to read several of them; one sentence of
+overlap keeps a fact that straddles two passages findable in either. Passages
+never cross a dropped boilerplate line, so a passage's offsets always cover
+only article text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from rag.schema import Chunk, Document
+from rag.text import normalize, split_sentences
+
+_NON_WS_RUN = re.compile(r"\S+")
+
+
+def _sections(doc: Document) -> list[list[tuple[int, int]]]:
+    """Runs of article lines with nothing but whitespace between them."""
+    sections: list[list[tuple[int, int]]] = []
+    prev_end = None
+    for start, end in doc.spans:
+        if prev_end is None or doc.text[prev_end:start].strip():
+            sections.append([])
+        sections[-1].append((start, end))
+        prev_end = end
+    return sections
+
+
+def _split_long(text: str, start: int, end: int, max_words: int) -> list[tuple[int, int]]:
+    """Cut a run-on 'sentence' into windows of max_words words."""
+    tokens = list(_NON_WS_RUN.finditer(text, start, end))
+    if len(tokens) <= max_words:
+        return [(start, end)]
+    return [(tokens[i].start(), tokens[min(i + max_words, len(tokens)) - 1].end())
+            for i in range(0, len(tokens), max_words)]
+
+
+def sentence_spans(doc: Document, max_words: int) -> list[list[tuple[int, int]]]:
+    """Sentence spans of each section of doc, none longer than max_words words."""
+    out = []
+    for section in _sections(doc):
+        spans = []
+        for start, end in section:
+            for s, e in split_sentences(doc.text, start, end):
+                spans.extend(_split_long(doc.text, s, e, max_words))
+        out.append(spans)
+    return out
+
+
+def chunk_id(doc: Document, start: int, end: int) -> str:
+    """A stable id from the document's content and the passage's position in it."""
+    return hashlib.sha256(f"{doc.content_hash}:{start}:{end}".encode()).hexdigest()[:16]
+
+
+def chunk_document(doc: Document, max_words: int = 80, overlap: int = 1) -> list[Chunk]:
+    """Passages of whole sentences, up to max_words each, overlapping by `overlap` sentences."""
+    chunks: list[Chunk] = []
+    for sentences in sentence_spans(doc, max_words):
+        counts = [len(doc.text[s:e].split()) for s, e in sentences]
+        i = 0
+        while i < len(sentences):
+            j, total = i, 0
+            while j < len(sentences) and (j == i or total + counts[j] <= max_words):
+                total += counts[j]
+                j += 1
+            start, end = sentences[i][0], sentences[j - 1][1]
+            parts, spans, pos = [], [], 0
+            for s, e in sentences[i:j]:
+                part = normalize(doc.text[s:e])
+                spans.append((s, e, pos, pos + len(part)))
+                parts.append(part)
+                pos += len(part) + 1
+            chunks.append(Chunk(chunk_id=chunk_id(doc, start, end), source=doc.source,
+                                title=doc.title, start=start, end=end, text=" ".join(parts),
+                                sentences=tuple(spans)))
+            if j >= len(sentences):
+                break
+            # Overlap only when the carried sentences leave room for a new one;
+            # otherwise the next passage would be a subset of this one.
+            back = max(i + 1, j - overlap)
+            i = back if sum(counts[back:j + 1]) <= max_words else j
+    return chunks

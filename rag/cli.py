@@ -1,0 +1,143 @@
+"""The `rag` command: index, ask, eval, serve. Errors become one-line messages here."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from rag.errors import RagError
+from rag.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Ask questions about a folder of articles, answered offline with cited sources.")
+out = Console()
+err = Console(stderr=True)
+
+IndexDir = Annotated[Optional[Path], typer.Option("--index-dir", help="Index folder (default: RAG_INDEX_DIR or ~/.local/share/rag/index).")]
+K = Annotated[Optional[int], typer.Option("--k", min=1, max=50, help="Passages to retrieve (default 5).")]
+Model = Annotated[Optional[str], typer.Option("--model", help="Path to a GGUF chat model (default: the bundled SmolLM2-135M).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+
+
+def settings_from(**flags) -> Settings:
+    """Settings from flags given, then RAG_* environment variables, then defaults."""
+    try:
+        return Settings(**{k: v for k, v in flags.items() if v is not None})
+    except ValueError as exc:  # pydantic's ValidationError
+        raise RagError(f"Bad setting: {exc}".splitlines()[0] + " — check your RAG_* variables and flags.") from exc
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Turn RagError (and Ctrl-C) into a one-line message and exit code 2."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RagError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+            raise typer.Exit(2)
+        except KeyboardInterrupt:
+            err.print("interrupted; the previous index (if any) is unchanged.")
+            raise typer.Exit(130)
+    return wrapper
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("sentence_transformers", "transformers", "httpx", "bm25s"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
+
+
+@app.command()
+@user_errors
+def index(paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders (default: the bundled seeds).")] = None,
+          index_dir: IndexDir = None) -> None:
+    """Build or update the index from files and folders of .txt/.md articles."""
+    from rag.pipeline import index_paths, load_encoder
+
+    settings = settings_from(index_dir=index_dir)
+    encoder = load_encoder(settings)
+    report, skipped = index_paths(settings, encoder, paths, progress=sys.stderr.isatty())
+    for s in skipped:
+        err.print(f"[yellow]skipped[/yellow] {s.path}: {s.reason}", highlight=False)
+    out.print(f"Indexed {report.files} files into {report.chunks} chunks "
+              f"({report.embedded} embedded, {report.chunks - report.embedded} reused) "
+              f"in {report.seconds:.1f} s → {settings.index_dir}", highlight=False)
+
+
+def print_answer(answer) -> None:
+    """The answer, then its numbered sources."""
+    out.print(answer.text, highlight=False, markup=False)
+    if answer.citations:
+        out.print("\nSources:", style="bold")
+        for c in answer.citations:
+            out.print(f"[{c.n}] {c.source} (chars {c.start}-{c.end}): “{c.quote}”",
+                      highlight=False, markup=False)
+    elif answer.hits:
+        out.print("\nClosest passages searched:", style="bold")
+        for n, h in enumerate(answer.hits[:3], start=1):
+            out.print(f"[{n}] {h.chunk.source}: {h.chunk.text[:160]}…", highlight=False, markup=False)
+
+
+@app.command()
+@user_errors
+def ask(question: Annotated[str, typer.Argument(help="The question, in quotes.")],
+        index_dir: IndexDir = None, k: K = None, model: Model = None, json_out: AsJson = False) -> None:
+    """Answer one question with cited sources (builds the default index if none exists)."""
+    from rag.pipeline import Final, Token, build_pipeline, clean_question
+
+    clean_question(question)  # fail fast, before loading models
+    settings = settings_from(index_dir=index_dir, k=k, model=model)
+    pipeline = build_pipeline(settings)
+    answer = None
+    streaming = not json_out and out.is_terminal
+    for event in pipeline.ask_stream(question, settings.k):
+        if isinstance(event, Token) and streaming:
+            out.print(event.text, end="", style="dim", highlight=False, markup=False)
+        elif isinstance(event, Final):
+            answer = event.answer
+    if json_out:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+        return
+    if streaming:
+        out.print("\n[dim]— checked against the sources:[/dim]")
+    print_answer(answer)
+
+
+@app.command("eval")
+@user_errors
+def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question set (shared/eval format).")],
+             index_dir: IndexDir = None, k: K = None, model: Model = None, json_out: AsJson = False) -> None:
+    """Run a question set and print the quality metrics."""
+    from rag.evaluate import load_questions, run_eval
+    from rag.pipeline import build_pipeline
+
+    items = load_questions(questions)
+    settings = settings_from(index_dir=index_dir, k=k, model=model)
+    pipeline = build_pipeline(settings)
+
+    def progress(q, a) -> None:
+        if not json_out:
+            mark = "refused" if a.refused else "answered"
+            err.print(f"{q['id']}: {mark} in {a.timings_ms['total'] / 1000:.1f} s", highlight=False)
+
+    metrics, results = run_eval(items, lambda q: pipeline.ask(q, settings.k), progress)
+    metrics = {"k": settings.k, **metrics}
+    if json_out:
+        print(json.dumps({"metrics": metrics, "results": results}, ensure_ascii=False))
+    else:
+        for name, value in metrics.items():
+            out.print(f"{name:26} {value}", highlight=False)

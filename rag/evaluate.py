@@ -1,0 +1,103 @@
+"""Score the pipeline on a question set, with the metrics of shared/eval/README.md."""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from rag.errors import InputError
+from rag.schema import Answer
+from rag.text import names, numbers, stem, words
+
+
+def load_questions(path: Path) -> list[dict]:
+    """Questions from a JSONL file; InputError naming the bad line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} does not exist: give a .jsonl file of questions.")
+    questions = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            q = json.loads(line)
+            if not isinstance(q.get("question"), str):
+                raise ValueError("no 'question' string")
+        except (ValueError, AttributeError) as exc:
+            raise InputError(f"{path}:{lineno} is not a question object ({exc}): see "
+                             "shared/eval/README.md for the format.") from exc
+        q.setdefault("id", f"line-{lineno}")
+        q.setdefault("answers", [])
+        q.setdefault("sources", [])
+        q.setdefault("answerable", bool(q["answers"]))
+        questions.append(q)
+    if not questions:
+        raise InputError(f"{path} holds no questions.")
+    return questions
+
+
+def _fold(text: str) -> str:
+    return re.sub(r"\s+", " ", text).lower()
+
+
+def satisfies(text: str, groups: list[list[str]]) -> bool:
+    """Every group has at least one alternative occurring in text."""
+    folded = _fold(text)
+    return all(any(_fold(alt) in folded for alt in group) for group in groups)
+
+
+def fabricated(answer: Answer) -> bool:
+    """The answer has a number or name that no retrieved passage nor the question has."""
+    context = " ".join(h.chunk.text for h in answer.hits) + " " + answer.question
+    known_numbers = numbers(context)
+    known_words = {w.lower() for w in words(context)} | {stem(w) for w in words(context)}
+    return bool(numbers(answer.text) - known_numbers
+                or {n for n in names(answer.text) if n not in known_words})
+
+
+def _base(source: str) -> str:
+    return source.rsplit("/", 1)[-1]
+
+
+def score(questions: list[dict], answers: list[Answer]) -> dict[str, float]:
+    """The metrics over paired questions and answers."""
+    answerable = [(q, a) for q, a in zip(questions, answers) if q["answerable"]]
+    unanswerable = [(q, a) for q, a in zip(questions, answers) if not q["answerable"]]
+    not_refused = [a for a in answers if not a.refused]
+
+    def rate(items: Iterable[bool], n: int) -> float:
+        return round(sum(items) / n, 4) if n else 0.0
+
+    cited = [(q, c) for q, a in answerable for c in a.citations]
+    return {
+        "evidence_recall@k": rate((satisfies(" ".join(h.chunk.text for h in a.hits), q["answers"])
+                                   for q, a in answerable), len(answerable)),
+        "answer_correct": rate((not a.refused and satisfies(a.text, q["answers"])
+                                for q, a in answerable), len(answerable)),
+        "cited_gold_source": rate((any(_base(c.source) in q["sources"] for c in a.citations)
+                                   for q, a in answerable), len(answerable)),
+        "citation_precision": rate((_base(c.source) in q["sources"] for q, c in cited), len(cited)),
+        "refusal_on_unanswerable": rate((a.refused for _, a in unanswerable), len(unanswerable)),
+        "false_refusal": rate((a.refused for _, a in answerable), len(answerable)),
+        "fabricated": rate((fabricated(a) for a in not_refused), len(not_refused)),
+        "median_answer_words": float(statistics.median(len(a.text.split()) for a in not_refused))
+        if not_refused else 0.0,
+        "seconds_per_question": round(
+            statistics.mean(a.timings_ms.get("total", 0.0) for a in answers) / 1000, 3),
+    }
+
+
+def run_eval(questions: list[dict], ask: Callable[[str], Answer],
+             on_result: Callable[[dict, Answer], None] | None = None) -> tuple[dict, list[dict]]:
+    """Ask every question; the metrics and the per-question `ask --json` results."""
+    answers, results = [], []
+    for q in questions:
+        answer = ask(q["question"])
+        answers.append(answer)
+        results.append({"id": q["id"], **answer.to_json()})
+        if on_result:
+            on_result(q, answer)
+    return score(questions, answers), results

@@ -1,0 +1,133 @@
+"""Load articles from files and folders into Documents.
+
+A Document keeps the decoded file text untouched; cleaning does not rewrite it
+but marks which line spans are article text. Boilerplate is detected only by
+line patterns that no article sentence matches ("Also Read : ...",
+"CLICK HERE TO READ MORE ..."), so cleaning can never drop a real sentence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.errors import InputError, NoDocumentsError
+from rag.schema import Document
+from rag.text import normalize, strip_span
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = (".txt", ".md")
+MAX_FILE_BYTES = 20_000_000
+
+_BOILERPLATE = re.compile(
+    r"""^\s*(?:
+        also\s+read\s*:.*
+      | read\s+(?:more|also)\s*:.*
+      | related\s*(?:articles?|stories|reading)?\s*:.*
+      | click\s+here\b.*
+      | (?:stay\s+informed\b.*)?subscribe\s+now\.?
+      | advertisement
+      | share\s+(?:this|on)\b.{0,40}
+      | theme\s*:
+      | \.
+    )\s*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not loaded, and why."""
+
+    path: str
+    reason: str
+
+
+def content_hash(data: bytes) -> str:
+    """A short, stable hash of file content."""
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def article_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """Offsets of the non-empty, non-boilerplate lines of text."""
+    spans = []
+    pos = 0
+    for line in text.splitlines(keepends=True):
+        start, end = strip_span(text, pos, pos + len(line))
+        pos += len(line)
+        if end > start and not _BOILERPLATE.match(text[start:end]):
+            spans.append((start, end))
+    return tuple(spans)
+
+
+def parse_document(source: str, data: bytes) -> Document:
+    """Decode and clean one file's bytes; raises ValueError when unusable."""
+    if b"\x00" in data[:4096]:
+        raise ValueError("looks like a binary file")
+    text = data.decode("utf-8-sig")  # UnicodeDecodeError is a ValueError
+    spans = article_spans(text)
+    if not spans:
+        raise ValueError("has no text")
+    first = text[spans[0][0]:spans[0][1]]
+    title = normalize(first)
+    if len(title) > 120:
+        title = title[:117].rsplit(" ", 1)[0] + "…"
+    if not title.replace("…", ""):
+        title = source
+    return Document(source=source, title=title, text=text,
+                    content_hash=content_hash(data), spans=spans)
+
+
+def find_files(paths: Iterable[Path]) -> list[tuple[Path, Path]]:
+    """(root, file) pairs for every supported file under the given paths."""
+    found: list[tuple[Path, Path]] = []
+    for path in paths:
+        path = Path(path).expanduser()
+        if not path.exists():
+            raise InputError(f"{path} does not exist: give a file or folder of .txt/.md articles.")
+        if path.is_file():
+            found.append((path.parent, path))
+            continue
+        for file in sorted(path.rglob("*")):
+            hidden = any(part.startswith(".") for part in file.relative_to(path).parts)
+            if file.is_file() and not hidden and file.suffix.lower() in SUPPORTED_SUFFIXES:
+                found.append((path, file))
+    return found
+
+
+def load_documents(paths: Iterable[Path]) -> tuple[list[Document], list[Skipped]]:
+    """Read every supported file under paths; unreadable files are skipped, not fatal."""
+    paths = list(paths)
+    docs: list[Document] = []
+    skipped: list[Skipped] = []
+    seen: set[str] = set()
+    for root, file in find_files(paths):
+        source = file.relative_to(root).as_posix()
+        if source in seen:
+            skipped.append(Skipped(str(file), f"another file is already indexed as {source}"))
+            continue
+        if file.suffix.lower() not in SUPPORTED_SUFFIXES:
+            skipped.append(Skipped(str(file), f"unsupported type; use {', '.join(SUPPORTED_SUFFIXES)}"))
+            continue
+        try:
+            if file.stat().st_size > MAX_FILE_BYTES:
+                raise ValueError(f"is larger than {MAX_FILE_BYTES // 1_000_000} MB")
+            docs.append(parse_document(source, file.read_bytes()))
+            seen.add(source)
+        except UnicodeDecodeError:
+            skipped.append(Skipped(str(file), "is not UTF-8 text; save it as UTF-8"))
+        except (OSError, ValueError) as exc:
+            skipped.append(Skipped(str(file), str(exc)))
+    for s in skipped:
+        log.warning("skipped %s: %s", s.path, s.reason)
+    if not docs:
+        where = ", ".join(str(p) for p in paths)
+        detail = f" ({len(skipped)} skipped: {skipped[0].path} {skipped[0].reason})" if skipped else ""
+        raise NoDocumentsError(
+            f"No readable .txt or .md files in {where}{detail}: add UTF-8 text articles and index again.")
+    return docs, skipped

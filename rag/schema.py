@@ -1,0 +1,91 @@
+"""The domain's data: frozen dataclasses passed one way through the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Document:
+    """One article: its text as read from disk, and where it came from."""
+
+    source: str  # path relative to the corpus root, with forward slashes
+    title: str
+    text: str  # the decoded file; all offsets point into this string
+    content_hash: str
+    spans: tuple[tuple[int, int], ...]  # article text spans (boilerplate excluded)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a few sentences of one document."""
+
+    chunk_id: str
+    source: str
+    title: str
+    start: int  # offsets into Document.text
+    end: int
+    text: str  # the chunk's sentences, each normalised, joined by one space
+    # Per sentence: (start, end) in Document.text and (start, end) in `text`.
+    sentences: tuple[tuple[int, int, int, int], ...] = ()
+
+    def sentence_spans(self) -> list[tuple[int, int, int, int]]:
+        """(file_start, file_end, text_start, text_end) of each sentence."""
+        return list(self.sentences) or [(self.start, self.end, 0, len(self.text))]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its fused score and the scores it came from."""
+
+    chunk: Chunk
+    score: float
+    dense: float = 0.0  # cosine similarity to the question
+    lexical: float = 0.0  # BM25 score (0 when the lexical index missed it)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered reference from the answer to a passage and the supporting span."""
+
+    n: int
+    source: str
+    chunk_id: str
+    start: int  # offsets of the quoted span in the original file
+    end: int
+    quote: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The result of one question."""
+
+    question: str
+    text: str
+    refused: bool
+    citations: tuple[Citation, ...]
+    hits: tuple[Hit, ...]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    model: dict[str, str] = field(default_factory=dict)
+    query: str = ""  # the standalone query used for retrieval
+
+    def to_json(self) -> dict:
+        """The `rag ask --json` object."""
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "refused": self.refused,
+            "citations": [
+                {"n": c.n, "source": c.source, "chunk_id": c.chunk_id,
+                 "start": c.start, "end": c.end, "quote": c.quote}
+                for c in self.citations
+            ],
+            "passages": [
+                {"n": i, "source": h.chunk.source, "chunk_id": h.chunk.chunk_id,
+                 "score": round(h.score, 6), "start": h.chunk.start, "end": h.chunk.end,
+                 "text": h.chunk.text}
+                for i, h in enumerate(self.hits, start=1)
+            ],
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+            "model": dict(self.model),
+        }

@@ -1,0 +1,103 @@
+"""Text primitives shared by ingest, chunking and citation checking.
+
+Everything here works on offsets into the original string, so that a passage
+or a quoted span can always be traced back to the exact characters on disk.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_WS = re.compile(r"\s+")
+# A sentence ends at . ! ? … (optionally followed by closing quotes/brackets),
+# then whitespace, then something that can start a sentence.
+_BOUNDARY = re.compile(r"""[.!?…]+["'”’»)\]]*\s+(?=["'“‘«(\[]?[A-Z0-9À-Þ])""")
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "gen", "col", "lt", "sgt", "capt",
+    "cmdr", "gov", "sen", "rep", "pres", "vs", "etc", "no", "inc", "ltd", "co", "corp",
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+    "u.s", "u.k", "u.n", "e.g", "i.e", "a.m", "p.m", "fig", "approx", "dept", "est",
+}
+_WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ0-9]+(?:[.,'’-][A-Za-zÀ-ÖØ-öø-ÿ0-9]+)*")
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before
+being below between both but by can could did do does doing down during each few for from
+further had has have having he her here hers herself him himself his how i if in into is it
+its itself just me more most my myself no nor not now of off on once only or other our ours
+ourselves out over own said same say says she should so some such than that the their theirs
+them themselves then there these they this those through to too under until up very was we
+were what when where which while who whom why will with would you your yours yourself
+yourselves according did does many much kind happen happened tell describe according
+""".split())
+
+
+def normalize(text: str) -> str:
+    """Unicode NFKC and whitespace folded to single spaces."""
+    return _WS.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+
+
+def strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """Shrink [start, end) so that it neither starts nor ends with whitespace."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sentence spans of text[start:end], as offsets into text."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    cursor = start
+    for m in _BOUNDARY.finditer(text, start, end):
+        word = text[max(start, m.start() - 12):m.start() + 1].split()
+        last = word[-1].lower().rstrip(".") if word else ""
+        # "Cmdr. Nayev", "U.S. officials", "J. Smith": not a sentence end.
+        if last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha() and text[m.start()] == "."):
+            continue
+        s, e = strip_span(text, cursor, m.end())
+        if e > s:
+            spans.append((s, e))
+        cursor = m.end()
+    s, e = strip_span(text, cursor, end)
+    if e > s:
+        spans.append((s, e))
+    return spans
+
+
+def words(text: str) -> list[str]:
+    """The words of text, in order, as written."""
+    return _WORD.findall(text)
+
+
+def stem(word: str) -> str:
+    """A light, deterministic stemmer: enough to match 'missiles' with 'missile'."""
+    w = word.lower().replace("’", "'")
+    if w.endswith("'s"):
+        w = w[:-2]
+    for suffix, keep in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3 and not w.endswith("ss"):
+            return w[: len(w) - len(suffix)] + keep
+    return w
+
+
+def content_terms(text: str) -> list[str]:
+    """Stemmed words that carry meaning (no stopwords), in order."""
+    return [stem(w) for w in words(text) if w.lower() not in STOPWORDS]
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers written in text, normalised ('1,000' -> '1000')."""
+    return {w.replace(",", "") for w in words(text) if any(ch.isdigit() for ch in w)}
+
+
+def names(text: str) -> set[str]:
+    """Capitalised words that are not the first word of a sentence."""
+    found: set[str] = set()
+    for s, e in split_sentences(text):
+        for w in words(text[s:e])[1:]:
+            if w[0].isupper() and w.lower() not in STOPWORDS:
+                found.add(w.lower())
+    return found
