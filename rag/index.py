@@ -22,7 +22,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +61,7 @@ class Index:
     embedder: str
     chunking: dict
     files: dict[str, IndexedFile]
+    roots: list[str] = field(default_factory=list)  # the files/folders indexed, absolute
 
     @property
     def dim(self) -> int:
@@ -88,7 +89,8 @@ def embedding_text(chunk: Chunk) -> str:
 
 
 def build_index(docs: list[Document], encoder: Encoder, chunk_words: int, chunk_overlap: int,
-                previous: Index | None = None, progress: bool = False) -> tuple[Index, BuildReport]:
+                previous: Index | None = None, progress: bool = False,
+                roots: list[str] | None = None) -> tuple[Index, BuildReport]:
     """Chunk and embed docs, reusing vectors of unchanged chunks from `previous`."""
     started = time.perf_counter()
     chunking = {"max_words": chunk_words, "overlap": chunk_overlap}
@@ -114,7 +116,7 @@ def build_index(docs: list[Document], encoder: Encoder, chunk_words: int, chunk_
     vector_index = VectorIndex(encoder.dim)
     vector_index.add(vectors)
     lexical = LexicalIndex.build([lexical_terms(c) for c in chunks])
-    index = Index(chunks, vector_index, lexical, encoder.name, chunking, files)
+    index = Index(chunks, vector_index, lexical, encoder.name, chunking, files, list(roots or []))
     report = BuildReport(len(files), len(chunks), len(todo), time.perf_counter() - started)
     return index, report
 
@@ -148,7 +150,7 @@ def save_index(index: Index, index_dir: Path) -> Path:
     try:
         manifest = {
             "format": FORMAT, "embedder": index.embedder, "dim": index.dim,
-            "chunking": index.chunking, "chunks": len(index.chunks),
+            "chunking": index.chunking, "chunks": len(index.chunks), "roots": index.roots,
             "files": {s: asdict(f) for s, f in sorted(index.files.items())},
         }
         with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
@@ -223,4 +225,5 @@ def load_index(index_dir: Path, embedder: str, dim: int) -> Index:
             f"The index in {index_dir} is inconsistent ({len(chunks)} chunks, {len(vectors)} vectors): "
             "run `rag index` to rebuild it.")
     files = {s: IndexedFile(**f) for s, f in manifest.get("files", {}).items()}
-    return Index(chunks, vectors, lexical, manifest["embedder"], manifest["chunking"], files)
+    return Index(chunks, vectors, lexical, manifest["embedder"], manifest["chunking"], files,
+                 list(manifest.get("roots", [])))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from embeddings.encoder import Encoder, SentenceTransformerEncoder
 from rag.cite import Claim, Verifier, best_sentence, citation_for, parse_claims, says_unknown
-from rag.errors import InputError, ModelError
+from rag.errors import InputError, ModelError, RagError
 from rag.evidence import Evidence, assess
 from rag.generate import ChatModel, LlamaCppModel
 from rag.index import Index, build_index, index_exists, load_index, save_index, BuildReport
@@ -113,31 +113,45 @@ class Pipeline:
         self.retriever = Retriever(index, encoder)
         self.verifier = Verifier(encoder)
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
-        """Answer a question (consumes ask_stream)."""
+    def reload_index(self) -> None:
+        """Pick up a rebuilt index (e.g. after an upload) without reloading the models."""
+        index = load_index(self.settings.index_dir, self.encoder.name, self.encoder.dim)
+        self.index, self.retriever = index, Retriever(index, self.encoder)
+
+    def ask(self, question: str, k: int | None = None, **options) -> Answer:
+        """Answer a question (consumes ask_stream; options as there)."""
         answer = None
-        for event in self.ask_stream(question, k):
+        for event in self.ask_stream(question, k, **options):
             if isinstance(event, Final):
                 answer = event.answer
         assert answer is not None
         return answer
 
-    def ask_stream(self, question: str, k: int | None = None) -> Iterator[Event]:
-        """Retrieve, generate, verify; yields Retrieved, Token..., Final."""
+    def ask_stream(self, question: str, k: int | None = None, query: str | None = None,
+                   temperature: float | None = None,
+                   max_tokens: int | None = None) -> Iterator[Event]:
+        """Retrieve, generate, verify; yields Retrieved, Token..., Final.
+
+        `query` is the standalone form of a follow-up question (see rag.conversation);
+        it replaces the question for retrieval and for the model.
+        """
         started = time.perf_counter()
-        question = clean_question(question)
+        shown = clean_question(question)
+        question = clean_question(query) if query else shown
         k = k or self.settings.k
-        hits = self.retriever.search(question, k)
+        index, retriever = self.index, self.retriever  # one consistent pair per question
+        hits = retriever.search(question, k)
         timings = {"retrieve": (time.perf_counter() - started) * 1000}
         yield Retrieved(tuple(hits))
-        evidence, idf = assess(question, hits, self.index)
+        evidence, idf = assess(question, hits, index)
         raw = ""
         prompt_hits: list[Hit] = hits
         if evidence.answerable:
-            s = self.settings
-            prompt = build_prompt(question, hits, self.llm.n_ctx, s.max_tokens, self.llm.count_tokens)
+            max_tokens = max_tokens or self.settings.max_tokens
+            temperature = self.settings.temperature if temperature is None else temperature
+            prompt = build_prompt(question, hits, self.llm.n_ctx, max_tokens, self.llm.count_tokens)
             prompt_hits = list(prompt.hits)
-            for piece in self.llm.stream_chat(prompt.messages, s.max_tokens, s.temperature):
+            for piece in self.llm.stream_chat(prompt.messages, max_tokens, temperature):
                 if not raw:
                     timings["first_token"] = (time.perf_counter() - started) * 1000
                 raw += piece
@@ -147,7 +161,7 @@ class Pipeline:
             text, citations = refusal_text(hits), []
         timings.setdefault("first_token", (time.perf_counter() - started) * 1000)
         timings["total"] = (time.perf_counter() - started) * 1000
-        yield Final(Answer(question=question, text=text, refused=refused,
+        yield Final(Answer(question=shown, text=text, refused=refused,
                            citations=tuple(citations), hits=tuple(hits), timings_ms=timings,
                            model={"llm": self.llm.name, "embedder": self.encoder.name},
                            query=question))
@@ -182,17 +196,25 @@ def load_encoder(settings: Settings) -> Encoder:
 
 
 def index_paths(settings: Settings, encoder: Encoder, paths: list[Path] | None = None,
-                progress: bool = False) -> tuple[BuildReport, list[Skipped]]:
-    """Build or update the index from paths (default: the configured corpus)."""
-    docs, skipped = load_documents(paths or settings.corpus)
+                progress: bool = False, add: bool = False) -> tuple[BuildReport, list[Skipped]]:
+    """Build the index from paths (default: the configured corpus), reusing unchanged vectors.
+
+    With add=True the paths are indexed together with the folders already in the index
+    (how the page's upload adds documents); otherwise the index holds exactly `paths`.
+    """
     previous = None
     if index_exists(settings.index_dir):
         try:
             previous = load_index(settings.index_dir, encoder.name, encoder.dim)
-        except Exception as exc:  # any unreadable old index is simply rebuilt
+        except RagError as exc:  # an unreadable or mismatched old index is simply rebuilt
             log.info("not reusing the previous index: %s", exc)
+    roots = [Path(p).expanduser().resolve() for p in (paths or settings.corpus)]
+    if add and previous is not None:
+        old = [Path(r) for r in previous.roots if Path(r).exists()]
+        roots = old + [r for r in roots if r not in old]
+    docs, skipped = load_documents(roots)
     index, report = build_index(docs, encoder, settings.chunk_words, settings.chunk_overlap,
-                                previous=previous, progress=progress)
+                                previous=previous, progress=progress, roots=[str(r) for r in roots])
     save_index(index, settings.index_dir)
     return report, skipped
 
