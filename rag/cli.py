@@ -19,8 +19,8 @@ from rag.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Ask questions about a folder of articles, answered offline with cited sources.")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 IndexDir = Annotated[Optional[Path], typer.Option("--index-dir", help="Index folder (default: RAG_INDEX_DIR or ~/.local/share/rag/index).")]
 K = Annotated[Optional[int], typer.Option("--k", min=1, max=50, help="Passages to retrieve (default 5).")]

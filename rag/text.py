@@ -6,6 +6,7 @@ or a quoted span can always be traced back to the exact characters on disk.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -72,15 +73,20 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+@functools.cache
+def _stemmer() -> "Stemmer.Stemmer":
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A light, deterministic stemmer: enough to match 'missiles' with 'missile'."""
+    """Snowball (Porter 2) stem of a lower-cased word: 'missiles' and 'missile' match."""
     w = word.lower().replace("’", "'")
     if w.endswith("'s"):
         w = w[:-2]
-    for suffix, keep in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3 and not w.endswith("ss"):
-            return w[: len(w) - len(suffix)] + keep
-    return w
+    return _stemmer().stemWord(w)
 
 
 def content_terms(text: str) -> list[str]:

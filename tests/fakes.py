@@ -1,0 +1,52 @@
+"""Deterministic fakes: an encoder hashing words into buckets, an LLM replaying answers."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import numpy as np
+
+from rag.text import content_terms
+
+
+class FakeEncoder:
+    """Bag-of-stemmed-words vectors: texts sharing words are similar, repeatably."""
+
+    name = "fake-encoder"
+    dim = 64
+
+    def __init__(self) -> None:
+        self.encoded: list[str] = []
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        self.encoded.extend(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for term in content_terms(text):
+                bucket = int(hashlib.md5(term.encode()).hexdigest(), 16) % self.dim
+                out[row, bucket] += 1.0
+            norm = np.linalg.norm(out[row])
+            if norm:
+                out[row] /= norm
+        return out
+
+
+class FakeLLM:
+    """Replays queued answers word by word; counts one token per word."""
+
+    name = "fake-llm"
+
+    def __init__(self, n_ctx: int = 2048) -> None:
+        self.n_ctx = n_ctx
+        self.queue: list[str] = []
+        self.prompts: list[list[dict]] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream_chat(self, messages, max_tokens: int, temperature: float) -> Iterator[str]:
+        self.prompts.append(messages)
+        answer = self.queue.pop(0) if self.queue else "I don't know."
+        for i, word in enumerate(answer.split(" ")):
+            yield word if i == 0 else " " + word

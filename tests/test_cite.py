@@ -1,0 +1,67 @@
+"""The citation checker: what it keeps, fixes and drops, sentence by sentence."""
+
+from rag.cite import Claim, Verifier, parse_claims, says_unknown
+from rag.schema import Chunk, Hit
+
+
+def hit(source: str, *sentences: str) -> Hit:
+    text, spans, pos = " ".join(sentences), [], 0
+    for s in sentences:
+        spans.append((100 + pos, 100 + pos + len(s), pos, pos + len(s)))
+        pos += len(s) + 1
+    chunk = Chunk(chunk_id=source, source=source, title=source, start=100, end=100 + len(text),
+                  text=text, sentences=tuple(spans))
+    return Hit(chunk=chunk, score=1.0, dense=0.5)
+
+
+HITS = [
+    hit("loan.txt", "Moscow promised to grant Minsk a state loan of $1.5 billion.",
+        "The leaders met in Sochi on Monday."),
+    hit("drones.txt", "Russia launched 35 Shahed drones overnight.", "Air defences intercepted 30 of them."),
+]
+QUESTION = "How many drones did Russia launch?"
+
+
+def test_markers_are_parsed_per_sentence_and_removed_from_the_text():
+    claims = parse_claims("Russia launched 35 drones [2]. The loan was $1.5 billion [1, 2] and more [3-4].")
+    assert claims == [Claim("Russia launched 35 drones.", (2,)),
+                      Claim("The loan was $1.5 billion and more.", (1, 2, 3, 4))]
+
+
+def test_supported_sentence_gets_the_right_passage_even_when_miscited(encoder):
+    claims = [Claim("Russia launched 35 Shahed drones.", (1,))]  # model cited the wrong passage
+    [support] = Verifier(encoder).supports(claims, HITS, QUESTION)
+    assert (support.n, support.sentence) == (2, 0)
+
+
+def test_wrong_number_is_not_supported(encoder):
+    claims = [Claim("Russia launched 45 Shahed drones.", (2,))]
+    assert Verifier(encoder).supports(claims, HITS, QUESTION) == [None]
+
+
+def test_fabricated_name_is_not_supported(encoder):
+    claims = [Claim("General Petrov said Russia launched 35 Shahed drones.", (2,))]
+    assert Verifier(encoder).supports(claims, HITS, QUESTION) == [None]
+
+
+def test_unrelated_sentence_is_not_supported(encoder):
+    claims = [Claim("The weather was sunny and warm across the region.", ())]
+    assert Verifier(encoder).supports(claims, HITS, QUESTION) == [None]
+
+
+def test_uncited_supported_sentence_is_attributed(encoder):
+    claims = [Claim("The leaders met in Sochi.", ())]
+    [support] = Verifier(encoder).supports(claims, HITS, "Where did the leaders meet?")
+    assert (support.n, support.sentence) == (1, 1)
+
+
+def test_numbers_from_the_question_count_as_known(encoder):
+    claims = [Claim("Of the 35 drones, air defences intercepted 30.", ())]
+    [support] = Verifier(encoder).supports(claims, HITS, "Of the 35 drones, how many were intercepted?")
+    assert support is not None and support.n == 2
+
+
+def test_model_refusals_are_recognised():
+    assert says_unknown("I don't know.")
+    assert says_unknown("The passages do not contain this information.")
+    assert not says_unknown("Russia launched 35 drones [2].")

@@ -1,0 +1,99 @@
+"""Every bad input gets one line that says what to do, and exit code 2."""
+
+import pytest
+from typer.testing import CliRunner
+
+import rag.pipeline
+from rag.cli import app
+from tests.fakes import FakeEncoder, FakeLLM
+
+
+@pytest.fixture
+def run(monkeypatch, tmp_path, corpus):
+    monkeypatch.setattr(rag.pipeline, "load_encoder", lambda settings: FakeEncoder())
+    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("RAG_CORPUS", f'["{corpus}"]')
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(app, list(args), catch_exceptions=False)
+    return invoke
+
+
+def assert_user_error(result, *needles):
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in result.output
+
+
+def test_index_prints_what_it_did(run, corpus):
+    result = run("index", str(corpus))
+    assert result.exit_code == 0
+    assert "Indexed 3 files into" in result.output
+
+
+def test_unreadable_file_is_skipped_with_a_warning_and_the_rest_indexed(run, corpus):
+    (corpus / "bad.txt").write_bytes(b"\xff\xfe\xfa broken")
+    result = run("index", str(corpus))
+    assert result.exit_code == 0
+    assert "skipped" in result.output and "bad.txt" in result.output and "Indexed 3 files" in result.output
+
+
+def test_empty_question(run):
+    assert_user_error(run("ask", "   "), "question is empty")
+
+
+def test_path_that_does_not_exist(run, tmp_path):
+    assert_user_error(run("index", str(tmp_path / "missing")), "does not exist")
+
+
+def test_folder_without_supported_files(run, tmp_path):
+    (tmp_path / "pdfs").mkdir()
+    (tmp_path / "pdfs" / "a.pdf").write_bytes(b"%PDF-1.4")
+    assert_user_error(run("index", str(tmp_path / "pdfs")), "No readable .txt or .md files")
+
+
+def test_empty_file_alone(run, tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    assert_user_error(run("index", str(tmp_path / "empty.txt")), "has no text")
+
+
+def test_missing_gguf(run, tmp_path):
+    assert_user_error(run("ask", "What?", "--model", str(tmp_path / "nope.gguf")), "does not exist", "--model")
+
+
+def test_corrupt_gguf(run, tmp_path):
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"<html>not a model</html>")
+    assert_user_error(run("ask", "What?", "--model", str(bad)), "not a GGUF model")
+
+
+def test_truncated_gguf(run, tmp_path):
+    bad = tmp_path / "cut.gguf"
+    bad.write_bytes(b"GGUF" + b"\x00" * 64)
+    assert_user_error(run("ask", "What?", "--model", str(bad)), "could not load")
+
+
+def test_index_from_another_embedding_model(run, monkeypatch, corpus):
+    assert run("index", str(corpus)).exit_code == 0
+
+    class OtherEncoder(FakeEncoder):
+        name, dim = "other-model", 32
+
+    monkeypatch.setattr(rag.pipeline, "load_encoder", lambda settings: OtherEncoder())
+    assert_user_error(run("ask", "Where did the leaders meet?"), "other-model", "re-index")
+
+
+def test_question_far_longer_than_the_context(run, monkeypatch, corpus):
+    monkeypatch.setattr(rag.pipeline, "LlamaCppModel", lambda *a, **k: FakeLLM(n_ctx=512))
+    assert_user_error(run("ask", "Where did the leaders meet in Sochi? " * 300), "question")
+
+
+def test_ask_json_answers_with_fakes(run, monkeypatch):
+    monkeypatch.setattr(rag.pipeline, "LlamaCppModel", lambda *a, **k: FakeLLM())
+    result = run("ask", "How many croissants does Marie Dubois sell?", "--json")
+    assert result.exit_code == 0
+    assert '"refused": false' in result.output and "400 croissants" in result.output

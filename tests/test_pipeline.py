@@ -1,0 +1,71 @@
+"""The pipeline with fakes: checked answers, quotes as fallback, evidence-based refusal."""
+
+from rag.pipeline import Final, Retrieved, Token, build_pipeline
+
+
+def pipeline(settings, encoder, llm):
+    return build_pipeline(settings, encoder=encoder, llm=llm)
+
+
+def test_supported_answer_is_cited_with_the_exact_span(settings, encoder, llm):
+    llm.queue.append("Russia launched 35 Shahed drones [3].")
+    answer = pipeline(settings, encoder, llm).ask("How many Shahed drones did Russia launch?")
+    assert not answer.refused
+    assert answer.text.startswith("Russia launched 35 Shahed drones [")
+    [c] = answer.citations
+    assert c.source == "drones.txt"
+    assert c.quote == "The armed forces said that Russia launched 35 Shahed drones overnight."
+    text = (settings.corpus[0] / "drones.txt").read_text()
+    assert text[c.start:c.end] == c.quote
+    assert answer.hits[c.n - 1].chunk.chunk_id == c.chunk_id
+
+
+def test_unsupported_sentence_is_dropped_and_supported_one_kept(settings, encoder, llm):
+    llm.queue.append("Russia launched 35 Shahed drones [1]. President Zelensky called it terror [1].")
+    answer = pipeline(settings, encoder, llm).ask("How many Shahed drones did Russia launch?")
+    assert "35" in answer.text and "Zelensky" not in answer.text
+
+
+def test_when_nothing_survives_the_best_sentence_is_quoted(settings, encoder, llm):
+    llm.queue.append("About 90 drones were launched by General Petrov [2].")
+    answer = pipeline(settings, encoder, llm).ask("How large was the state loan Moscow promised Minsk?")
+    assert not answer.refused
+    assert answer.text.startswith("The documents say: “")
+    assert "$1.5 billion" in answer.text and "Petrov" not in answer.text
+    assert answer.citations[0].source == "sub/loan.md"
+
+
+def test_model_saying_it_does_not_know_is_overruled_by_strong_evidence(settings, encoder, llm):
+    llm.queue.append("I don't know.")
+    answer = pipeline(settings, encoder, llm).ask("How many croissants does Marie Dubois sell every morning?")
+    assert not answer.refused and "400 croissants" in answer.text
+
+
+def test_unrelated_question_is_refused_without_asking_the_model(settings, encoder, llm):
+    answer = pipeline(settings, encoder, llm).ask("Who won the 2022 FIFA World Cup?")
+    assert answer.refused and not answer.citations
+    assert answer.text.startswith("The documents do not answer this question.")
+    assert "closest passages" in answer.text and answer.hits  # still shows what was searched
+    assert llm.prompts == []
+
+
+def test_events_stream_in_order_and_the_json_has_the_documented_shape(settings, encoder, llm):
+    llm.queue.append("The leaders met in Sochi [1].")
+    events = list(pipeline(settings, encoder, llm).ask_stream("Where did the leaders meet on Monday?", k=2))
+    assert isinstance(events[0], Retrieved) and isinstance(events[-1], Final)
+    assert "".join(e.text for e in events if isinstance(e, Token)) == "The leaders met in Sochi [1]."
+    data = events[-1].answer.to_json()
+    assert set(data) == {"question", "answer", "refused", "citations", "passages", "timings_ms", "model"}
+    assert set(data["citations"][0]) == {"n", "source", "chunk_id", "start", "end", "quote"}
+    assert set(data["passages"][0]) == {"n", "source", "chunk_id", "score", "start", "end", "text"}
+    assert [p["n"] for p in data["passages"]] == [1, 2]
+    assert set(data["timings_ms"]) == {"retrieve", "first_token", "total"}
+    assert data["model"] == {"llm": "fake-llm", "embedder": "fake-encoder"}
+
+
+def test_a_follow_up_query_replaces_the_question_for_retrieval(settings, encoder, llm):
+    llm.queue.append("Air defences intercepted 30 of them [1].")
+    answer = pipeline(settings, encoder, llm).ask(
+        "and how many were intercepted?", query="How many Shahed drones were intercepted?")
+    assert answer.question == "and how many were intercepted?"
+    assert answer.hits[0].chunk.source == "drones.txt" and "30" in answer.text
