@@ -18,7 +18,7 @@ import numpy as np
 
 from embeddings.encoder import Encoder
 from rag.schema import Citation, Hit
-from rag.text import content_terms, names, numbers, split_sentences, stem, words
+from rag.text import content_terms, question_terms, names, numbers, split_sentences, stem, words
 
 _MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;-]\s*\d+)*)\s*\]")
 _REFUSAL = re.compile(
@@ -132,24 +132,60 @@ def citation_for(n: int, hit: Hit, sentence: int) -> Citation:
                     start=fs, end=fe, quote=hit.chunk.text[ts:te])
 
 
-def best_sentence(question: str, hits: list[Hit], encoder: Encoder,
-                  idf: dict[str, float]) -> tuple[int, int, float] | None:
-    """(passage number, sentence index, score) of the sentence that best answers question."""
-    q_terms = set(content_terms(question))
+_EXPECTS_NUMBER = re.compile(
+    r"\bhow (?:many|much|large|big|long|far|old|often|high|tall|soon)\b|"
+    r"\bwhat (?:share|percentage|proportion|number|amount|size|sum)\b", re.IGNORECASE)
+_EXPECTS_TIME = re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month|time)\b|\bsince when\b|"
+                           r"\bin which (?:year|month)\b", re.IGNORECASE)
+_EXPECTS_NAME = re.compile(r"^\s*(?:who|whom|whose)\b|\b(?:where|which|what) (?:\w+ )?"
+                           r"(?:city|town|country|countries|place|company|person|people|newspaper|"
+                           r"agency|organi[sz]ation|commander|minister|ministers|official|spokesman)\b|"
+                           r"^\s*where\b", re.IGNORECASE)
+_TIME_WORDS = re.compile(r"\b(?:\d{4}|jan(?:uary)?|feb(?:ruary)?|march|april|may|june|july|aug(?:ust)?|"
+                         r"sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|monday|tuesday|"
+                         r"wednesday|thursday|friday|saturday|sunday|weeks?|months?|days?|years?)\b",
+                         re.IGNORECASE)
+
+
+def has_expected_answer(question: str, sentence: str) -> bool | None:
+    """Whether sentence holds the kind of thing question asks for; None when unknown."""
+    if _EXPECTS_NUMBER.search(question):
+        return bool(numbers(sentence) - numbers(question)) or bool(
+            re.search(r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|dozen|hundred|"
+                      r"thousand|million|billion|half)\b", sentence, re.IGNORECASE))
+    if _EXPECTS_TIME.search(question):
+        return bool(_TIME_WORDS.search(sentence))
+    if _EXPECTS_NAME.search(question):
+        return bool(names(sentence) - {w.lower() for w in words(question)})
+    return None
+
+
+def rank_sentences(question: str, hits: list[Hit], encoder: Encoder,
+                   idf: dict[str, float]) -> list[tuple[int, int, float]]:
+    """(passage number, sentence index, score) of passage sentences, best answer first.
+
+    Score: half IDF-weighted coverage of the question's terms, half embedding
+    similarity, plus a bonus when the sentence holds the kind of thing asked for
+    (a number for "how many", a date for "when", a name for "who"). Titles and
+    sentences that only restate the question are not answers.
+    """
+    q_terms = question_terms(question)
     units = [(n, i, hit.chunk.text[ts:te])
              for n, hit in enumerate(hits, start=1)
-             for i, (_, _, ts, te) in enumerate(hit.chunk.sentence_spans())]
+             for i, (_, _, ts, te) in enumerate(hit.chunk.sentence_spans())
+             if hit.chunk.text[ts:te] != hit.chunk.title]
     if not units:
-        return None
+        return []
     vecs = encoder.encode([question] + [u[2] for u in units])
     cos = vecs[1:] @ vecs[0]
     total = sum(idf.get(t, 1.0) for t in q_terms) or 1.0
-    best = None
+    ranked = []
     for (n, i, text), c in zip(units, cos):
-        covered = sum(idf.get(t, 1.0) for t in q_terms & set(content_terms(text))) / total
-        # New information: a sentence that only restates the question answers nothing.
-        novel = len(set(content_terms(text)) - q_terms) > 0
-        score = 0.5 * covered + 0.5 * float(c) + (0.0 if novel else -1.0)
-        if best is None or score > best[2]:
-            best = (n, i, score)
-    return best
+        terms = set(content_terms(text))
+        if not terms - q_terms:
+            continue
+        covered = sum(idf.get(t, 1.0) for t in q_terms & terms) / total
+        expected = has_expected_answer(question, text)
+        bonus = 0.0 if expected is None else (0.1 if expected else -0.1)
+        ranked.append((n, i, 0.5 * covered + 0.5 * float(c) + bonus))
+    return sorted(ranked, key=lambda r: -r[2])

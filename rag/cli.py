@@ -120,13 +120,14 @@ def ask(question: Annotated[str, typer.Argument(help="The question, in quotes.")
 @app.command("eval")
 @user_errors
 def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question set (shared/eval format).")],
-             index_dir: IndexDir = None, k: K = None, model: Model = None, json_out: AsJson = False) -> None:
+             index_dir: IndexDir = None, k: K = None, model: Model = None, json_out: AsJson = False,
+             retrieval: Annotated[Optional[str], typer.Option("--retrieval", help="hybrid (default), rrf, dense or lexical: to compare retrieval.")] = None) -> None:
     """Run a question set and print the quality metrics."""
     from rag.evaluate import load_questions, run_eval
     from rag.pipeline import build_pipeline
 
     items = load_questions(questions)
-    settings = settings_from(index_dir=index_dir, k=k, model=model)
+    settings = settings_from(index_dir=index_dir, k=k, model=model, retrieval=retrieval)
     pipeline = build_pipeline(settings)
 
     def progress(q, a) -> None:
@@ -135,9 +136,25 @@ def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question s
             err.print(f"{q['id']}: {mark} in {a.timings_ms['total'] / 1000:.1f} s", highlight=False)
 
     metrics, results = run_eval(items, lambda q: pipeline.ask(q, settings.k), progress)
-    metrics = {"k": settings.k, **metrics}
+    metrics = {"k": settings.k, "retrieval": settings.retrieval, **metrics}
     if json_out:
         print(json.dumps({"metrics": metrics, "results": results}, ensure_ascii=False))
     else:
         for name, value in metrics.items():
             out.print(f"{name:26} {value}", highlight=False)
+
+
+@app.command()
+@user_errors
+def serve(host: Annotated[str, typer.Option("--host", help="Address to listen on; the default serves this machine only.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port for the page and the API.")] = 7860,
+          index_dir: IndexDir = None, model: Model = None,
+          share: Annotated[bool, typer.Option("--share", help="Also open a public gradio.live link (sends traffic off this machine).")] = False) -> None:
+    """Open the chat page (and its API) at http://HOST:PORT."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    from ui.app import serve as serve_app
+
+    settings = settings_from(index_dir=index_dir, model=model)
+    err.print(f"Loading models and the index, then serving on http://{host}:{port} …", highlight=False)
+    serve_app(settings, host=host, port=port, share=share)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embeddings.encoder import Encoder, SentenceTransformerEncoder
-from rag.cite import Claim, Verifier, best_sentence, citation_for, parse_claims, says_unknown
+from rag.cite import Claim, Verifier, citation_for, parse_claims, rank_sentences, says_unknown
 from rag.errors import InputError, ModelError, RagError
 from rag.evidence import Evidence, assess
 from rag.generate import ChatModel, LlamaCppModel
@@ -26,11 +26,13 @@ from rag.prompt import build_prompt
 from rag.retrieve import Retriever
 from rag.schema import Answer, Citation, Hit
 from rag.settings import Settings
+from rag.text import content_terms
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 4000
 REFUSAL = "The documents do not answer this question."
+RELEVANT_SENTENCES = 3
 
 
 @dataclass(frozen=True)
@@ -94,9 +96,7 @@ def quote_answer(hits: list[Hit], n: int, sentence: int) -> tuple[str, list[Cita
 
 
 def adds_information(claims: list[Claim], supports: list, question: str) -> bool:
-    """True when some verified sentence says more than the question already does."""
-    from rag.text import content_terms
-
+    """True when some kept sentence says more than the question already does."""
     q_terms = set(content_terms(question))
     return any(s is not None and set(content_terms(c.text)) - q_terms
                for c, s in zip(claims, supports))
@@ -110,13 +110,13 @@ class Pipeline:
         self.index = index
         self.encoder = encoder
         self.llm = llm
-        self.retriever = Retriever(index, encoder)
+        self.retriever = Retriever(index, encoder, settings.retrieval)
         self.verifier = Verifier(encoder)
 
     def reload_index(self) -> None:
         """Pick up a rebuilt index (e.g. after an upload) without reloading the models."""
         index = load_index(self.settings.index_dir, self.encoder.name, self.encoder.dim)
-        self.index, self.retriever = index, Retriever(index, self.encoder)
+        self.index, self.retriever = index, Retriever(index, self.encoder, self.settings.retrieval)
 
     def ask(self, question: str, k: int | None = None, **options) -> Answer:
         """Answer a question (consumes ask_stream; options as there)."""
@@ -173,13 +173,18 @@ class Pipeline:
             return "", [], True
         claims = [] if says_unknown(raw) else parse_claims(raw)
         supports = self.verifier.supports(claims, hits, question)
+        ranked = rank_sentences(question, hits, self.encoder, idf)
+        # A model sentence is kept only when it rests on one of the few passage
+        # sentences that best answer the question: a sentence that is "supported"
+        # by some unrelated passage is a true statement answering something else.
+        relevant = {(n, i) for n, i, _ in ranked[:RELEVANT_SENTENCES]}
+        supports = [s if s is not None and (s.n, s.sentence) in relevant else None for s in supports]
         if adds_information(claims, supports, question):
             text, citations = compose(claims, supports, hits)
             return text, citations, False
-        best = best_sentence(question, hits, self.encoder, idf)
-        if best is None or best[2] < 0:
+        if not ranked:
             return "", [], True
-        text, citations = quote_answer(hits, best[0], best[1])
+        text, citations = quote_answer(hits, ranked[0][0], ranked[0][1])
         return text, citations, False
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +55,9 @@ class Settings(BaseSettings):
                        description="Path to a GGUF chat model for llama.cpp.")
     embedder: str = Field(default_factory=default_embedder_path,
                           description="Path to a local sentence-transformers model folder.")
+    retrieval: Literal["hybrid", "rrf", "dense", "lexical"] = Field(
+        default="hybrid", description="How passages are found: fused dense+BM25 (best measured), "
+        "reciprocal-rank fusion, embeddings only or BM25 only.")
     k: int = Field(default=5, ge=1, le=50, description="Passages retrieved per question.")
     n_ctx: int = Field(default=2048, ge=512, le=131072, description="LLM context window in tokens.")
     max_tokens: int = Field(default=160, ge=16, le=4096, description="Longest answer, in tokens.")

@@ -1,0 +1,230 @@
+"""The real page in headless Chromium: `rag serve` on a loopback port, driven like a person would.
+
+Needs Debian's chromium (apt-get install chromium) and the playwright package;
+the server runs the bundled models, so the module takes a minute or two.
+Artefacts (a screenshot, the first-token time) go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+DRONES = "How many drones did Russia launch at Ukraine?"
+DRONES_SOURCE = "004_00d272c872e5a298.txt"
+ANSWER_TIMEOUT_MS = 120_000
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium: apt-get install chromium"),
+]
+playwright_api = pytest.importorskip("playwright.sync_api", reason="needs playwright: pip install playwright")
+expect = playwright_api.expect
+
+LIGHTHOUSE = (
+    "Harbor <b>Lighthouse</b> Report\n\n"
+    "The Vellmar lighthouse was repainted in 1987 with 420 litres of blue paint. "
+    "The keeper wrote <script>window.__xss = 1</script> and <img src=x onerror=\"window.__xss = 2\"> "
+    "and ${window.__xss = 3} in the log as a joke.\n")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def page_is_up(port: int) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn.request("GET", "/")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    """`rag serve` on a free loopback port, with its own index and data folders."""
+    home = tmp_path_factory.mktemp("serve")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("RAG_") and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+    env.update(RAG_INDEX_DIR=str(home / "index"), XDG_DATA_HOME=str(home / "xdg"),
+               HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", NO_PROXY="127.0.0.1,localhost")
+    port = free_port()
+    log = open(home / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "rag", "serve", "--port", str(port)],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        while not page_is_up(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"rag serve did not start:\n{(home / 'server.log').read_text()}")
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-proxy-server"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh tab (a new Gradio session) on the page; fails the test on any off-machine request."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    requests: list[str] = []
+    context.on("request", lambda r: requests.append(r.url))
+    page = context.new_page()
+    page.goto(server)
+    expect(page.locator("#rag-question textarea")).to_be_editable(timeout=30_000)
+    yield page
+    context.close()
+    outside = [u for u in requests if urlparse(u).hostname not in ("127.0.0.1", "localhost")
+               and urlparse(u).scheme in ("http", "https", "ws", "wss")]
+    assert not outside, f"the page reached beyond this machine: {outside}"
+
+
+def ask(page, question: str) -> None:
+    box = page.locator("#rag-question textarea")
+    box.fill(question)
+    box.press("Enter")
+
+
+def wait_answered(page, turns: int) -> None:
+    """Until the page shows `turns` finished answers and the input is editable again."""
+    done = page.locator("#rag-chat .rag-answer, #rag-chat .rag-error, #rag-chat .rag-stopped")
+    expect(done).to_have_count(turns, timeout=ANSWER_TIMEOUT_MS)
+    expect(page.locator("#rag-question textarea")).to_be_editable(timeout=10_000)
+
+
+def latest_sources(page):
+    return page.locator("#rag-sources .rag-turn").first
+
+
+WATCH_FIRST_TOKEN = """() => {
+  window.__timing = {};
+  const shown = () => [...document.querySelectorAll('#rag-chat .rag-draft, #rag-chat .rag-answer')]
+      .filter(el => el.textContent.trim()).length;
+  const before = shown();
+  document.querySelector('#rag-question textarea').addEventListener('keydown', e => {
+    if (e.key === 'Enter') window.__timing.enter = performance.now();
+  }, {capture: true, once: true});
+  new MutationObserver((_, observer) => {
+    if (shown() > before) { window.__timing.first = performance.now(); observer.disconnect(); }
+  }).observe(document.body, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+def test_ask_stream_cite_and_follow_up(page):
+    page.evaluate(WATCH_FIRST_TOKEN)
+    ask(page, DRONES)
+    expect(page.locator("#rag-chat .rag-working")).to_be_visible(timeout=5_000)
+    wait_answered(page, 1)
+    timing = page.evaluate("window.__timing")
+    first_token_ms = timing["first"] - timing["enter"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "first_token_ms.txt").write_text(f"{first_token_ms:.0f}\n")
+    server_side = latest_sources(page).locator(".rag-timing").inner_text()
+    print(f"\nfirst visible token {first_token_ms:.0f} ms after Enter (pipeline: {server_side})")
+
+    marker = page.locator("#rag-chat .rag-answer a.rag-cite").first
+    expect(marker).to_be_visible()
+    target = marker.get_attribute("href")
+    page.locator("#rag-sources").evaluate("el => el.scrollTop = el.scrollHeight")  # out of view first
+    marker.click()
+    passage = page.locator(target)
+    expect(passage).to_be_in_viewport()
+    expect(passage).to_contain_text(DRONES_SOURCE)
+    expect(passage.locator("mark")).to_contain_text("drones")
+
+    ask(page, "and how many were intercepted?")
+    wait_answered(page, 2)
+    sources = latest_sources(page)
+    expect(sources.locator(".rag-query")).to_contain_text("drones")
+    expect(sources.locator(".rag-passage").first).to_contain_text("intercept 30")
+    page.screenshot(path=str(ARTIFACTS / "answered.png"), full_page=True)
+
+
+def test_stop_cuts_the_answer_off_and_upload_is_searchable(page, tmp_path):
+    ask(page, DRONES)
+    expect(page.locator("#rag-chat .rag-working")).to_be_visible(timeout=5_000)
+    page.locator("#rag-stop").click()
+    expect(page.locator("#rag-chat .rag-stopped")).to_contain_text("Stopped", timeout=5_000)
+    expect(page.locator("#rag-question textarea")).to_be_editable(timeout=60_000)
+    expect(page.locator("#rag-chat .rag-answer")).to_have_count(0)  # no checked answer replaced it
+
+    (tmp_path / "lighthouse.txt").write_text(LIGHTHOUSE, encoding="utf-8")
+    (tmp_path / "broken.txt").write_bytes(b"\x00\x01\x02 not text")
+    page.locator("#rag-documents").get_by_text("Documents", exact=True).click()
+    page.locator("#rag-upload input[type=file]").set_input_files(
+        [str(tmp_path / "lighthouse.txt"), str(tmp_path / "broken.txt")])
+    page.locator("#rag-add").click()
+    status = page.locator("#rag-upload-status")
+    expect(status).to_contain_text("broken.txt was not added", timeout=60_000)
+    expect(page.locator("#rag-documents table")).to_contain_text("lighthouse.txt")
+
+    ask(page, "How many litres of paint were used on the Vellmar lighthouse?")
+    wait_answered(page, 2)
+    expect(page.locator("#rag-chat .rag-answer").last).to_contain_text("420")
+    passage = latest_sources(page).locator(".rag-passage", has_text="lighthouse.txt").first
+    expect(passage).to_contain_text("<script>window.__xss = 1</script>")
+    expect(passage).to_contain_text('<img src=x onerror="window.__xss = 2">')
+    expect(passage).to_contain_text("${window.__xss = 3}")
+    expect(passage).to_contain_text("Harbor <b>Lighthouse</b> Report")
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("img[src=x]").count() == 0
+
+
+def test_two_tabs_get_their_own_answers(page, browser, server):
+    other = browser.new_page()
+    other.goto(server)
+    expect(other.locator("#rag-question textarea")).to_be_editable(timeout=30_000)
+    page.locator("#rag-chat").get_by_text(DRONES).click()  # an example question on the empty chat
+    ask(other, "How did Lukashenko describe the West's sanctions?")
+    expect(other.locator("#rag-chat")).to_contain_text("sanctions", timeout=3_000)  # not frozen
+    wait_answered(page, 1)
+    wait_answered(other, 1)
+    expect(latest_sources(page).locator(".rag-q")).to_have_text(DRONES)
+    expect(latest_sources(other).locator(".rag-q")).to_contain_text("sanctions")
+    expect(other.locator("#rag-chat")).not_to_contain_text("drones")
+    other.close()
+
+
+def test_refusal_and_a_missing_model_are_said_plainly(page):
+    ask(page, "What is the population of Minsk?")
+    wait_answered(page, 1)
+    expect(page.locator("#rag-chat .rag-refused")).to_contain_text("documents do not answer")
+    searched = latest_sources(page)
+    expect(searched).to_contain_text("Passages searched")
+    expect(searched.locator(".rag-passage").first).to_be_visible()
+
+    page.locator("#rag-settings").get_by_text("Settings", exact=True).click()
+    expect(page.locator("#rag-model")).to_contain_text("Default: ")
+    page.locator("#rag-model textarea").fill("/nowhere/model.gguf")
+    page.get_by_role("button", name="Load model").click()
+    expect(page.locator("#rag-settings .rag-error")).to_contain_text("does not exist", timeout=10_000)

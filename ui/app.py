@@ -1,0 +1,266 @@
+"""The Gradio chat page (`rag serve`): streamed, cited answers; documents and settings panels.
+
+The page renders what rag/ returns (markup in ui.render); it holds no retrieval
+or prompt logic. The process has one llama.cpp model, which cannot answer two
+questions at once, so answers and model swaps share one queue slot
+(concurrency id "llm"): a second tab waits its turn with its queue position
+shown, and its page stays responsive meanwhile. Index updates have their own
+slot, so an upload never blocks the questions of other tabs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import replace
+from pathlib import Path
+
+import gradio as gr
+
+from rag.conversation import standalone_query
+from rag.errors import ModelError, RagError
+from rag.generate import LlamaCppModel, Message
+from rag.ingest import SUPPORTED_SUFFIXES
+from rag.pipeline import Event, Pipeline, Retrieved, Token, build_pipeline, index_paths
+from rag.settings import Settings, default_llm_path
+from ui.render import Turn, chat_messages, documents_html, error_html, notice_html, sources_html
+from ui.style import CSS
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = (
+    "How many drones did Russia launch at Ukraine?",
+    "How did Lukashenko describe the West's sanctions?",
+    "Why did Russian soldiers arrive in Belarus?",
+)
+
+
+class MissingModel:
+    """Stands in for an LLM that failed to load, so the page starts and says why."""
+
+    name = "none"
+
+    def __init__(self, error: RagError, n_ctx: int) -> None:
+        self.error, self.n_ctx = error, n_ctx
+
+    def count_tokens(self, text: str) -> int:
+        raise self.error
+
+    def stream_chat(self, messages: list[Message], max_tokens: int,
+                    temperature: float) -> Iterator[str]:
+        raise self.error
+
+
+def load_llm(settings: Settings, path: str | None = None) -> LlamaCppModel:
+    """The GGUF model at path (default: the configured one); ModelError when unusable."""
+    path = settings.model if path is None else path
+    return LlamaCppModel(path, settings.n_ctx, settings.threads, settings.seed)
+
+
+def upload_folder(settings: Settings) -> Path:
+    """Where uploaded documents are kept: beside the index, in the user's data folder."""
+    return Path(settings.index_dir).expanduser().resolve().parent / "uploads"
+
+
+def updated(turn: Turn, event: Event) -> Turn:
+    """The turn after one pipeline event."""
+    if isinstance(event, Retrieved):
+        return replace(turn, hits=event.hits)
+    if isinstance(event, Token):
+        return replace(turn, draft=turn.draft + event.text)
+    return replace(turn, answer=event.answer, query=event.answer.query)
+
+
+class ChatPage:
+    """The event handlers of one page, sharing one pipeline across sessions."""
+
+    def __init__(self, pipeline: Pipeline, settings: Settings) -> None:
+        self.pipeline = pipeline
+        self.settings = settings
+        self.stopping: set[str] = set()  # sessions whose answer should stop at the next token
+
+    def start(self, question: str, turns: list[Turn]) -> tuple:
+        """Show the question at once, with a working indicator; lock the input meanwhile."""
+        question = " ".join((question or "").split())
+        if not question:
+            return gr.skip(), turns, gr.skip(), gr.skip()
+        turns = [*turns, Turn(question)]
+        return gr.update(value="", interactive=False), turns, chat_messages(turns), sources_html(turns)
+
+    def answer(self, turns: list[Turn], k: float, temperature: float, max_tokens: float,
+               request: gr.Request) -> Iterator[tuple]:
+        """Stream the last question's answer: passages, draft tokens, then the checked answer."""
+        session = request.session_hash
+        self.stopping.discard(session)
+        if not turns or not turns[-1].pending:
+            yield gr.update(interactive=True), turns, gr.skip(), gr.skip()
+            return
+        turn = turns[-1]
+        history = [t.query or t.question for t in turns[:-1]]
+        turn = replace(turn, query=standalone_query(turn.question, history))
+        stream = self.pipeline.ask_stream(turn.question, int(k), query=turn.query,
+                                          temperature=float(temperature), max_tokens=int(max_tokens))
+        try:
+            with closing(stream):  # closing it on Stop ends llama.cpp's generation there
+                for event in stream:
+                    if session in self.stopping:
+                        turn = replace(turn, stopped=True)
+                        break
+                    turn = updated(turn, event)
+                    turns = [*turns[:-1], turn]
+                    yield gr.skip(), turns, chat_messages(turns), \
+                        gr.skip() if isinstance(event, Token) else sources_html(turns)
+        except RagError as exc:
+            turn = replace(turn, error=str(exc))
+        except Exception:  # the page must say something; the details go to the log
+            log.exception("answering %r failed", turn.question)
+            turn = replace(turn, error="Something went wrong while answering; see the server log.")
+        self.stopping.discard(session)
+        turns = [*turns[:-1], turn]
+        yield gr.update(interactive=True), turns, chat_messages(turns), sources_html(turns)
+
+    def stop(self, turns: list[Turn], request: gr.Request) -> tuple:
+        """Stop the answer at its next token; show the draft so far, marked as unchecked.
+
+        Cooperative rather than Gradio's `cancels`: the running answer notices the flag,
+        closes the pipeline's stream and unlocks the input itself, so no half-cancelled
+        event is left holding the model.
+        """
+        if not turns or not turns[-1].pending:
+            return gr.skip(), gr.skip()
+        self.stopping.add(request.session_hash)
+        turns = [*turns[:-1], replace(turns[-1], stopped=True)]
+        return turns, chat_messages(turns)
+
+    def documents(self) -> str:
+        """The indexed files table."""
+        return documents_html(self.pipeline.index.files.values())
+
+    def add_documents(self, paths: list[str] | None,
+                      progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[str, str, None]:
+        """Copy uploaded .txt/.md files beside the index, index them, and search them from now on."""
+        if not paths:
+            return self.documents(), "Choose .txt or .md files to add.", None
+        folder = upload_folder(self.settings)
+        folder.mkdir(parents=True, exist_ok=True)
+        copied, problems = [], []
+        progress(0.0, desc="Copying files")
+        for path in map(Path, paths):
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                problems.append(f"{path.name} was not added: only .txt and .md files can be.")
+                continue
+            try:
+                shutil.copyfile(path, folder / path.name)
+                copied.append(path.name)
+            except OSError as exc:
+                problems.append(f"{path.name} could not be saved ({exc.strerror}).")
+        if copied:
+            progress(0.1, desc="Indexing")
+            try:
+                _, skipped = index_paths(self.settings, self.pipeline.encoder, [folder],
+                                         progress=True, add=True)
+                self.pipeline.reload_index()
+            except RagError as exc:
+                return self.documents(), error_html(str(exc)), None
+            for s in skipped:  # an unreadable upload is reported and not kept
+                if Path(s.path).parent == folder:
+                    Path(s.path).unlink(missing_ok=True)
+                    copied.remove(Path(s.path).name)
+                    problems.append(f"{Path(s.path).name} was not added: it {s.reason}.")
+        added = notice_html(f"Added {', '.join(copied)}: searchable now.") if copied else ""
+        return self.documents(), added + (error_html(" ".join(problems)) if problems else ""), None
+
+    def load_model(self, path: str) -> str:
+        """Swap the LLM for the GGUF at path, for every session of this server."""
+        try:
+            llm = load_llm(self.settings, (path or "").strip())
+        except RagError as exc:
+            return error_html(str(exc))
+        self.pipeline.llm = llm
+        return notice_html(f"Loaded {llm.name}; it answers every tab of this server from now on.")
+
+    def model_notice(self) -> str:
+        """A banner when the page has no working LLM."""
+        llm = self.pipeline.llm
+        return error_html(f"No language model: {llm.error} Set a model path under Settings.") \
+            if isinstance(llm, MissingModel) else ""
+
+
+def create_app(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
+    """The page's layout and events around a loaded pipeline."""
+    page = ChatPage(pipeline, settings)
+    with gr.Blocks(title="Chat with your documents", analytics_enabled=False) as app:
+        turns = gr.State([])
+        notice = gr.HTML()
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(
+                    label="Chat", elem_id="rag-chat", height=560, render_markdown=False,
+                    sanitize_html=True, allow_tags=False, feedback_options=None, buttons=["copy"],
+                    examples=[{"text": q} for q in EXAMPLES],
+                    placeholder="Ask about the indexed documents, or pick an example.")
+                with gr.Row():
+                    question = gr.Textbox(elem_id="rag-question", show_label=False, scale=5,
+                                          placeholder="Ask a question and press Enter", max_lines=4)
+                    send = gr.Button("Ask", variant="primary", scale=0, min_width=80)
+                    stop = gr.Button("Stop", variant="stop", scale=0, min_width=80, elem_id="rag-stop")
+            with gr.Column(scale=2):
+                gr.Markdown("### Sources")
+                sources = gr.HTML(sources_html([]), elem_id="rag-sources", js_on_load=None)
+        with gr.Accordion("Documents", open=False, elem_id="rag-documents"):
+            docs = gr.HTML(page.documents(), js_on_load=None)
+            upload = gr.File(label="Add .txt or .md files", file_count="multiple",
+                             file_types=list(SUPPORTED_SUFFIXES), elem_id="rag-upload")
+            add = gr.Button("Add to index", elem_id="rag-add")
+            upload_status = gr.HTML(js_on_load=None, elem_id="rag-upload-status")
+        with gr.Accordion("Settings", open=False, elem_id="rag-settings"):
+            k = gr.Slider(1, max(20, settings.k), value=settings.k, step=1, label="Passages to retrieve",
+                          info=f"Default {Settings.model_fields['k'].default}.")
+            temperature = gr.Slider(0.0, 2.0, value=settings.temperature, step=0.05, label="Temperature",
+                                    info="Default 0 (the same answer every time).")
+            max_tokens = gr.Slider(16, max(1024, settings.max_tokens), value=settings.max_tokens, step=16,
+                                   label="Longest answer, in tokens",
+                                   info=f"Default {Settings.model_fields['max_tokens'].default}.")
+            model = gr.Textbox(settings.model, label="GGUF model (path on this machine)", elem_id="rag-model",
+                               info=f"Default: {default_llm_path() or 'none installed'}")
+            load = gr.Button("Load model")
+            model_status = gr.HTML(js_on_load=None)
+
+        ask_io = dict(outputs=[question, turns, chatbot, sources], show_progress="minimal")
+        asked = gr.on([question.submit, send.click], page.start, [question, turns], queue=False, **ask_io)
+        picked = chatbot.example_select(pick_example, None, question, queue=False).then(
+            page.start, [question, turns], queue=False, **ask_io)
+        for event in (asked, picked):
+            event.then(page.answer, [turns, k, temperature, max_tokens],
+                       concurrency_id="llm", concurrency_limit=1, **ask_io)
+        stop.click(page.stop, turns, [turns, chatbot], queue=False)
+        chatbot.clear(lambda: ([], sources_html([])), None, [turns, sources], queue=False)
+        add.click(page.add_documents, upload, [docs, upload_status, upload], show_progress_on=docs,
+                  concurrency_id="index", concurrency_limit=1)
+        load.click(page.load_model, model, model_status, concurrency_id="llm", concurrency_limit=1)
+        app.load(lambda: (page.documents(), page.model_notice()), None, [docs, notice])
+    return app
+
+
+def pick_example(evt: gr.SelectData) -> str:
+    """The text of the example question clicked."""
+    return evt.value["text"]
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
+    """Load the models and index, then serve the page (and Gradio's API) until interrupted."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    try:
+        llm = load_llm(settings)
+    except ModelError as exc:  # start anyway: the page says what is wrong and how to fix it
+        log.warning("%s", exc)
+        llm = MissingModel(exc, settings.n_ctx)
+    pipeline = build_pipeline(settings, llm=llm)
+    app = create_app(pipeline, settings)
+    app.queue(default_concurrency_limit=1)
+    app.launch(server_name=host, server_port=port, share=share, show_error=True,
+               css=CSS, theme=gr.themes.Default(), ssr_mode=False, mcp_server=False,
+               pwa=False, footer_links=["api"], quiet=True)
