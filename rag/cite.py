@@ -12,6 +12,7 @@ and the exact supporting sentence; sentences that fail are dropped.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,6 +159,14 @@ def has_expected_answer(question: str, sentence: str) -> bool | None:
     if _EXPECTS_NAME.search(question):
         return bool(names(sentence) - {w.lower() for w in words(question)})
     return None
+
+
+def key_terms(sentence: str, question: str,
+              idf: Callable[[set[str]], dict[str, float]], n: int = 4) -> set[str]:
+    """The n rarest words a sentence adds to the question: where its answer lies."""
+    novel = set(content_terms(sentence)) - question_terms(question)
+    weights = idf(novel)
+    return set(sorted(novel, key=lambda t: (-weights[t], t))[:n])
 
 
 def rank_sentences(question: str, hits: list[Hit], encoder: Encoder,

@@ -158,3 +158,21 @@ def serve(host: Annotated[str, typer.Option("--host", help="Address to listen on
     settings = settings_from(index_dir=index_dir, model=model)
     err.print(f"Loading models and the index, then serving on http://{host}:{port} …", highlight=False)
     serve_app(settings, host=host, port=port, share=share)
+
+
+@app.command()
+@user_errors
+def bench(json_out: AsJson = False,
+          questions: Annotated[Optional[Path], typer.Option("--questions", help="Question set (.jsonl) for the answer timings (default: ../shared/eval/dev.jsonl, else tests/data/extra_questions.jsonl).")] = None,
+          chunks: Annotated[int, typer.Option("--chunks", min=100, help="Chunks in the generated indexing corpus.")] = 5000,
+          sizes: Annotated[str, typer.Option("--sizes", help="Extra retrieval sizes (synthetic vectors), comma-separated.")] = "100000,1000000") -> None:
+    """Measure indexing, retrieval, answering, memory and start-up against the raw libraries (a few minutes)."""
+    from rag.bench import report_table, run_bench
+
+    settings = settings_from()
+    say = lambda message: err.print(f"[dim]{message}[/dim]", highlight=False)  # noqa: E731
+    report = run_bench(settings, questions, chunks, [int(s) for s in sizes.split(",") if s.strip()], say)
+    if json_out:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        out.print(report_table(report))

@@ -113,8 +113,7 @@ def build_index(docs: list[Document], encoder: Encoder, chunk_words: int, chunk_
         if c.chunk_id in reusable:
             vectors[i] = old_vectors[reusable[c.chunk_id]]
 
-    vector_index = VectorIndex(encoder.dim)
-    vector_index.add(vectors)
+    vector_index = VectorIndex.build(encoder.dim, vectors)  # exact, or IVF for large corpora
     lexical = LexicalIndex.build([lexical_terms(c) for c in chunks])
     index = Index(chunks, vector_index, lexical, encoder.name, chunking, files, list(roots or []))
     report = BuildReport(len(files), len(chunks), len(todo), time.perf_counter() - started)

@@ -75,6 +75,8 @@ def parse_document(source: str, data: bytes) -> Document:
         raise ValueError("has no text")
     first = text[spans[0][0]:spans[0][1]]
     title = normalize(first)
+    if source.lower().endswith(".md"):
+        title = title.lstrip("#").strip()  # a markdown heading's marks are not its title
     if len(title) > 120:
         title = title[:117].rsplit(" ", 1)[0] + "…"
     if not title.replace("…", ""):

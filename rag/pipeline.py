@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embeddings.encoder import Encoder, SentenceTransformerEncoder
-from rag.cite import Claim, Verifier, citation_for, parse_claims, rank_sentences, says_unknown
+from rag.cite import (Claim, Verifier, citation_for, key_terms, parse_claims, rank_sentences,
+                      says_unknown)
 from rag.errors import InputError, ModelError, RagError
-from rag.evidence import Evidence, assess
+from rag.evidence import Evidence, assess, idf_weights
 from rag.generate import ChatModel, LlamaCppModel
 from rag.index import Index, build_index, index_exists, load_index, save_index, BuildReport
 from rag.ingest import Skipped, load_documents
@@ -156,7 +157,7 @@ class Pipeline:
                     timings["first_token"] = (time.perf_counter() - started) * 1000
                 raw += piece
                 yield Token(piece)
-        text, citations, refused = self._finish(question, raw, prompt_hits, evidence, idf)
+        text, citations, refused = self._finish(question, raw, prompt_hits, evidence, idf, index)
         if refused:
             text, citations = refusal_text(hits), []
         timings.setdefault("first_token", (time.perf_counter() - started) * 1000)
@@ -167,24 +168,33 @@ class Pipeline:
                            query=question))
 
     def _finish(self, question: str, raw: str, hits: list[Hit], evidence: Evidence,
-                idf: dict[str, float]) -> tuple[str, list[Citation], bool]:
-        """Verify the model's answer; fall back to a quote, or refuse."""
+                idf: dict[str, float], index: Index) -> tuple[str, list[Citation], bool]:
+        """Verify the model's answer; add or fall back to a quote; or refuse."""
         if not evidence.answerable:
+            return "", [], True
+        ranked = rank_sentences(question, hits, self.encoder, idf)
+        if not ranked:
             return "", [], True
         claims = [] if says_unknown(raw) else parse_claims(raw)
         supports = self.verifier.supports(claims, hits, question)
-        ranked = rank_sentences(question, hits, self.encoder, idf)
         # A model sentence is kept only when it rests on one of the few passage
         # sentences that best answer the question: a sentence that is "supported"
         # by some unrelated passage is a true statement answering something else.
         relevant = {(n, i) for n, i, _ in ranked[:RELEVANT_SENTENCES]}
         supports = [s if s is not None and (s.n, s.sentence) in relevant else None for s in supports]
-        if adds_information(claims, supports, question):
-            text, citations = compose(claims, supports, hits)
-            return text, citations, False
-        if not ranked:
-            return "", [], True
-        text, citations = quote_answer(hits, ranked[0][0], ranked[0][1])
+        n, i, _ = ranked[0]
+        quote, quote_citations = quote_answer(hits, n, i)
+        if not adds_information(claims, supports, question):
+            return quote, quote_citations, False
+        text, citations = compose(claims, supports, hits)
+        # The model's sentences may be true yet miss the point: when they lack the
+        # rare words of the best answering sentence, quote that sentence as well.
+        best = hits[n - 1].chunk.text[slice(*hits[n - 1].chunk.sentence_spans()[i][2:])]
+        key = key_terms(best, question, lambda terms: idf_weights(terms, index)[0])
+        kept = " ".join(c.text for c, s in zip(claims, supports) if s is not None)
+        if key and len(key & set(content_terms(kept))) * 2 < len(key):
+            text = f"{text} {quote}"
+            citations = citations + [c for c in quote_citations if c not in citations]
         return text, citations, False
 
 

@@ -65,3 +65,22 @@ def test_model_refusals_are_recognised():
     assert says_unknown("I don't know.")
     assert says_unknown("The passages do not contain this information.")
     assert not says_unknown("Russia launched 35 drones [2].")
+
+
+def test_expected_answer_kind_is_recognised():
+    from rag.cite import has_expected_answer
+
+    assert has_expected_answer("How many drones were launched?", "Russia launched 35 drones.")
+    assert not has_expected_answer("How many drones were launched?", "Russia launched drones again.")
+    assert has_expected_answer("When will the bridge be repaired?", "It will not be repaired until July.")
+    assert has_expected_answer("Who wrote the report?", "The report was written by Anna Berg.")
+    assert has_expected_answer("Why did they meet?", "They met to talk.") is None
+
+
+def test_key_terms_are_the_rarest_words_the_sentence_adds_to_the_question():
+    from rag.cite import key_terms
+
+    rarity = {"armenia": 5.0, "kazakhstan": 5.0, "kremlin": 1.0, "head": 0.5, "state": 0.5, "travel": 2.0}
+    key = key_terms("The heads of state of Armenia and Kazakhstan traveled to the Kremlin.",
+                    "Who traveled to the Kremlin?", lambda terms: {t: rarity.get(t, 0.1) for t in terms}, n=2)
+    assert key == {"armenia", "kazakhstan"}

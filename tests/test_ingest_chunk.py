@@ -13,7 +13,7 @@ def test_loads_txt_and_md_recursively_with_relative_sources(corpus):
     assert sorted(d.source for d in docs) == ["bakery.txt", "drones.txt", "sub/loan.md"]
     assert not skipped
     loan = next(d for d in docs if d.source == "sub/loan.md")
-    assert loan.title == "# Loan for Minsk"
+    assert loan.title == "Loan for Minsk"
 
 
 def test_boilerplate_line_is_dropped_but_article_sentences_are_kept(corpus):

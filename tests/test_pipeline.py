@@ -69,3 +69,10 @@ def test_a_follow_up_query_replaces_the_question_for_retrieval(settings, encoder
         "and how many were intercepted?", query="How many Shahed drones were intercepted?")
     assert answer.question == "and how many were intercepted?"
     assert answer.hits[0].chunk.source == "drones.txt" and "30" in answer.text
+
+
+def test_true_but_pointless_model_answer_gets_the_answering_sentence_quoted(settings, encoder, llm):
+    llm.queue.append("Moscow promised to grant Minsk a state loan [1].")
+    answer = pipeline(settings, encoder, llm).ask("How large was the state loan Moscow promised Minsk?")
+    assert answer.text.startswith("Moscow promised to grant Minsk a state loan [")
+    assert "“Moscow promised to grant Minsk a state loan of $1.5 billion.”" in answer.text

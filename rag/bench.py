@@ -1,0 +1,643 @@
+"""`rag bench`: this pipeline against the raw libraries doing the same work, on this machine.
+
+Every figure is measured in the run and printed beside the raw libraries'
+figure for the same work, with their ratio (ours / raw):
+
+- indexing: `rag index`'s code path (index_paths) on a corpus generated from the
+  seeds, against SentenceTransformer.encode of the same chunk texts at its best
+  batch size;
+- retrieval: embed + search + fetch passages at the corpus size and at larger
+  synthetic sizes, against a bare exact faiss search of the same vectors, with
+  the recall of our index against exact search;
+- time to first token and generation speed of Pipeline.ask_stream, against
+  llama-cpp-python streaming the very messages the pipeline sent;
+- peak RSS of serving and of indexing, read from child processes (VmHWM), so
+  the bench's own memory does not count;
+- cold start: launching `rag serve` until the page answers HTTP.
+
+Fairness: each side loads its models before timing and warms up once on the
+same input; both use the same thread count; the two LLMs are separate
+llama.cpp instances asked the same questions in the same order, so their KV
+caches (prefix reuse across questions) are in the same state.
+Heavy children run as `python -m rag.bench TASK ARGS_JSON`.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.errors import RagError
+from rag.settings import PROJECT_ROOT, Settings
+
+log = logging.getLogger(__name__)
+
+MARK = "BENCH-RESULT "  # prefixes the JSON line a child prints
+BATCH_SIZES = (16, 32, 64, 128)
+K = 10  # neighbours per retrieval query
+COPY_NOISE = 1.0  # synthetic vectors: noise norm relative to their source (cosine ~0.7)
+QUERY_NOISE = 0.5  # perturbed-copy queries: cosine ~0.9 to the stored vector they copy
+MIN_QUERIES = 60  # latency samples per retrieval size
+MEMORY_QUESTIONS = 5  # questions answered by the memory children
+QUESTION_FILES = (PROJECT_ROOT.parent / "shared" / "eval" / "dev.jsonl",
+                  PROJECT_ROOT / "tests" / "data" / "extra_questions.jsonl")
+WARMUP_QUESTION = "How many drones did Russia launch at Ukraine?"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured figure, ours beside the raw libraries', with its target."""
+
+    key: str
+    label: str
+    unit: str
+    ours: float
+    raw: float | None
+    target: str = ""
+    ok: bool | None = None  # None: no target
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        """ours / raw, or None without a raw figure."""
+        return self.ours / self.raw if self.raw else None
+
+
+# --- small measured helpers ---------------------------------------------------------------
+
+def percentiles(ms: Sequence[float]) -> tuple[float, float]:
+    """(p50, p95) of a list of timings."""
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Milliseconds one call of fn takes."""
+    started = time.perf_counter()
+    fn()
+    return (time.perf_counter() - started) * 1000
+
+
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """Peak resident memory (VmHWM) of a process in MB (10^6 bytes)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    raise RagError("Peak memory needs Linux's /proc/PID/status (VmHWM).")
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def machine() -> dict:
+    """What the figures were measured on."""
+    import faiss, llama_cpp, sentence_transformers, torch  # noqa: E401 - versions only
+
+    cpuinfo = _read("/proc/cpuinfo")
+    model = next((l.split(":", 1)[1].strip() for l in cpuinfo.splitlines() if l.startswith("model name")),
+                 platform.processor())
+    mem_kb = next((int(l.split()[1]) for l in _read("/proc/meminfo").splitlines() if l.startswith("MemTotal")), 0)
+    return {"cpu": model, "logical_cpus": os.cpu_count(), "physical_cores": physical_cores(cpuinfo),
+            "ram_gb": round(mem_kb * 1024 / 1e9, 1), "python": platform.python_version(),
+            "faiss": faiss.__version__, "llama_cpp_python": llama_cpp.__version__,
+            "torch": torch.__version__, "sentence_transformers": sentence_transformers.__version__}
+
+
+def physical_cores(cpuinfo: str) -> int:
+    """Distinct (physical id, core id) pairs in /proc/cpuinfo; the logical count without them."""
+    pairs = set()
+    for block in cpuinfo.split("\n\n"):
+        fields = dict(l.split(":", 1) for l in block.splitlines() if ":" in l)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        if "core id" in fields:
+            pairs.add((fields.get("physical id"), fields["core id"]))
+    return len(pairs) or os.cpu_count() or 1
+
+
+def _read(path: str) -> str:
+    return Path(path).read_text() if Path(path).exists() else ""
+
+
+# --- corpus and synthetic vectors ---------------------------------------------------------
+
+def make_corpus(folder: Path, seeds: Path, min_chunks: int, chunk_words: int = 80,
+                chunk_overlap: int = 1, seed: int = 0) -> int:
+    """Write articles mixing the seeds' sentences until they make min_chunks chunks; the count."""
+    from rag.chunk import chunk_document
+    from rag.ingest import load_documents, parse_document
+    from rag.text import split_sentences
+
+    docs, _ = load_documents([seeds])
+    titles = [d.title for d in docs]
+    sentences = [d.text[s:e].strip() for d in docs for a, b in d.spans[1:]
+                 for s, e in split_sentences(d.text, a, b)]
+    sentences = [s for s in sentences if len(s.split()) >= 4]
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    total, n = 0, 0
+    while total < min_chunks:
+        # Each article: a numbered title, then paragraphs of sentences drawn at random,
+        # so chunks differ from each other and from the seeds.
+        picked = rng.sample(sentences, min(len(sentences), rng.randint(15, 40)))
+        paragraphs = [" ".join(picked[i:i + 5]) for i in range(0, len(picked), 5)]
+        text = f"{rng.choice(titles)} (part {n})\n\n" + "\n\n".join(paragraphs) + "\n"
+        data = text.encode("utf-8")
+        source = f"article_{n:05d}.txt"
+        (folder / source).write_bytes(data)
+        total += len(chunk_document(parse_document(source, data), chunk_words, chunk_overlap))
+        n += 1
+    return total
+
+
+def synthetic_vectors(real: np.ndarray, n: int, seed: int = 0, block: int = 100_000) -> np.ndarray:
+    """n normalised vectors: the real ones first, then noisy copies of random real ones."""
+    rng = np.random.default_rng(seed)
+    m, dim = real.shape
+    out = np.empty((n, dim), dtype=np.float32)
+    out[:min(m, n)] = real[:n]
+    scale = np.float32(COPY_NOISE / np.sqrt(dim))
+    for start in range(m, n, block):
+        stop = min(n, start + block)
+        part = real[rng.integers(0, m, stop - start)]
+        part += rng.standard_normal(part.shape, dtype=np.float32) * scale
+        part /= np.linalg.norm(part, axis=1, keepdims=True)
+        out[start:stop] = part
+    return out
+
+
+def perturbed_queries(vectors: np.ndarray, count: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy copies of `count` stored vectors (so each has a true near neighbour), and their rows."""
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(vectors), min(count, len(vectors)), replace=False)
+    queries = vectors[rows] + rng.standard_normal((len(rows), vectors.shape[1]), dtype=np.float32) \
+        * np.float32(QUERY_NOISE / np.sqrt(vectors.shape[1]))
+    return queries / np.linalg.norm(queries, axis=1, keepdims=True), rows
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
+    """Share of the true top-k rows (per query row) that were found."""
+    hits = sum(len(set(f[f >= 0].tolist()) & set(t[t >= 0].tolist())) for f, t in zip(found, truth))
+    return hits / max(1, int((truth >= 0).sum()))
+
+
+def load_question_texts(path: Path | None) -> tuple[Path, list[str]]:
+    """The question file to use (given, else the first that exists) and its questions."""
+    from rag.evaluate import load_questions
+
+    candidates = [path] if path else [p for p in QUESTION_FILES if p.is_file()]
+    if not candidates:
+        raise RagError("No question file found: pass --questions PATH.jsonl (shared/eval format).")
+    return candidates[0], [q["question"] for q in load_questions(candidates[0])]
+
+
+# --- children -----------------------------------------------------------------------------
+
+def run_child(task: str, args: dict, timeout: float = 900) -> dict:
+    """Run `python -m rag.bench TASK ARGS` and return the JSON it reports."""
+    proc = subprocess.run([sys.executable, "-m", "rag.bench", task, json.dumps(args)],
+                          capture_output=True, text=True, timeout=timeout, env=child_env())
+    lines = [l for l in proc.stdout.splitlines() if l.startswith(MARK)]
+    if proc.returncode or not lines:
+        raise RagError(f"bench step {task} failed (exit {proc.returncode}): "
+                       f"{proc.stderr.strip()[-800:]}")
+    return json.loads(lines[-1][len(MARK):])
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for children: offline, quiet, no analytics."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               GRADIO_ANALYTICS_ENABLED="False", HF_HUB_DISABLE_TELEMETRY="1")
+    env.update(extra)
+    return env
+
+
+def child_index(args: dict) -> dict:
+    """Child: `rag index`'s code path on the corpus, timed after loading the model."""
+    from rag.pipeline import index_paths, load_encoder
+
+    settings = Settings(**args["settings"])
+    encoder = load_encoder(settings)
+    encoder.encode(["warm up"] * 32)
+    started = time.perf_counter()
+    report, _ = index_paths(settings, encoder, [Path(args["corpus"])])
+    return {"chunks": report.chunks, "seconds": time.perf_counter() - started,
+            "batch_size": getattr(encoder, "batch_size", None), "rss_mb": peak_rss_mb()}
+
+
+def child_encode(args: dict) -> dict:
+    """Child: SentenceTransformer.encode of the same chunk texts at its best batch size."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    settings = Settings(**args["settings"])
+    torch.set_num_threads(settings.threads)
+    model = SentenceTransformer(settings.embedder, device="cpu", local_files_only=True)
+    texts = json.loads(Path(args["texts"]).read_text(encoding="utf-8"))
+    encode = lambda items, bs: model.encode(items, batch_size=bs, normalize_embeddings=True,  # noqa: E731
+                                            convert_to_numpy=True, show_progress_bar=False)
+    encode(["warm up"] * 32, 32)
+    sample = random.Random(0).sample(texts, min(len(texts), args["sample"]))
+    trials = {bs: len(sample) / (timed(lambda: encode(sample, bs)) / 1000) for bs in args["batch_sizes"]}
+    best = max(trials, key=trials.get)
+    started = time.perf_counter()
+    encode(texts, best)
+    return {"chunks": len(texts), "seconds": time.perf_counter() - started, "batch_size": best,
+            "trials_chunks_per_s": trials, "rss_mb": peak_rss_mb()}
+
+
+def child_serve_memory(args: dict) -> dict:
+    """Child: the serving process (`rag serve`'s objects and page) answering questions."""
+    from ui.app import build_pipeline, create_app, load_llm
+
+    settings = Settings(**args["settings"])
+    pipeline = build_pipeline(settings, llm=load_llm(settings))
+    app = create_app(pipeline, settings)
+    app.queue(default_concurrency_limit=1)
+    app.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+               quiet=True, ssr_mode=False)
+    try:
+        answers = [pipeline.ask(q) for q in args["questions"]]
+    finally:
+        app.close()
+    return {"answered": sum(not a.refused for a in answers), "rss_mb": peak_rss_mb()}
+
+
+def child_raw_memory(args: dict) -> dict:
+    """Child: the raw libraries doing a question's work (embed, search, complete the same messages)."""
+    import faiss
+    import torch
+    from llama_cpp import Llama
+    from sentence_transformers import SentenceTransformer
+
+    settings = Settings(**args["settings"])
+    torch.set_num_threads(settings.threads)
+    model = SentenceTransformer(settings.embedder, device="cpu", local_files_only=True)
+    llm = raw_llama(settings)
+    flat = faiss.read_index(args["vectors"])
+    for item in args["calls"]:
+        flat.search(model.encode([item["question"]], normalize_embeddings=True), K)
+        llm.create_chat_completion(messages=item["messages"], max_tokens=settings.max_tokens,
+                                   temperature=settings.temperature, top_p=0.95, repeat_penalty=1.1)
+    return {"rss_mb": peak_rss_mb()}
+
+
+def child_raw_serve(args: dict) -> dict:
+    """Child: load both models with the raw libraries and serve a bare Gradio chat page."""
+    import gradio as gr
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    settings = Settings(**args["settings"])
+    torch.set_num_threads(settings.threads)
+    SentenceTransformer(settings.embedder, device="cpu", local_files_only=True)
+    raw_llama(settings)
+    with gr.Blocks() as page:
+        gr.Chatbot()
+        gr.Textbox()
+    page.launch(server_name="127.0.0.1", server_port=args["port"], quiet=True, ssr_mode=False)
+    return {}
+
+
+def raw_llama(settings: Settings):
+    """llama_cpp.Llama with the settings LlamaCppModel uses (context, threads, seed), else defaults."""
+    from llama_cpp import Llama
+
+    return Llama(model_path=settings.model, n_ctx=settings.n_ctx, n_threads=settings.threads,
+                 n_threads_batch=settings.threads, seed=settings.seed, verbose=False)
+
+
+CHILDREN = {"index": child_index, "encode": child_encode, "serve-memory": child_serve_memory,
+            "raw-memory": child_raw_memory, "raw-serve": child_raw_serve}
+
+
+# --- sections -----------------------------------------------------------------------------
+
+def bench_indexing(settings: Settings, work: Path, min_chunks: int,
+                   say: Callable[[str], None]) -> tuple[list[Figure], dict, object]:
+    """Chunks per second and peak RSS of indexing a generated corpus, ours vs raw encode; the index."""
+    from rag.index import embedding_text, load_index, read_manifest
+
+    corpus = work / "corpus"
+    chunks = make_corpus(corpus, settings.corpus[0], min_chunks, settings.chunk_words, settings.chunk_overlap)
+    say(f"indexing {chunks} chunks with `rag index`'s code path …")
+    big = settings.model_copy(update={"index_dir": work / "big-index"})
+    ours = run_child("index", {"settings": big.model_dump(mode="json"), "corpus": str(corpus)})
+    manifest = read_manifest(big.index_dir)
+    index = load_index(big.index_dir, manifest["embedder"], manifest["dim"])
+    texts = work / "texts.json"
+    texts.write_text(json.dumps([embedding_text(c) for c in index.chunks]), encoding="utf-8")
+    say(f"encoding the same chunks with SentenceTransformer.encode (batch sizes {BATCH_SIZES}) …")
+    raw = run_child("encode", {"settings": big.model_dump(mode="json"), "texts": str(texts),
+                               "sample": 512, "batch_sizes": list(BATCH_SIZES)})
+    ours_rate, raw_rate = ours["chunks"] / ours["seconds"], raw["chunks"] / raw["seconds"]
+    figures = [
+        Figure("index_chunks_per_s", f"indexing ({ours['chunks']} chunks)", "chunks/s", ours_rate, raw_rate,
+               "≥ 0.9 × raw", ours_rate >= 0.9 * raw_rate,
+               f"ours: load, chunk, embed (batch {ours['batch_size']}), BM25, save; raw: encode only, "
+               f"best batch {raw['batch_size']}"),
+        Figure("index_peak_rss_mb", "peak RSS, indexing", "MB", ours["rss_mb"], raw["rss_mb"],
+               note="child processes (VmHWM); raw: SentenceTransformer.encode process"),
+    ]
+    return figures, {"indexing": {"ours": ours, "raw": raw}}, index
+
+
+def bench_retrieval(encoder, index, questions: list[str], sizes: Sequence[int],
+                    say: Callable[[str], None]) -> tuple[list[Figure], dict]:
+    """p50/p95 of embed + search + fetch at each size vs bare exact faiss; recall of our index."""
+    import faiss
+
+    from embeddings.vector_index import VectorIndex
+
+    real = index.vectors.vectors()
+    texts = (questions * (MIN_QUERIES // len(questions) + 1))[:max(MIN_QUERIES, len(questions))]
+    qvecs = encoder.encode(questions)
+    figures, details = [], {}
+    for n in [len(real), *sizes]:
+        say(f"retrieval at {n:,} vectors …")
+        vectors = real if n == len(real) else synthetic_vectors(real, n)
+        started = time.perf_counter()
+        ours = VectorIndex.build(real.shape[1], vectors)
+        build_s = time.perf_counter() - started
+        exact = faiss.IndexFlatIP(real.shape[1])
+        exact.add(vectors)
+        chunks = index.chunks if n == len(real) else [index.chunks[i % len(real)] for i in range(n)]
+
+        def query(text: str) -> list:
+            _, rows = ours.search(encoder.encode([text]), K)
+            return [chunks[r] for r in rows[0] if r >= 0]
+
+        query(texts[0])  # warm-up, same for both sides
+        exact.search(qvecs[:1], K)
+        ours_ms = [timed(lambda t=t: query(t)) for t in texts]
+        raw_ms = [timed(lambda i=i: exact.search(qvecs[i % len(qvecs)][None, :], K)) for i in range(len(texts))]
+        search_ms = [timed(lambda i=i: ours.search(qvecs[i % len(qvecs)][None, :], K)) for i in range(len(texts))]
+        copies, _ = perturbed_queries(vectors, 200)
+        recall_copies = recall_at_k(ours.search(copies, K)[1], exact.search(copies, K)[1])
+        recall_questions = recall_at_k(ours.search(qvecs, K)[1], exact.search(qvecs, K)[1])
+        (p50, p95), (r50, r95) = percentiles(ours_ms), percentiles(raw_ms)
+        limit = {100_000: 30.0, 1_000_000: 100.0}.get(n)
+        kind = ours.kind
+        label = f"retrieval @ {n:,} ({kind})"
+        figures += [
+            Figure(f"retrieval_p50_ms_{n}", f"{label} p50", "ms", p50, r50,
+                   f"≤ {limit:g} ms" if limit else "", p50 <= limit if limit else None,
+                   "ours: embed + search + fetch; raw: bare faiss exact search of the query vector"),
+            Figure(f"retrieval_p95_ms_{n}", f"{label} p95", "ms", p95, r95),
+            Figure(f"recall_at_{K}_{n}", f"recall@{K} vs exact @ {n:,}", "", min(recall_copies, recall_questions),
+                   1.0, "≥ 0.95", min(recall_copies, recall_questions) >= 0.95,
+                   f"perturbed copies {recall_copies:.3f}, questions {recall_questions:.3f}"),
+        ]
+        details[str(n)] = {"build_s": build_s, "ours_p50_ms": p50, "ours_p95_ms": p95,
+                           "ours_search_only_p50_ms": percentiles(search_ms)[0],
+                           "raw_exact_p50_ms": r50, "raw_exact_p95_ms": r95, "recall_copies": recall_copies,
+                           "recall_questions": recall_questions, "queries": len(texts),
+                           **ours.describe()}
+        del vectors, ours, exact, chunks
+        gc.collect()
+    return figures, {"retrieval": details}
+
+
+class RecordingModel:
+    """Passes calls to the pipeline's LLM and records the messages it is sent, and when."""
+
+    def __init__(self, llm) -> None:
+        self.llm, self.name, self.n_ctx = llm, llm.name, llm.n_ctx
+        self.calls: list[tuple[float, list[dict], int, float]] = []
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the wrapped model makes of text."""
+        return self.llm.count_tokens(text)
+
+    def stream_chat(self, messages: list[dict], max_tokens: int, temperature: float) -> Iterator[str]:
+        """The wrapped model's stream, after noting the call."""
+        self.calls.append((time.perf_counter(), messages, max_tokens, temperature))
+        yield from self.llm.stream_chat(messages, max_tokens, temperature)
+
+
+def token_times(stream: Iterator, started: float) -> tuple[float | None, float | None, int]:
+    """(first-token ms, tokens/s after the first, pieces) of a stream of text pieces."""
+    times = [time.perf_counter() for _ in stream]
+    if not times:
+        return None, None, 0
+    rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else None
+    return (times[0] - started) * 1000, rate, len(times)
+
+
+def raw_pieces(llm, messages: list[dict], max_tokens: int, temperature: float) -> Iterator[str]:
+    """llama-cpp-python's own chat stream, with the sampling settings LlamaCppModel uses."""
+    for part in llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=temperature,
+                                           top_p=0.95, repeat_penalty=1.1, stream=True):
+        if part["choices"][0].get("delta", {}).get("content"):
+            yield part
+
+
+def bench_answers(settings: Settings, encoder, questions: list[str],
+                  say: Callable[[str], None]) -> tuple[list[Figure], dict, list[dict]]:
+    """Time to first token and tokens/s of ask_stream vs llama-cpp-python on the same messages."""
+    from rag.generate import LlamaCppModel
+    from rag.pipeline import Token, build_pipeline
+
+    llm = RecordingModel(LlamaCppModel(settings.model, settings.n_ctx, settings.threads, settings.seed))
+    pipeline = build_pipeline(settings, encoder=encoder, llm=llm)
+    raw = raw_llama(settings)
+    say(f"asking {len(questions)} questions, each through ask_stream and through raw llama.cpp …")
+    rows, calls = [], []
+    for i, question in enumerate([WARMUP_QUESTION, *questions]):
+        before = len(llm.calls)
+        started = time.perf_counter()
+        ttft, rate, pieces = token_times((e for e in pipeline.ask_stream(question) if isinstance(e, Token)), started)
+        if len(llm.calls) == before:
+            rows.append({"question": question, "refused": True, "answer_ms": (time.perf_counter() - started) * 1000})
+            continue
+        called, messages, max_tokens, temperature = llm.calls[-1]
+        raw_started = time.perf_counter()
+        raw_ttft, raw_rate, raw_count = token_times(raw_pieces(raw, messages, max_tokens, temperature), raw_started)
+        if i == 0:
+            continue  # warm-up
+        calls.append({"question": question, "messages": messages})
+        rows.append({"question": question, "refused": False, "ttft_ms": ttft, "raw_ttft_ms": raw_ttft,
+                     "before_llm_ms": (called - started) * 1000, "tokens": pieces, "raw_tokens": raw_count,
+                     "tokens_per_s": rate, "raw_tokens_per_s": raw_rate,
+                     "prompt_tokens": sum(llm.count_tokens(m["content"]) for m in messages)})
+    answered = [r for r in rows if not r["refused"]]
+    if not answered:
+        raise RagError("No question reached the LLM: use a question file about the indexed seeds.")
+    (t50, t95), (r50, r95) = percentiles([r["ttft_ms"] for r in answered]), percentiles([r["raw_ttft_ms"] for r in answered])
+    rated = [r for r in answered if r["tokens_per_s"] and r["raw_tokens_per_s"]]
+    gen = float(np.median([r["tokens_per_s"] for r in rated])) if rated else 0.0
+    raw_gen = float(np.median([r["raw_tokens_per_s"] for r in rated])) if rated else None
+    before = percentiles([r["before_llm_ms"] for r in answered])[0]
+    prompt = percentiles([r["prompt_tokens"] for r in answered])[0]
+    note = (f"{len(answered)} of {len(questions)} questions reached the LLM ({len(questions) - len(answered)} "
+            f"refused by the evidence check); p50 {before:.0f} ms of ours is retrieval + evidence + prompt; "
+            f"prompt ~{prompt:.0f} tokens; warm: one warm-up question each, KV prefix reuse on both sides")
+    figures = [
+        Figure("ttft_p50_ms", "time to first token p50", "ms", t50, r50, "≤ 1.1 × raw and ≤ 1500 ms",
+               t50 <= 1.1 * r50 and t50 <= 1500, note),
+        Figure("ttft_p95_ms", "time to first token p95", "ms", t95, r95),
+        Figure("generation_tokens_per_s", "generation (streaming)", "tokens/s", gen, raw_gen, "≥ 0.95 × raw",
+               bool(raw_gen) and gen >= 0.95 * raw_gen, "median over questions, after the first token"),
+    ]
+    del pipeline, raw
+    gc.collect()
+    return figures, {"answers": rows}, calls
+
+
+def wait_for_page(proc: subprocess.Popen, port: int, timeout: float = 120) -> float:
+    """Seconds from now until http://127.0.0.1:port/ answers 200 (the process must stay alive)."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if proc.poll() is not None:
+            raise RagError(f"the server exited with code {proc.returncode} before serving the page")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                if response.status == 200:
+                    return time.perf_counter() - started
+        except OSError:
+            time.sleep(0.1)
+    raise RagError(f"the page did not answer within {timeout:.0f} s")
+
+
+def cold_start(command: list[str], port: int, env: dict[str, str]) -> tuple[float, float]:
+    """(seconds until the page answers, peak RSS MB) of a server launched now, then stopped."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_page(proc, port)
+        seconds = time.perf_counter() - started
+        return seconds, peak_rss_mb(proc.pid)
+    except RagError as exc:
+        proc.kill()
+        raise RagError(f"cold start of {' '.join(command[1:4])}: {exc}: {proc.stderr.read()[-500:]}") from exc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def bench_serving(settings: Settings, work: Path, questions: list[str], calls: list[dict],
+                  say: Callable[[str], None]) -> tuple[list[Figure], dict]:
+    """Peak RSS while answering, and seconds from `rag serve` to an answering page; each vs raw."""
+    dumped = settings.model_dump(mode="json")
+    say(f"peak RSS of a serving process answering {MEMORY_QUESTIONS} questions (and of raw libraries) …")
+    ours_mem = run_child("serve-memory", {"settings": dumped, "questions": questions[:MEMORY_QUESTIONS]})
+    vectors = work / "seeds.faiss"
+    from rag.index import load_index, read_manifest
+
+    manifest = read_manifest(settings.index_dir)
+    load_index(settings.index_dir, manifest["embedder"], manifest["dim"]).vectors.save(vectors)
+    raw_mem = run_child("raw-memory", {"settings": dumped, "vectors": str(vectors), "calls": calls[:MEMORY_QUESTIONS]})
+    say("cold start of `rag serve` (index present, then index to build) and of a bare page …")
+    port = free_port()
+    ours_s, idle_mb = cold_start([sys.executable, "-m", "rag", "serve", "--port", str(port)], port,
+                                 child_env(RAG_INDEX_DIR=str(settings.index_dir)))
+    port = free_port()
+    build_s, _ = cold_start([sys.executable, "-m", "rag", "serve", "--port", str(port)], port,
+                            child_env(RAG_INDEX_DIR=str(work / "fresh-index")))
+    port = free_port()
+    raw_s, _ = cold_start([sys.executable, "-m", "rag.bench", "raw-serve",
+                           json.dumps({"settings": dumped, "port": port})], port, child_env())
+    figures = [
+        Figure("serve_peak_rss_mb", "peak RSS, serving the seeds", "MB", ours_mem["rss_mb"], raw_mem["rss_mb"],
+               "≤ 1500 MB", ours_mem["rss_mb"] <= 1500,
+               f"ours: the page's process answering {MEMORY_QUESTIONS} questions; raw: models + faiss only"),
+        Figure("cold_start_s", "cold start to page", "s", ours_s, raw_s, "≤ 15 s", ours_s <= 15,
+               "raw: load both models, serve a bare Gradio page; OS file cache warm"),
+        Figure("cold_start_build_s", "cold start, building the seeds index", "s", build_s, raw_s),
+    ]
+    return figures, {"serving": {"ours": ours_mem, "raw": raw_mem, "idle_serve_rss_mb": idle_mb}}
+
+
+def run_bench(settings: Settings, questions_path: Path | None = None, min_chunks: int = 5000,
+              sizes: Sequence[int] = (100_000, 1_000_000), say: Callable[[str], None] = log.info) -> dict:
+    """Run every section and return one JSON-ready report."""
+    from rag.pipeline import index_paths, load_encoder
+
+    started = time.perf_counter()
+    load_start = os.getloadavg()
+    questions_path, questions = load_question_texts(questions_path)
+    figures, details = [], {}
+    with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
+        work = Path(tmp)
+        settings = settings.model_copy(update={"index_dir": work / "seeds-index"})
+        more, info, big = bench_indexing(settings, work, min_chunks, say)
+        figures += more
+        details.update(info)
+        encoder = load_encoder(settings)
+        more, info = bench_retrieval(encoder, big, questions, sizes, say)
+        figures += more
+        details.update(info)
+        del big
+        gc.collect()
+        index_paths(settings, encoder)
+        more, info, calls = bench_answers(settings, encoder, questions, say)
+        figures += more
+        details.update(info)
+        more, info = bench_serving(settings, work, questions, calls, say)
+        figures += more
+        details.update(info)
+    return {"machine": machine(), "threads": settings.threads, "questions": str(questions_path),
+            "models": {"llm": Path(settings.model).name, "embedder": Path(settings.embedder).name},
+            "load_average": {"start": load_start, "end": os.getloadavg()},
+            "seconds": time.perf_counter() - started,
+            "figures": {f.key: {**asdict(f), "ratio": f.ratio} for f in figures},
+            "passed": all(f.ok for f in figures if f.ok is not None), "details": details}
+
+
+def _number(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3f}" if unit == "" else f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def report_table(report: dict):
+    """The report as a rich Table: figure, ours, raw, ratio, target, pass."""
+    from rich.table import Table
+
+    m, load = report["machine"], report["load_average"]
+    table = Table(title=f"rag bench — {m['cpu']}, {m['physical_cores']} cores, {m['ram_gb']} GB RAM, "
+                        f"{report['threads']} threads; load average {load['start'][0]:.2f} → {load['end'][0]:.2f}; "
+                        f"{report['seconds']:.0f} s",
+                  caption="ratio = ours / raw. " + " ".join(
+                      f"[{i}] {f['note']}." for i, f in enumerate(report["figures"].values(), 1) if f["note"]))
+    for name in ("figure", "ours", "raw", "ratio", "target", "pass"):
+        table.add_column(name, justify="left" if name in ("figure", "target") else "right")
+    for i, f in enumerate(report["figures"].values(), 1):
+        mark = "" if f["ok"] is None else "[green]pass[/green]" if f["ok"] else "[red]FAIL[/red]"
+        unit = f" {f['unit']}" if f["unit"] else ""
+        table.add_row(f"{f['label']}{f' [{i}]' if f['note'] else ''}", _number(f["ours"], f["unit"]) + unit,
+                      _number(f["raw"], f["unit"]) + unit, "—" if f["ratio"] is None else f"{f['ratio']:.2f}",
+                      f["target"], mark)
+    return table
+
+
+def _child_main(argv: list[str]) -> None:
+    """Entry point of `python -m rag.bench TASK ARGS_JSON`."""
+    logging.basicConfig(level=logging.WARNING)
+    result = CHILDREN[argv[1]](json.loads(argv[2]))
+    print(MARK + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    _child_main(sys.argv)
