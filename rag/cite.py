@@ -126,11 +126,39 @@ class Verifier:
         return results
 
 
-def citation_for(n: int, hit: Hit, sentence: int) -> Citation:
-    """A citation of passage n pointing at one of its sentences."""
-    fs, fe, ts, te = hit.chunk.sentence_spans()[sentence]
+def citation_for(n: int, hit: Hit, sentence: int, last: int | None = None) -> Citation:
+    """A citation of passage n pointing at its sentences `sentence`..`last` (inclusive)."""
+    spans = hit.chunk.sentence_spans()
+    fs, _, ts, _ = spans[sentence]
+    _, fe, _, te = spans[sentence if last is None else last]
     return Citation(n=n, source=hit.chunk.source, chunk_id=hit.chunk.chunk_id,
                     start=fs, end=fe, quote=hit.chunk.text[ts:te])
+
+
+MAX_QUOTE_WORDS = 55
+
+
+def quote_span(question: str, hit: Hit, sentence: int, idf: dict[str, float]) -> tuple[int, int]:
+    """The sentence, joined by a neighbour when that neighbour holds question terms it lacks.
+
+    News writing spreads one fact over two sentences ("...after a renovation."
+    "The project cost £18.4 million."); quoting both keeps the answer whole.
+    """
+    spans = hit.chunk.sentence_spans()
+    texts = [hit.chunk.text[ts:te] for _, _, ts, te in spans]
+    q_terms = question_terms(question)
+    total = sum(idf.get(t, 1.0) for t in q_terms) or 1.0
+    have = set(content_terms(texts[sentence]))
+    best, gain = (sentence, sentence), 0.0
+    for j in (sentence - 1, sentence + 1):
+        if not 0 <= j < len(texts) or texts[j] == hit.chunk.title:
+            continue
+        if len(texts[j].split()) + len(texts[sentence].split()) > MAX_QUOTE_WORDS:
+            continue
+        added = sum(idf.get(t, 1.0) for t in (q_terms & set(content_terms(texts[j]))) - have) / total
+        if added > gain:
+            best, gain = (min(j, sentence), max(j, sentence)), added
+    return best if gain >= 0.2 else (sentence, sentence)
 
 
 _EXPECTS_NUMBER = re.compile(

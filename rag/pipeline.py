@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embeddings.encoder import Encoder, SentenceTransformerEncoder
-from rag.cite import (Claim, Verifier, citation_for, key_terms, parse_claims, rank_sentences,
-                      says_unknown)
+from rag.cite import (Claim, Verifier, citation_for, key_terms, parse_claims, quote_span,
+                      rank_sentences, says_unknown)
 from rag.errors import InputError, ModelError, RagError
 from rag.evidence import Evidence, assess, idf_weights
 from rag.generate import ChatModel, LlamaCppModel
@@ -89,9 +89,9 @@ def compose(claims: list[Claim], supports: list, hits: list[Hit]) -> tuple[str, 
     return " ".join(sentences), [citations[n] for n in sorted(citations)]
 
 
-def quote_answer(hits: list[Hit], n: int, sentence: int) -> tuple[str, list[Citation]]:
-    """An answer that quotes one passage sentence, clearly as a quote."""
-    citation = citation_for(n, hits[n - 1], sentence)
+def quote_answer(hits: list[Hit], n: int, first: int, last: int) -> tuple[str, list[Citation]]:
+    """An answer that quotes passage sentences first..last, clearly as a quote."""
+    citation = citation_for(n, hits[n - 1], first, last)
     quote = citation.quote.strip("“”\"")
     return f"The documents say: “{quote}” [{n}]", [citation]
 
@@ -183,7 +183,7 @@ class Pipeline:
         relevant = {(n, i) for n, i, _ in ranked[:RELEVANT_SENTENCES]}
         supports = [s if s is not None and (s.n, s.sentence) in relevant else None for s in supports]
         n, i, _ = ranked[0]
-        quote, quote_citations = quote_answer(hits, n, i)
+        quote, quote_citations = quote_answer(hits, n, *quote_span(question, hits[n - 1], i, idf))
         if not adds_information(claims, supports, question):
             return quote, quote_citations, False
         text, citations = compose(claims, supports, hits)

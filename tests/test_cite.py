@@ -84,3 +84,13 @@ def test_key_terms_are_the_rarest_words_the_sentence_adds_to_the_question():
     key = key_terms("The heads of state of Armenia and Kazakhstan traveled to the Kremlin.",
                     "Who traveled to the Kremlin?", lambda terms: {t: rarity.get(t, 0.1) for t in terms}, n=2)
     assert key == {"armenia", "kazakhstan"}
+
+
+def test_quote_takes_the_neighbour_sentence_that_completes_the_fact():
+    from rag.cite import quote_span
+
+    h = hit("library.txt", "The library reopened on Saturday after a renovation that lasted 26 months.",
+            "The project cost £18.4 million.", "Visitors queued outside.")
+    idf = {"renov": 1.0, "librari": 1.0, "cost": 1.0}
+    assert quote_span("How much did the renovation of the library cost?", h, 0, idf) == (0, 1)
+    assert quote_span("When did the library reopen after its renovation?", h, 0, idf) == (0, 0)
