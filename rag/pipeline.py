@@ -119,6 +119,15 @@ class Pipeline:
         index = load_index(self.settings.index_dir, self.encoder.name, self.encoder.dim)
         self.index, self.retriever = index, Retriever(index, self.encoder, self.settings.retrieval)
 
+    def warm_up(self) -> None:
+        """Pay one-off costs before the first question: the encoder's first call, and
+        the fixed instruction prefix evaluated into llama.cpp's KV cache, which every
+        later prompt starts with and so reuses."""
+        self.retriever.search("warm up", 1)
+        prompt = build_prompt("", [], self.llm.n_ctx, 1, self.llm.count_tokens)
+        for _ in self.llm.stream_chat(prompt.messages, max_tokens=1, temperature=0.0):
+            pass
+
     def ask(self, question: str, k: int | None = None, **options) -> Answer:
         """Answer a question (consumes ask_stream; options as there)."""
         answer = None

@@ -94,3 +94,8 @@ def test_quote_takes_the_neighbour_sentence_that_completes_the_fact():
     idf = {"renov": 1.0, "librari": 1.0, "cost": 1.0}
     assert quote_span("How much did the renovation of the library cost?", h, 0, idf) == (0, 1)
     assert quote_span("When did the library reopen after its renovation?", h, 0, idf) == (0, 0)
+
+
+def test_similar_sounding_sentence_that_says_something_else_is_not_supported(encoder):
+    claims = [Claim("The passage also mentions that Russia used drones against its neighbours.", (2,))]
+    assert Verifier(encoder).supports(claims, HITS, QUESTION) == [None]

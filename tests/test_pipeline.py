@@ -76,3 +76,11 @@ def test_true_but_pointless_model_answer_gets_the_answering_sentence_quoted(sett
     answer = pipeline(settings, encoder, llm).ask("How large was the state loan Moscow promised Minsk?")
     assert answer.text.startswith("Moscow promised to grant Minsk a state loan [")
     assert "“Moscow promised to grant Minsk a state loan of $1.5 billion.”" in answer.text
+
+
+def test_warm_up_sends_the_fixed_instruction_prefix_to_the_model(settings, encoder, llm):
+    p = pipeline(settings, encoder, llm)
+    p.warm_up()
+    [messages] = llm.prompts
+    assert messages[0]["content"].startswith("You answer questions using only the numbered passages")
+    assert messages[1]["content"].startswith("Passages:")

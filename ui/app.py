@@ -259,6 +259,10 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: 
         log.warning("%s", exc)
         llm = MissingModel(exc, settings.n_ctx)
     pipeline = build_pipeline(settings, llm=llm)
+    try:
+        pipeline.warm_up()  # so the first question is as fast as the later ones
+    except RagError as exc:
+        log.warning("warm-up skipped: %s", exc)
     app = create_app(pipeline, settings)
     app.queue(default_concurrency_limit=1)
     app.launch(server_name=host, server_port=port, share=share, show_error=True,
