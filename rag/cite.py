@@ -234,8 +234,9 @@ def rank_sentences(question: str, hits: list[Hit], encoder: Encoder,
         if not terms - q_terms:
             continue
         # Every sentence of an article is about its title's subject, so the title's
-        # terms count for each of them; the sentence must supply the rest.
-        covered = sum(idf.get(t, 1.0) for t in q_terms & (terms | titles[n])) / total
+        # terms count (at half weight) for each of them.
+        covered = (sum(idf.get(t, 1.0) for t in q_terms & terms)
+                   + 0.5 * sum(idf.get(t, 1.0) for t in (q_terms & titles[n]) - terms)) / total
         expected = has_expected_answer(question, text)
         bonus = 0.0 if expected is None else (0.1 if expected else -0.1)
         ranked.append((n, i, 0.5 * covered + 0.5 * float(c) + bonus))
