@@ -1,17 +1,31 @@
-"""FAISS adapter: exact inner-product search over normalised vectors.
+"""FAISS adapter: inner-product search over normalised vectors, exact or approximate by size.
 
 The FAISS row position is the chunk id's position in the chunk store, so the
-index holds nothing but vectors. Exact search (IndexFlatIP) is the right
-choice up to a few hundred thousand vectors on a laptop; it needs no training
-and returns true nearest neighbours.
+index holds nothing but vectors. Exact search (IndexFlatIP) needs no training
+and returns true nearest neighbours, but its cost grows with the number of
+vectors: one query reads every vector. Above EXACT_MAX vectors, build() makes
+an inverted-file index (IndexIVFFlat) instead: k-means cells, of which each
+query scans only `nprobe`. It keeps the full vectors (so stored vectors and
+scores are exact; only the candidate set is approximate) and a direct map so
+rows can still be read back. `rag bench` measures the latency of both and the
+IVF recall against exact search; the thresholds below are those measurements
+turned into defaults. The index type and nprobe are saved in the FAISS file.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import faiss
 import numpy as np
+
+# Exact search of 200k 384-d vectors reads 300 MB per query (~20-40 ms on 2 cores);
+# beyond that, IVF is faster at a measured recall@10 above 0.95.
+EXACT_MAX = 200_000
+CELLS_PER_SQRT = 1  # nlist = sqrt(n): ~1000 cells of ~1000 vectors at 1M
+TRAIN_PER_CELL = 64  # k-means sample per cell: enough for stable cells, quick to train
+NPROBE = 32  # cells scanned per query
 
 
 class VectorIndex:
@@ -20,6 +34,38 @@ class VectorIndex:
     def __init__(self, dim: int, index: faiss.Index | None = None) -> None:
         self.dim = dim
         self._index = index if index is not None else faiss.IndexFlatIP(dim)
+
+    @classmethod
+    def build(cls, dim: int, vectors: np.ndarray, exact_max: int = EXACT_MAX,
+              nprobe: int = NPROBE, seed: int = 0) -> "VectorIndex":
+        """An index holding vectors: exact up to exact_max rows, IVF above."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if len(vectors) <= exact_max:
+            index = cls(dim)
+            index.add(vectors)
+            return index
+        nlist = max(1, int(CELLS_PER_SQRT * math.sqrt(len(vectors))))
+        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf.cp.seed = seed
+        rng = np.random.default_rng(seed)
+        sample = rng.choice(len(vectors), min(len(vectors), TRAIN_PER_CELL * nlist), replace=False)
+        index = cls(dim, ivf)
+        ivf.train(index._check(vectors[np.sort(sample)]))
+        ivf.add(index._check(vectors))
+        ivf.make_direct_map()  # reconstruct(row) for vectors_at()
+        ivf.nprobe = min(nprobe, nlist)
+        return index
+
+    @property
+    def kind(self) -> str:
+        """'exact' or 'ivf', for reports."""
+        return "ivf" if isinstance(self._index, faiss.IndexIVF) else "exact"
+
+    def describe(self) -> dict:
+        """The index type and its search parameters, for reports."""
+        if self.kind == "ivf":
+            return {"index": "ivf", "nlist": int(self._index.nlist), "nprobe": int(self._index.nprobe)}
+        return {"index": "exact"}
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
