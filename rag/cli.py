@@ -175,4 +175,4 @@ def bench(json_out: AsJson = False,
     if json_out:
         print(json.dumps(report, ensure_ascii=False))
     else:
-        out.print(report_table(report))
+        out.print(report_table(report), width=max(out.width, 150))

@@ -1,5 +1,6 @@
 """The benchmark's helpers at tiny sizes, and the vector index switching from exact to IVF."""
 
+import subprocess
 import sys
 
 import numpy as np
@@ -70,25 +71,50 @@ def test_peak_rss_of_this_process_is_plausible():
     assert 10 < bench.peak_rss_mb() < 100_000
 
 
+def test_cpu_used_by_this_process_is_not_counted_as_others(monkeypatch):
+    before = bench.busy_cpu_seconds()
+    started = bench.time.perf_counter()
+    while bench.time.perf_counter() - started < 0.3:
+        pass  # busy ourselves
+    after = bench.busy_cpu_seconds()
+    assert after[1] - before[1] > 0.2 and after[0] - before[0] > 0.2
+    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
+    assert bench.others_share((10.0, 2.0), (12.0, 3.0), 1.0) == 0.5  # 2 s busy, 1 s ours, 2 CPUs
+
+
 def test_table_shows_ours_raw_ratio_and_verdicts():
     figures = [bench.Figure("ttft", "time to first token p50", "ms", 110.0, 100.0, "≤ 1.1 × raw", True, "warm"),
                bench.Figure("rss", "peak RSS", "MB", 2000.0, 900.0, "≤ 1500 MB", False)]
     report = {"machine": {"cpu": "Test CPU", "physical_cores": 2, "ram_gb": 24}, "threads": 2,
               "load_average": {"start": (0.5, 0, 0), "end": (0.7, 0, 0)}, "seconds": 60,
+              "other_processes_cpu_share": 0.02,
               "figures": {f.key: {**f.__dict__, "ratio": f.ratio} for f in figures}}
     console = Console(record=True, width=200)
     console.print(bench.report_table(report))
     text = console.export_text()
     assert "110 ms" in text and "100 ms" in text and "1.10" in text
-    assert "pass" in text and "FAIL" in text and "load average 0.50" in text
+    assert "pass" in text and "FAIL" in text and "load average 0.50" in text and "2%" in text
 
 
 def test_cold_start_times_a_server_until_it_answers_and_stops_it(tmp_path):
     port = bench.free_port()
     command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
                "--directory", str(tmp_path)]
-    seconds, rss = bench.cold_start(command, port, bench.child_env())
+    seen = []
+    seconds, rss = bench.serve_and_measure(command, port, bench.child_env(), seen.append)
     assert 0 < seconds < 30 and rss > 1
+    assert seen[0].wait(5) is not None  # stopped afterwards
+
+
+def test_a_running_child_can_report_and_keep_running():
+    script = f"print({bench.MARK!r} + '{{\"answered\": 2}}', flush=True); import time; time.sleep(60)"
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert bench.read_result(proc, timeout=30) == {"answered": 2}
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_a_failing_child_step_is_reported():
