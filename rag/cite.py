@@ -15,7 +15,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 
 from embeddings.encoder import Encoder
 from rag.schema import Citation, Hit

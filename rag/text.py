@@ -82,7 +82,7 @@ def words(text: str) -> list[str]:
 
 
 @functools.cache
-def _stemmer() -> "Stemmer.Stemmer":
+def _stemmer():  # -> Stemmer.Stemmer (imported lazily)
     import Stemmer
 
     return Stemmer.Stemmer("english")
