@@ -175,4 +175,5 @@ def bench(json_out: AsJson = False,
     if json_out:
         print(json.dumps(report, ensure_ascii=False))
     else:
-        out.print(report_table(report), width=max(out.width, 150))
+        # A terminal wraps the table to fit; a file or pipe gets it whole.
+        (out if out.is_terminal else Console(width=160)).print(report_table(report))

@@ -59,6 +59,13 @@ def test_percentiles_and_figure_ratio():
     assert bench.percentiles(list(range(1, 101))) == pytest.approx((50.5, 95.05))
     assert bench.Figure("x", "x", "ms", 30.0, 20.0).ratio == pytest.approx(1.5)
     assert bench.Figure("x", "x", "ms", 30.0, None).ratio is None
+    assert bench.Figure("x", "x", "ms", 30.0, 20.0, paired_ratio=1.02).ratio == 1.02
+
+
+def test_generation_rate_weighs_streams_by_their_tokens():
+    rows = [{"tokens": 11, "tokens_per_s": 10.0}, {"tokens": 31, "tokens_per_s": 30.0}]
+    assert bench.overall_rate(rows, "tokens") == pytest.approx(40 / 2)  # 40 tokens in 1 s + 1 s
+    assert bench.overall_rate([{"tokens": 1, "tokens_per_s": 5.0}], "tokens") is None
 
 
 def test_physical_cores_count_cores_not_hyperthreads():
@@ -128,6 +135,17 @@ def test_small_collections_get_exact_search():
     assert index.describe() == {"index": "exact"}
     _, rows = index.search(vectors[:5], 1)
     assert rows[:, 0].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_one_query_gives_the_batch_answer_and_leaves_faiss_threads_alone():
+    import faiss
+
+    vectors = clustered(2000)
+    index = VectorIndex.build(32, vectors)
+    threads = faiss.omp_get_max_threads()
+    one = [index.search(vectors[i:i + 1], 5)[1][0].tolist() for i in range(3)]
+    assert one == index.search(vectors[:3], 5)[1].tolist()
+    assert faiss.omp_get_max_threads() == threads
 
 
 def test_large_collections_get_ivf_with_high_recall_that_survives_save_and_load(tmp_path):
