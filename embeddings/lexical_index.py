@@ -48,7 +48,11 @@ class LexicalIndex:
         """How many rows contain token."""
         if self._bm25 is None or token not in self._bm25.vocab_dict:
             return 0
-        return int(self.scores([token]).astype(bool).sum())
+        # bm25s keeps one column of precomputed scores per token (CSC layout), so
+        # the column's length is the token's document frequency: no scoring pass.
+        indptr = self._bm25.scores["indptr"]
+        column = self._bm25.vocab_dict[token]
+        return int(indptr[column + 1] - indptr[column])
 
     def save(self, folder: Path) -> None:
         """Write the index into folder."""

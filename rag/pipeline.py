@@ -108,7 +108,6 @@ class Pipeline:
 
     def __init__(self, settings: Settings, index: Index, encoder: Encoder, llm: ChatModel) -> None:
         self.settings = settings
-        self.index = index
         self.encoder = encoder
         self.llm = llm
         self.retriever = Retriever(index, encoder, settings.retrieval)
@@ -117,7 +116,12 @@ class Pipeline:
     def reload_index(self) -> None:
         """Pick up a rebuilt index (e.g. after an upload) without reloading the models."""
         index = load_index(self.settings.index_dir, self.encoder.name, self.encoder.dim)
-        self.index, self.retriever = index, Retriever(index, self.encoder, self.settings.retrieval)
+        self.retriever = Retriever(index, self.encoder, self.settings.retrieval)
+
+    @property
+    def index(self) -> Index:
+        """The index being searched (the retriever's, so the two never disagree)."""
+        return self.retriever.index
 
     def warm_up(self) -> None:
         """Pay one-off costs before the first question: the encoder's first call, and
@@ -149,7 +153,8 @@ class Pipeline:
         shown = clean_question(question)
         question = clean_question(query) if query else shown
         k = k or self.settings.k
-        index, retriever = self.index, self.retriever  # one consistent pair per question
+        retriever = self.retriever  # one index for the whole question, even mid-upload
+        index = retriever.index
         hits = retriever.search(question, k)
         timings = {"retrieve": (time.perf_counter() - started) * 1000}
         yield Retrieved(tuple(hits))

@@ -61,7 +61,9 @@ class Retriever:
         lexical = self.index.lexical.scores(content_terms(query))
         _, rows = self.index.vectors.search(qvec[None, :], depth)
         dense_rank = [int(r) for r in rows[0] if r >= 0]
-        lexical_rank = [int(r) for r in np.argsort(-lexical, kind="stable")[:depth] if lexical[r] > 0]
+        top = np.argpartition(-lexical, depth - 1)[:depth] if depth < n else np.arange(n)
+        top = top[np.lexsort((top, -lexical[top]))]  # best first, ties by row: deterministic
+        lexical_rank = [int(r) for r in top if lexical[r] > 0]
         candidates = list(dict.fromkeys(dense_rank + lexical_rank))
         cosine = dict(zip(candidates, (self.index.vectors.vectors_at(candidates) @ qvec).tolist()))
         if self.mode == "dense":

@@ -28,3 +28,13 @@ def test_convex_fusion_lets_a_strong_lexical_match_win():
     fused = convex(dense, lexical, weight=0.4)
     assert max(fused, key=fused.get) == 1
     assert fused[2] == (1 - 0.4) * 0.55  # no lexical match: cosine alone
+
+
+def test_document_frequency_counts_the_chunks_holding_a_term(settings, encoder):
+    index_paths(settings, encoder)
+    index = load_index(settings.index_dir, encoder.name, encoder.dim)
+    from rag.index import lexical_terms
+
+    for term in ("drone", "loan", "croissant", "nowhere"):
+        expected = sum(term in lexical_terms(c) for c in index.chunks)
+        assert index.lexical.document_frequency(term) == expected
