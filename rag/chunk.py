@@ -4,7 +4,8 @@ Trade-off: small passages (about 80 words) make retrieval precise and keep the
 prompt short enough for a small model to read several of them; one sentence of
 overlap keeps a fact that straddles two passages findable in either. Passages
 never cross a dropped boilerplate line, so a passage's offsets always cover
-only article text.
+only article text, nor a PDF page break, so one page number is right for every
+sentence a passage holds (at the price of a short passage at a page's end).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ _NON_WS_RUN = re.compile(r"\S+")
 
 
 def _sections(doc: Document) -> list[list[tuple[int, int]]]:
-    """Runs of article lines with nothing but whitespace between them."""
+    """Runs of article lines on one page with nothing but whitespace between them."""
     sections: list[list[tuple[int, int]]] = []
     prev_end = None
     for start, end in doc.spans:
-        if prev_end is None or doc.text[prev_end:start].strip():
+        if (prev_end is None or doc.text[prev_end:start].strip()
+                or doc.page_at(start) != doc.page_at(prev_end - 1)):
             sections.append([])
         sections[-1].append((start, end))
         prev_end = end
@@ -76,7 +78,7 @@ def chunk_document(doc: Document, max_words: int = 80, overlap: int = 1) -> list
                 pos += len(part) + 1
             chunks.append(Chunk(chunk_id=chunk_id(doc, start, end), source=doc.source,
                                 title=doc.title, start=start, end=end, text=" ".join(parts),
-                                sentences=tuple(spans)))
+                                sentences=tuple(spans), page=doc.page_at(start)))
             if j >= len(sentences):
                 break
             # Overlap only when the carried sentences leave room for a new one;

@@ -136,12 +136,15 @@ class Verifier:
 
 
 def citation_for(n: int, hit: Hit, sentence: int, last: int | None = None) -> Citation:
-    """A citation of passage n pointing at its sentences `sentence`..`last` (inclusive)."""
+    """A citation of passage n pointing at its sentences `sentence`..`last` (inclusive).
+
+    A passage never crosses a PDF page break, so its page is the quote's page.
+    """
     spans = hit.chunk.sentence_spans()
     fs, _, ts, _ = spans[sentence]
     _, fe, _, te = spans[sentence if last is None else last]
     return Citation(n=n, source=hit.chunk.source, chunk_id=hit.chunk.chunk_id,
-                    start=fs, end=fe, quote=hit.chunk.text[ts:te])
+                    start=fs, end=fe, quote=hit.chunk.text[ts:te], page=hit.chunk.page)
 
 
 MAX_QUOTE_WORDS = 55

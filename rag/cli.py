@@ -65,7 +65,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log deta
 @user_errors
 def index(paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders (default: the bundled seeds).")] = None,
           index_dir: IndexDir = None) -> None:
-    """Build or update the index from files and folders of .txt/.md articles."""
+    """Build or update the index from files and folders of articles (.txt, .md, .html, .pdf, .docx)."""
     from rag.pipeline import index_paths, load_encoder
 
     settings = settings_from(index_dir=index_dir)
@@ -84,12 +84,14 @@ def print_answer(answer) -> None:
     if answer.citations:
         out.print("\nSources:", style="bold")
         for c in answer.citations:
-            out.print(f"[{c.n}] {c.source} (chars {c.start}-{c.end}): “{c.quote}”",
+            where = f"page {c.page}, chars" if c.page is not None else "chars"
+            out.print(f"[{c.n}] {c.source} ({where} {c.start}-{c.end}): “{c.quote}”",
                       highlight=False, markup=False)
     elif answer.hits:
         out.print("\nClosest passages searched:", style="bold")
         for n, h in enumerate(answer.hits[:3], start=1):
-            out.print(f"[{n}] {h.chunk.source}: {h.chunk.text[:160]}…", highlight=False, markup=False)
+            page = f", page {h.chunk.page}" if h.chunk.page is not None else ""
+            out.print(f"[{n}] {h.chunk.source}{page}: {h.chunk.text[:160]}…", highlight=False, markup=False)
 
 
 @app.command()

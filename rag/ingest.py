@@ -1,7 +1,9 @@
 """Load articles from files and folders into Documents.
 
-A Document keeps the decoded file text untouched; cleaning does not rewrite it
-but marks which line spans are article text. Boilerplate is detected only by
+A .txt or .md Document keeps the decoded file text untouched; a web page, PDF
+or Word file is first turned into plain text by rag/formats.py, and that text
+is what the Document keeps. Either way cleaning does not rewrite the text but
+marks which line spans are article text. Boilerplate is detected only by
 line patterns that no article sentence matches ("Also Read : ...",
 "CLICK HERE TO READ MORE ..."), so cleaning can never drop a real sentence.
 """
@@ -13,15 +15,19 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from rag import formats
 from rag.errors import InputError, NoDocumentsError
 from rag.schema import Document
 from rag.text import normalize, strip_span
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = (".txt", ".md")
+EXTRACTORS = {".html": formats.extract_html, ".htm": formats.extract_html,
+              ".pdf": formats.extract_pdf, ".docx": formats.extract_docx}
+SUPPORTED_SUFFIXES = (".txt", ".md", *EXTRACTORS)
+SUPPORTED_NAMES = ", ".join(SUPPORTED_SUFFIXES[:-1]) + " or " + SUPPORTED_SUFFIXES[-1]  # for messages
 MAX_FILE_BYTES = 20_000_000
 
 _BOILERPLATE = re.compile(
@@ -66,15 +72,21 @@ def article_spans(text: str) -> tuple[tuple[int, int], ...]:
 
 
 def parse_document(source: str, data: bytes) -> Document:
-    """Decode and clean one file's bytes; raises ValueError when unusable."""
-    if b"\x00" in data[:4096]:
-        raise ValueError("looks like a binary file")
-    text = data.decode("utf-8-sig")  # UnicodeDecodeError is a ValueError
+    """Decode (or extract) and clean one file's bytes; raises ValueError when unusable."""
+    extract = EXTRACTORS.get(PurePosixPath(source).suffix.lower())
+    if extract is not None:
+        extracted = extract(data)
+        text, title, pages = extracted.text, normalize(extracted.title), extracted.pages
+    else:
+        if b"\x00" in data[:4096]:
+            raise ValueError("looks like a binary file")
+        text = data.decode("utf-8-sig")  # UnicodeDecodeError is a ValueError
+        title, pages = "", ()
     spans = article_spans(text)
     if not spans:
         raise ValueError("has no text")
-    first = text[spans[0][0]:spans[0][1]]
-    title = normalize(first)
+    if not title:
+        title = normalize(text[spans[0][0]:spans[0][1]])
     if source.lower().endswith(".md"):
         title = title.lstrip("#").strip()  # a markdown heading's marks are not its title
     if len(title) > 120:
@@ -82,7 +94,7 @@ def parse_document(source: str, data: bytes) -> Document:
     if not title.replace("…", ""):
         title = source
     return Document(source=source, title=title, text=text,
-                    content_hash=content_hash(data), spans=spans)
+                    content_hash=content_hash(data), spans=spans, pages=pages)
 
 
 def find_files(paths: Iterable[Path]) -> list[tuple[Path, Path]]:
@@ -91,7 +103,7 @@ def find_files(paths: Iterable[Path]) -> list[tuple[Path, Path]]:
     for path in paths:
         path = Path(path).expanduser()
         if not path.exists():
-            raise InputError(f"{path} does not exist: give a file or folder of .txt/.md articles.")
+            raise InputError(f"{path} does not exist: give a file or folder of {SUPPORTED_NAMES} articles.")
         if path.is_file():
             found.append((path.parent, path))
             continue
@@ -131,5 +143,5 @@ def load_documents(paths: Iterable[Path]) -> tuple[list[Document], list[Skipped]
         where = ", ".join(str(p) for p in paths)
         detail = f" ({len(skipped)} skipped: {skipped[0].path} {skipped[0].reason})" if skipped else ""
         raise NoDocumentsError(
-            f"No readable .txt or .md files in {where}{detail}: add UTF-8 text articles and index again.")
+            f"No readable {SUPPORTED_NAMES} files in {where}{detail}: add articles and index again.")
     return docs, skipped

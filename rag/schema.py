@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 
@@ -11,9 +12,14 @@ class Document:
 
     source: str  # path relative to the corpus root, with forward slashes
     title: str
-    text: str  # the decoded file; all offsets point into this string
-    content_hash: str
+    text: str  # the decoded file (txt/md) or its extracted text; all offsets point into this string
+    content_hash: str  # of the file's bytes
     spans: tuple[tuple[int, int], ...]  # article text spans (boilerplate excluded)
+    pages: tuple[int, ...] = ()  # PDF only: the offset in text where each page starts
+
+    def page_at(self, offset: int) -> int | None:
+        """The page (1 = first) holding text[offset], or None for a file without pages."""
+        return max(1, bisect_right(self.pages, offset)) if self.pages else None
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class Chunk:
     text: str  # the chunk's sentences, each normalised, joined by one space
     # Per sentence: (start, end) in Document.text and (start, end) in `text`.
     sentences: tuple[tuple[int, int, int, int], ...] = ()
+    page: int | None = None  # PDF only: the page of every sentence (passages never cross a page)
 
     def sentence_spans(self) -> list[tuple[int, int, int, int]]:
         """(file_start, file_end, text_start, text_end) of each sentence."""
@@ -51,9 +58,10 @@ class Citation:
     n: int
     source: str
     chunk_id: str
-    start: int  # offsets of the quoted span in the original file
+    start: int  # offsets of the quoted span in Document.text (for txt/md: the file)
     end: int
     quote: str
+    page: int | None = None  # PDF only: the page the quote is on
 
 
 @dataclass(frozen=True)
@@ -77,13 +85,14 @@ class Answer:
             "refused": self.refused,
             "citations": [
                 {"n": c.n, "source": c.source, "chunk_id": c.chunk_id,
-                 "start": c.start, "end": c.end, "quote": c.quote}
+                 "start": c.start, "end": c.end, "quote": c.quote,
+                 **({"page": c.page} if c.page is not None else {})}
                 for c in self.citations
             ],
             "passages": [
                 {"n": i, "source": h.chunk.source, "chunk_id": h.chunk.chunk_id,
                  "score": round(h.score, 6), "start": h.chunk.start, "end": h.chunk.end,
-                 "text": h.chunk.text}
+                 "text": h.chunk.text, **({"page": h.chunk.page} if h.chunk.page is not None else {})}
                 for i, h in enumerate(self.hits, start=1)
             ],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},

@@ -53,7 +53,7 @@ def test_path_that_does_not_exist(run, tmp_path):
 def test_folder_without_supported_files(run, tmp_path):
     (tmp_path / "pdfs").mkdir()
     (tmp_path / "pdfs" / "a.pdf").write_bytes(b"%PDF-1.4")
-    assert_user_error(run("index", str(tmp_path / "pdfs")), "No readable .txt or .md files")
+    assert_user_error(run("index", str(tmp_path / "pdfs")), "No readable .txt, .md, .html, .htm, .pdf or .docx files", "a.pdf is not a readable PDF")
 
 
 def test_empty_file_alone(run, tmp_path):

@@ -42,7 +42,7 @@ def test_missing_path_and_empty_folder_say_what_to_do(tmp_path):
         load_documents([tmp_path / "nope"])
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.pdf").write_bytes(b"%PDF")
-    with pytest.raises(NoDocumentsError, match="No readable .txt or .md"):
+    with pytest.raises(NoDocumentsError, match="No readable .txt, .md, .html, .htm, .pdf or .docx files"):
         load_documents([tmp_path / "empty"])
 
 

@@ -123,12 +123,13 @@ def highlight(text: str, quote: str) -> str:
 
 
 def passage_html(hit: Hit, n: int, turn: int, quote: str = "") -> str:
-    """A passage card: number, article title, file name, text with the cited span marked."""
+    """A passage card: number, article title, file name (and page), text with the cited span marked."""
     chunk = hit.chunk
+    page = f' <span class="rag-page">page {chunk.page}</span>' if chunk.page is not None else ""
     return (f'<article class="rag-passage" id="{anchor_id(turn, n)}">'
             f'<header><span class="rag-n">[{n}]</span> '
             f'<span class="rag-title">{escape(chunk.title)}</span> '
-            f'<span class="rag-file">{escape(chunk.source)}</span></header>'
+            f'<span class="rag-file">{escape(chunk.source)}</span>{page}</header>'
             f'<p>{highlight(chunk.text, quote)}</p></article>')
 
 
