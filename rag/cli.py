@@ -1,4 +1,4 @@
-"""The `rag` command: index, ask, eval, serve. Errors become one-line messages here."""
+"""The `rag` command: index, docs, collections, ask, eval, serve. Errors become one-line messages here."""
 
 from __future__ import annotations
 
@@ -8,31 +8,43 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from rag.errors import RagError
-from rag.settings import Settings
+from rag.settings import DEFAULT_COLLECTION, Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Ask questions about a folder of articles, answered offline with cited sources.")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-IndexDir = Annotated[Optional[Path], typer.Option("--index-dir", help="Index folder (default: RAG_INDEX_DIR or ~/.local/share/rag/index).")]
+IndexDir = Annotated[Optional[Path], typer.Option("--index-dir", help="The default collection's index folder (default: RAG_INDEX_DIR or ~/.local/share/rag/index).")]
+Collection = Annotated[Optional[str], typer.Option("--collection", "-c", help="Which collection (independent index) to use: letters, digits, - and _ (default: RAG_COLLECTION or 'default').")]
 K = Annotated[Optional[int], typer.Option("--k", min=1, max=50, help="Passages to retrieve (default 5).")]
 Model = Annotated[Optional[str], typer.Option("--model", help="Path to a GGUF chat model (default: the bundled SmolLM2-135M).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+LlmUrl = Annotated[Optional[str], typer.Option("--llm-url", help="Base URL of an OpenAI-compatible LLM server (e.g. http://127.0.0.1:8080/v1) to answer instead of the GGUF model; see models.md.")]
 
 
 def settings_from(**flags) -> Settings:
     """Settings from flags given, then RAG_* environment variables, then defaults."""
+    if flags.get("index_dir") and flags.get("collection") not in (None, DEFAULT_COLLECTION):
+        raise RagError("--index-dir sets the default collection's index folder: leave it out to use "
+                       "--collection, whose index lives in the data folder (RAG_DATA_DIR).")
     try:
         return Settings(**{k: v for k, v in flags.items() if v is not None})
     except ValueError as exc:  # pydantic's ValidationError
+        errors = getattr(exc, "errors", lambda: [])()
+        if errors:  # the first problem, said plainly: "Bad setting collection: ..."
+            where = ".".join(str(part) for part in errors[0]["loc"])
+            message = errors[0]["msg"].removeprefix("Value error, ")
+            raise RagError(f"Bad setting {where}: {message} — check your RAG_* variables and flags.") from exc
         raise RagError(f"Bad setting: {exc}".splitlines()[0] + " — check your RAG_* variables and flags.") from exc
 
 
@@ -63,19 +75,102 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log deta
 
 @app.command()
 @user_errors
-def index(paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders (default: the bundled seeds).")] = None,
-          index_dir: IndexDir = None) -> None:
-    """Build or update the index from files and folders of articles (.txt, .md, .html, .pdf, .docx)."""
-    from rag.pipeline import index_paths, load_encoder
+def index(paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders to add (default: sync the ones already indexed; an empty default collection gets the bundled seeds).")] = None,
+          index_dir: IndexDir = None, collection: Collection = None,
+          replace: Annotated[bool, typer.Option("--replace", help="Make the index hold exactly PATHS, forgetting the other folders and removed files.")] = False) -> None:
+    """Add files and folders of articles (.txt, .md, .html, .pdf, .docx) to the index and sync it.
 
-    settings = settings_from(index_dir=index_dir)
-    encoder = load_encoder(settings)
-    report, skipped = index_paths(settings, encoder, paths, progress=sys.stderr.isatty())
+    Every sync reads all indexed folders again: new files are added, changed ones are
+    embedded again (only their new passages), and files deleted on disk drop out. Files
+    removed with `rag docs remove` stay out. Nothing is written when nothing changed.
+    """
+    from rag.pipeline import LazyEncoder, index_paths
+
+    settings = settings_from(index_dir=index_dir, collection=collection)
+    if replace and not paths:
+        raise RagError("--replace needs the files or folders the index should hold.")
+    encoder = LazyEncoder(settings)  # loaded only if something needs embedding
+    report, skipped = index_paths(settings, encoder, paths, progress=sys.stderr.isatty(), replace=replace)
     for s in skipped:
         err.print(f"[yellow]skipped[/yellow] {s.path}: {s.reason}", highlight=False)
+    changes = (f"{report.added} added, {report.changed} changed, {report.removed} removed"
+               if report.written else "nothing changed")
     out.print(f"Indexed {report.files} files into {report.chunks} chunks "
               f"({report.embedded} embedded, {report.chunks - report.embedded} reused) "
-              f"in {report.seconds:.1f} s → {settings.index_dir}", highlight=False)
+              f"in {report.seconds:.1f} s → {settings.index_dir} ({changes})", highlight=False)
+
+
+docs_app = typer.Typer(no_args_is_help=True, help="List or remove the documents of a collection.")
+app.add_typer(docs_app, name="docs")
+
+
+@docs_app.command("list")
+@user_errors
+def docs_list(collection: Collection = None, index_dir: IndexDir = None, json_out: AsJson = False) -> None:
+    """The indexed documents: source, title, passages, size (and pages of a PDF)."""
+    from rag.library import describe_library, size_text
+
+    settings = settings_from(index_dir=index_dir, collection=collection)
+    files, roots, excluded = describe_library(settings)
+    if json_out:
+        print(json.dumps({"collection": settings.collection, "index_dir": str(settings.index_dir),
+                          "documents": [asdict(f) for f in files], "roots": roots,
+                          "excluded": excluded}, ensure_ascii=False))
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in ("Source", "Title", "Passages", "Size", "Pages"):
+        table.add_column(name, justify="right" if name in ("Passages", "Size", "Pages") else "left")
+    for f in files:
+        table.add_row(f.source, f.title, str(f.chunks), size_text(f.size) if f.size else "",
+                      str(f.pages) if f.pages else "")
+    console = out if out.is_terminal else Console(width=200)  # a pipe gets whole lines
+    console.print(f"{len(files)} documents in collection '{settings.collection}' ({settings.index_dir})",
+                  highlight=False, markup=False)
+    if files:
+        console.print(table, highlight=False, markup=False)
+    for title, paths in (("Synced from:", roots), ("Removed, kept out of syncs:", excluded)):
+        if paths:
+            console.print(title, style="bold", highlight=False)
+            for path in paths:
+                console.print(f"  {path}", highlight=False, markup=False)
+
+
+@docs_app.command("remove")
+@user_errors
+def docs_remove(targets: Annotated[list[str], typer.Argument(help="Sources as `rag docs list` shows them, or paths of files or indexed folders.", metavar="SOURCE_OR_PATH")],
+                collection: Collection = None, index_dir: IndexDir = None) -> None:
+    """Remove documents from the index (the files on disk are not touched).
+
+    A removed file stays out of later `rag index` syncs for as long as it exists; name
+    the file itself (`rag index path/to/file.txt`) to bring it back. Removing a folder
+    you indexed (or a file you indexed by itself) takes it out of the index entirely,
+    so a sync does not look there any more.
+    """
+    from rag.library import remove_documents
+
+    settings = settings_from(index_dir=index_dir, collection=collection)
+    for f in remove_documents(settings, targets):
+        out.print(f"Removed {f.source} ({f.chunks} passages) from collection '{settings.collection}'.",
+                  highlight=False, markup=False)
+
+
+@app.command("collections")
+@user_errors
+def collections_cmd(json_out: AsJson = False) -> None:
+    """List the collections (independent indexes): documents, passages, index folder."""
+    from rag.library import list_collections
+
+    settings = settings_from()
+    found = list_collections(settings)
+    if json_out:
+        print(json.dumps([{"name": c.name, "documents": c.documents, "passages": c.passages,
+                           "index_dir": str(c.index_dir), "current": c.name == settings.collection}
+                          for c in found], ensure_ascii=False))
+        return
+    for c in found:
+        mark = "*" if c.name == settings.collection else " "
+        size = "not indexed yet" if c.documents is None else f"{c.documents} documents, {c.passages} passages"
+        out.print(f"{mark} {c.name:20} {size:32} {c.index_dir}", highlight=False, markup=False)
 
 
 def print_answer(answer) -> None:
@@ -97,12 +192,13 @@ def print_answer(answer) -> None:
 @app.command()
 @user_errors
 def ask(question: Annotated[str, typer.Argument(help="The question, in quotes.")],
-        index_dir: IndexDir = None, k: K = None, model: Model = None, json_out: AsJson = False) -> None:
+        index_dir: IndexDir = None, k: K = None, model: Model = None, json_out: AsJson = False,
+        llm_url: LlmUrl = None, collection: Collection = None) -> None:
     """Answer one question with cited sources (builds the default index if none exists)."""
     from rag.pipeline import Final, Token, build_pipeline, clean_question
 
     clean_question(question)  # fail fast, before loading models
-    settings = settings_from(index_dir=index_dir, k=k, model=model)
+    settings = settings_from(index_dir=index_dir, k=k, model=model, llm_url=llm_url, collection=collection)
     pipeline = build_pipeline(settings)
     answer = None
     streaming = not json_out and out.is_terminal
@@ -123,13 +219,15 @@ def ask(question: Annotated[str, typer.Argument(help="The question, in quotes.")
 @user_errors
 def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question set (shared/eval format).")],
              index_dir: IndexDir = None, k: K = None, model: Model = None, json_out: AsJson = False,
+             llm_url: LlmUrl = None, collection: Collection = None,
              retrieval: Annotated[Optional[str], typer.Option("--retrieval", help="hybrid (default), rrf, dense or lexical: to compare retrieval.")] = None) -> None:
     """Run a question set and print the quality metrics."""
     from rag.evaluate import load_questions, run_eval
     from rag.pipeline import build_pipeline
 
     items = load_questions(questions)
-    settings = settings_from(index_dir=index_dir, k=k, model=model, retrieval=retrieval)
+    settings = settings_from(index_dir=index_dir, k=k, model=model, retrieval=retrieval, llm_url=llm_url,
+                             collection=collection)
     pipeline = build_pipeline(settings)
 
     def progress(q, a) -> None:
@@ -150,14 +248,15 @@ def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question s
 @user_errors
 def serve(host: Annotated[str, typer.Option("--host", help="Address to listen on; the default serves this machine only.")] = "127.0.0.1",
           port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port for the page and the API.")] = 7860,
-          index_dir: IndexDir = None, model: Model = None,
+          index_dir: IndexDir = None, model: Model = None, llm_url: LlmUrl = None,
+          collection: Collection = None,
           share: Annotated[bool, typer.Option("--share", help="Also open a public gradio.live link (sends traffic off this machine).")] = False) -> None:
     """Open the chat page (and its API) at http://HOST:PORT."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     from ui.app import serve as serve_app
 
-    settings = settings_from(index_dir=index_dir, model=model)
+    settings = settings_from(index_dir=index_dir, model=model, llm_url=llm_url, collection=collection)
     err.print(f"Loading models and the index, then serving on http://{host}:{port} …", highlight=False)
     serve_app(settings, host=host, port=port, share=share)
 

@@ -1,21 +1,37 @@
-"""The LLM adapter: llama-cpp-python chat completion, streamed token by token.
+"""The LLM adapters: llama.cpp in-process, or any OpenAI-compatible server, streamed.
 
-The chat template comes from the GGUF file itself (llama.cpp applies it), so
-any instruct GGUF drops in. The model is loaded once per process; llama.cpp
-keeps the KV cache of the previous prompt and reuses its longest common
-prefix, so the fixed system prompt is not evaluated again for each question.
+In-process (LlamaCppModel): the chat template comes from the GGUF file itself
+(llama.cpp applies it), so any instruct GGUF drops in. The model is loaded once
+per process; llama.cpp keeps the KV cache of the previous prompt and reuses its
+longest common prefix, so the fixed system prompt is not evaluated again for
+each question. One llama.cpp context generates one answer at a time, so the
+adapter serialises calls with a lock: the page and the HTTP API can both ask.
+
+Remote (OpenAICompatModel): llama.cpp's server, vLLM, Ollama or anything else
+speaking /v1/chat/completions. The server applies the chat template and
+handles concurrency. The prompt must still be trimmed to the context, which
+needs token counts: llama.cpp's servers have a tokenize endpoint, which is
+used when present (one loopback call per count, cached); other servers get
+an estimate of one token per 3 characters. English text averages about 4
+characters a token, so the estimate trims passages a little more than needed
+rather than overflowing; text in scripts with more tokens per character
+(Chinese, Japanese) can still overflow, which the server reports and the
+adapter turns into a ContextOverflowError.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from rag.errors import ContextOverflowError, ModelError
+from rag.errors import ContextOverflowError, ModelError, RagError
+from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +39,7 @@ Message = dict[str, str]
 
 
 class ChatModel(Protocol):
-    """What the pipeline needs from an LLM."""
+    """What the pipeline needs from an LLM (callable from several threads at once)."""
 
     name: str
     n_ctx: int
@@ -72,6 +88,8 @@ class LlamaCppModel:
                              "of an unsupported architecture; download it again, see models.md.") from exc
         self.name = file.name
         self.n_ctx = self._llm.n_ctx()
+        # Two generations at once would interleave one KV cache and sampler state.
+        self._busy = threading.Lock()
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model's tokenizer makes of text."""
@@ -79,21 +97,165 @@ class LlamaCppModel:
 
     def stream_chat(self, messages: list[Message], max_tokens: int,
                     temperature: float) -> Iterator[str]:
-        """Yield the answer's text piece by piece."""
+        """Yield the answer's text piece by piece; waits while another answer is generated.
+
+        The lock is held until the stream ends or is closed, so a caller that stops
+        early must close the generator (the page's Stop and the API do).
+        """
         try:
-            stream = self._llm.create_chat_completion(
-                messages=messages, max_tokens=max_tokens, temperature=temperature,
-                top_p=0.95, repeat_penalty=1.1, stream=True)
-            for part in stream:
-                delta = part["choices"][0].get("delta", {}).get("content")
-                if delta:
-                    yield delta
+            with self._busy:
+                stream = self._llm.create_chat_completion(
+                    messages=messages, max_tokens=max_tokens, temperature=temperature,
+                    top_p=0.95, repeat_penalty=1.1, stream=True)
+                for part in stream:
+                    delta = part["choices"][0].get("delta", {}).get("content")
+                    if delta:
+                        yield delta
         except ValueError as exc:
             if "exceed context window" in str(exc):
                 raise ContextOverflowError(
                     f"The prompt does not fit the model's {self.n_ctx}-token context: shorten the "
                     "question, lower --k, or raise RAG_N_CTX.") from exc
             raise
+
+
+class OpenAICompatModel:
+    """A chat model behind an OpenAI-compatible server: llama.cpp's server, vLLM, Ollama."""
+
+    def __init__(self, url: str, model: str = "", api_key: str = "", n_ctx: int = 2048,
+                 timeout: float = 120.0, seed: int = 0) -> None:
+        import httpx
+        import openai
+
+        if not url.startswith(("http://", "https://")):
+            raise ModelError(f"RAG_LLM_URL must be an http:// or https:// URL such as "
+                             f"http://127.0.0.1:8080/v1, not {url!r}: see models.md.")
+        self.url = url.rstrip("/")
+        self.n_ctx, self.seed, self.timeout = n_ctx, seed, timeout
+        limits = httpx.Timeout(timeout, connect=min(timeout, 5.0))
+        self._client = openai.OpenAI(base_url=self.url, api_key=api_key or "none",
+                                     timeout=limits, max_retries=0)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(timeout=limits, headers=headers)
+        self.name = model  # named in error messages until the server confirms it
+        self.name = self._pick_model(model)
+        self._tokenize = self._find_tokenizer()
+        # The prompt builder counts the same sentences and instructions again and again.
+        self._count = functools.lru_cache(maxsize=4096)(
+            lambda text: self._count_remote(self._tokenize, text))
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the server's tokenizer makes of text, or an estimate (see the module docstring)."""
+        if self._tokenize is None:
+            return -(-len(text) // 3)
+        return self._count(text)
+
+    def stream_chat(self, messages: list[Message], max_tokens: int,
+                    temperature: float) -> Iterator[str]:
+        """Yield the answer's text piece by piece; closing the generator ends the request."""
+        import openai
+
+        try:
+            stream = self._client.chat.completions.create(
+                model=self.name, messages=messages, max_tokens=max_tokens,
+                temperature=temperature, top_p=0.95, seed=self.seed, stream=True)
+            with stream:
+                for chunk in stream:
+                    delta = chunk.choices[0].delta.content if chunk.choices else None
+                    if delta:
+                        yield delta
+        except openai.OpenAIError as exc:
+            raise self._error(exc) from exc
+
+    def _pick_model(self, model: str) -> str:
+        """The model to ask for, checked against the server's list when it has one."""
+        import openai
+
+        try:
+            served = [m.id for m in self._client.models.list()]
+        except openai.NotFoundError:
+            served = []  # a server without /models: trust the setting
+        except openai.OpenAIError as exc:
+            raise self._error(exc) from exc
+        if not model and len(served) == 1:
+            return served[0]
+        listing = ", ".join(served[:10])
+        if not model and not served:
+            raise ModelError(f"The LLM server at {self.url} lists no models: check that RAG_LLM_URL "
+                             "ends in /v1, or set RAG_LLM_MODEL.")
+        if not model:
+            raise ModelError(f"The LLM server at {self.url} serves {listing}: set RAG_LLM_MODEL "
+                             "to the model to use.")
+        if served and model not in served and f"{model}:latest" not in served:
+            raise ModelError(f"The LLM server at {self.url} has no model {model!r} (it serves "
+                             f"{listing}): set RAG_LLM_MODEL to one of those.")
+        return model
+
+    def _find_tokenizer(self) -> str | None:
+        """The URL of a llama.cpp tokenize endpoint on the server, if it has one."""
+        root = self.url.removesuffix("/v1")
+        for endpoint in (f"{root}/extras/tokenize/count", f"{root}/tokenize"):
+            try:
+                self._count_remote(endpoint, "probe")
+                return endpoint
+            except (RagError, ValueError, KeyError, TypeError):
+                continue
+        log.info("%s has no tokenize endpoint: estimating 3 characters a token", self.url)
+        return None
+
+    def _count_remote(self, endpoint: str, text: str) -> int:
+        """One call to a tokenize endpoint (llama_cpp.server's or llama-server's)."""
+        import httpx
+
+        python_server = endpoint.endswith("/count")
+        body = {"input": text} if python_server else {"content": text, "add_special": False}
+        try:
+            response = self._http.post(endpoint, json=body)
+        except httpx.HTTPError as exc:
+            raise ModelError(f"Cannot reach the LLM server at {self.url} ({exc}): start it, or "
+                             "fix RAG_LLM_URL.") from exc
+        if response.status_code != 200:
+            raise ModelError(f"The LLM server's tokenizer at {endpoint} answered HTTP "
+                             f"{response.status_code}: check the server's log.")
+        data = response.json()
+        return int(data["count"]) if python_server else len(data["tokens"])
+
+    def _error(self, exc: Exception) -> RagError:
+        """A library error as a message that says what to do."""
+        import openai
+
+        where = f"the LLM server at {self.url}"
+        if isinstance(exc, openai.APITimeoutError):
+            return ModelError(f"{where.capitalize()} did not answer within {self.timeout:g} s: check "
+                              "that it is running and not overloaded, or raise RAG_LLM_TIMEOUT.")
+        if isinstance(exc, openai.APIConnectionError):
+            return ModelError(f"Cannot reach {where}: start the server (see models.md), or fix "
+                              "RAG_LLM_URL.")
+        if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+            return ModelError(f"{where.capitalize()} refused the API key (HTTP {exc.status_code}): "
+                              "set RAG_LLM_API_KEY to a key it accepts.")
+        if isinstance(exc, openai.NotFoundError):
+            return ModelError(f"{where.capitalize()} has no model {self.name!r} or no chat endpoint "
+                              "(HTTP 404): set RAG_LLM_MODEL to a model it serves, and check that "
+                              "RAG_LLM_URL ends in /v1.")
+        message = " ".join(str(getattr(exc, "message", exc)).split())[:300]
+        if isinstance(exc, openai.BadRequestError) and "context" in message.lower():
+            return ContextOverflowError(
+                f"The prompt does not fit the served model's context ({message}): lower --k, or set "
+                "RAG_N_CTX to the server's context size.")
+        if isinstance(exc, openai.APIStatusError):
+            return ModelError(f"{where.capitalize()} answered HTTP {exc.status_code} ({message}): "
+                              "check the server's log.")
+        return ModelError(f"{where.capitalize()} failed ({message}): check the server's log.")
+
+
+def load_chat_model(settings: Settings) -> ChatModel:
+    """The configured LLM: the server at RAG_LLM_URL if set, else the GGUF model in-process."""
+    if settings.llm_url:
+        return OpenAICompatModel(settings.llm_url, settings.llm_model,
+                                 settings.llm_api_key.get_secret_value(), settings.n_ctx,
+                                 settings.llm_timeout, settings.seed)
+    return LlamaCppModel(settings.model, settings.n_ctx, settings.threads, settings.seed)
 
 
 @contextlib.contextmanager

@@ -12,6 +12,14 @@ Layout of an index folder::
 A write builds a whole new generation beside the live one and then swaps the
 CURRENT pointer with os.replace, so a crash or Ctrl-C mid-write leaves the
 previous index untouched; stale generations are removed after the swap.
+
+Vectors are reused by the exact text the encoder would see, so an unchanged
+passage is never embedded twice, even when it moved or two files hold it. The
+manifest also remembers each file's path, size, mtime and content hash: a sync
+(rag.pipeline.index_paths) keeps the chunks of a file whose size and mtime, or
+else whose hash, did not change, without reading or chunking it again. The
+trade-off: a change to parsing or chunking that turns the same bytes into other
+chunks must bump CHUNKS_VERSION, or unchanged files keep their old chunks.
 """
 
 from __future__ import annotations
@@ -20,8 +28,7 @@ import json
 import logging
 import os
 import shutil
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -29,15 +36,15 @@ import numpy as np
 from embeddings.encoder import Encoder
 from embeddings.lexical_index import LexicalIndex
 from embeddings.vector_index import VectorIndex
-from rag.chunk import chunk_document
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
-from rag.schema import Chunk, Document
+from rag.schema import Chunk
 from rag.text import content_terms
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1
 CURRENT = "CURRENT"
+CHUNKS_VERSION = 1  # bump when ingest or chunking turns the same bytes into other chunks
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,10 @@ class IndexedFile:
     title: str
     content_hash: str
     chunks: int
+    path: str = ""  # the file on disk, absolute
+    size: int = 0  # bytes
+    mtime_ns: int = 0
+    pages: int = 0  # PDFs only
 
 
 @dataclass
@@ -61,6 +72,7 @@ class Index:
     chunking: dict
     files: dict[str, IndexedFile]
     roots: list[str] = field(default_factory=list)  # the files/folders indexed, absolute
+    excluded: list[str] = field(default_factory=list)  # files removed by the user, absolute
 
     @property
     def dim(self) -> int:
@@ -73,8 +85,12 @@ class BuildReport:
 
     files: int
     chunks: int
-    embedded: int  # chunks whose vectors were computed (not reused)
+    embedded: int  # passages whose vectors were computed (not reused)
     seconds: float
+    added: int = 0  # files new to the index
+    changed: int = 0  # files whose content changed
+    removed: int = 0  # files that left the index (deleted on disk, or removed)
+    written: bool = True  # False when nothing changed, so no generation was written
 
 
 def lexical_terms(chunk: Chunk) -> list[str]:
@@ -87,36 +103,39 @@ def embedding_text(chunk: Chunk) -> str:
     return f"{chunk.title}\n{chunk.text}"
 
 
-def build_index(docs: list[Document], encoder: Encoder, chunk_words: int, chunk_overlap: int,
-                previous: Index | None = None, progress: bool = False,
-                roots: list[str] | None = None) -> tuple[Index, BuildReport]:
-    """Chunk and embed docs, reusing vectors of unchanged chunks from `previous`."""
-    started = time.perf_counter()
-    chunking = {"max_words": chunk_words, "overlap": chunk_overlap}
-    chunks: list[Chunk] = []
-    files: dict[str, IndexedFile] = {}
-    for doc in docs:
-        doc_chunks = chunk_document(doc, max_words=chunk_words, overlap=chunk_overlap)
-        chunks.extend(doc_chunks)
-        files[doc.source] = IndexedFile(doc.source, doc.title, doc.content_hash, len(doc_chunks))
+def chunking_config(chunk_words: int, chunk_overlap: int) -> dict:
+    """The chunking settings the manifest records; chunks are reused only under equal ones."""
+    return {"max_words": chunk_words, "overlap": chunk_overlap, "version": CHUNKS_VERSION}
 
-    reusable: dict[str, int] = {}
-    if previous is not None and previous.embedder == encoder.name and previous.chunking == chunking:
-        reusable = {c.chunk_id: row for row, c in enumerate(previous.chunks)}
-    old_vectors = previous.vectors.vectors() if reusable else None
-    todo = [i for i, c in enumerate(chunks) if c.chunk_id not in reusable]
-    vectors = np.zeros((len(chunks), encoder.dim), dtype=np.float32)
-    if todo:
-        vectors[todo] = encoder.encode([embedding_text(chunks[i]) for i in todo], progress=progress)
-    for i, c in enumerate(chunks):
-        if c.chunk_id in reusable:
-            vectors[i] = old_vectors[reusable[c.chunk_id]]
 
-    vector_index = VectorIndex.build(encoder.dim, vectors)  # exact, or IVF for large corpora
+def assemble_index(chunks: list[Chunk], files: dict[str, IndexedFile], encoder: Encoder | None,
+                   chunking: dict, previous: Index | None = None, progress: bool = False,
+                   roots: list[str] | None = None,
+                   excluded: list[str] | None = None) -> tuple[Index, int]:
+    """An Index of chunks and how many texts were embedded: only texts that `previous`
+    has no vector for, each distinct text once. encoder may be None when every text has
+    one (removing documents); a lazy encoder is loaded only when something is new."""
+    texts = [embedding_text(c) for c in chunks]
+    rows: dict[str, int] = {}
+    if previous is not None and (encoder is None or previous.embedder == encoder.name):
+        rows = {embedding_text(c): row for row, c in enumerate(previous.chunks)}
+    new = list(dict.fromkeys(t for t in texts if t not in rows))  # identical passages once
+    if new and rows and (encoder.name, encoder.dim) != (previous.embedder, previous.dim):
+        rows, new = {}, list(dict.fromkeys(texts))  # loading the model showed another model
+    if encoder is None or (rows and not new):
+        embedder, dim = previous.embedder, previous.dim
+    else:
+        embedder, dim = encoder.name, encoder.dim
+    fresh = dict(zip(new, encoder.encode(new, progress=progress))) if new else {}
+    old = previous.vectors.vectors() if rows else None
+    vectors = np.zeros((len(chunks), dim), dtype=np.float32)
+    for i, text in enumerate(texts):
+        vectors[i] = fresh[text] if text in fresh else old[rows[text]]
+    vector_index = VectorIndex.build(dim, vectors)  # exact, or IVF for large corpora
     lexical = LexicalIndex.build([lexical_terms(c) for c in chunks])
-    index = Index(chunks, vector_index, lexical, encoder.name, chunking, files, list(roots or []))
-    report = BuildReport(len(files), len(chunks), len(todo), time.perf_counter() - started)
-    return index, report
+    index = Index(chunks, vector_index, lexical, embedder, chunking, files,
+                  list(roots or []), sorted(excluded or []))
+    return index, len(new)
 
 
 def _live_generation(index_dir: Path) -> Path | None:
@@ -149,6 +168,7 @@ def save_index(index: Index, index_dir: Path) -> Path:
         manifest = {
             "format": FORMAT, "embedder": index.embedder, "dim": index.dim,
             "chunking": index.chunking, "chunks": len(index.chunks), "roots": index.roots,
+            "excluded": index.excluded,
             "files": {s: asdict(f) for s, f in sorted(index.files.items())},
         }
         with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
@@ -191,19 +211,29 @@ def read_manifest(index_dir: Path) -> dict:
             f"The index manifest in {gen} is unreadable ({exc}): run `rag index` to rebuild it.") from exc
 
 
+def manifest_files(manifest: dict) -> dict[str, IndexedFile]:
+    """The files a manifest lists (older manifests lack some fields, newer may add some)."""
+    known = {f.name for f in fields(IndexedFile)}
+    return {s: IndexedFile(**{k: v for k, v in f.items() if k in known})
+            for s, f in manifest.get("files", {}).items()}
+
+
 def _chunk_from_json(row: dict) -> Chunk:
     row["sentences"] = tuple(tuple(s) for s in row.get("sentences", ()))
     return Chunk(**row)
 
 
-def load_index(index_dir: Path, embedder: str, dim: int) -> Index:
-    """Load the live index, refusing one built with another format or embedding model."""
+def load_index(index_dir: Path, embedder: str | None, dim: int | None) -> Index:
+    """Load the live index, refusing one built with another format or embedding model
+    (embedder and dim None: whichever model built it, e.g. to sync or edit it)."""
     index_dir = Path(index_dir)
     manifest = read_manifest(index_dir)
     if manifest.get("format") != FORMAT:
         raise IndexMismatchError(
             f"The index in {index_dir} has format {manifest.get('format')}, this version reads "
             f"format {FORMAT}: run `rag index` to rebuild it.")
+    if embedder is None and dim is None:
+        embedder, dim = manifest.get("embedder"), manifest.get("dim")
     if manifest.get("embedder") != embedder or manifest.get("dim") != dim:
         raise IndexMismatchError(
             f"The index in {index_dir} was built with embedding model {manifest.get('embedder')!r} "
@@ -222,6 +252,6 @@ def load_index(index_dir: Path, embedder: str, dim: int) -> Index:
         raise IndexCorruptError(
             f"The index in {index_dir} is inconsistent ({len(chunks)} chunks, {len(vectors)} vectors): "
             "run `rag index` to rebuild it.")
-    files = {s: IndexedFile(**f) for s, f in manifest.get("files", {}).items()}
+    files = manifest_files(manifest)
     return Index(chunks, vectors, lexical, manifest["embedder"], manifest["chunking"], files,
-                 list(manifest.get("roots", [])))
+                 list(manifest.get("roots", [])), list(manifest.get("excluded", [])))

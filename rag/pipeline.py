@@ -15,18 +15,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from embeddings.encoder import Encoder, SentenceTransformerEncoder
+from embeddings.encoder import Encoder, SentenceTransformerEncoder, model_name
 from rag.cite import (Claim, Verifier, citation_for, key_terms, parse_claims, quote_span,
                       rank_sentences, says_unknown)
-from rag.errors import InputError, ModelError, RagError
+from rag.errors import IndexMissingError, InputError, ModelError
 from rag.evidence import Evidence, assess, idf_weights
-from rag.generate import ChatModel, LlamaCppModel
-from rag.index import Index, build_index, index_exists, load_index, save_index, BuildReport
-from rag.ingest import Skipped, load_documents
+from rag.generate import ChatModel, load_chat_model
+from rag.index import (BuildReport, Index, assemble_index, chunking_config, index_exists, load_index,
+                       save_index)
+from rag.ingest import Skipped
+from rag.library import no_documents, plan_library, previous_index, scan_library, unchanged
 from rag.prompt import build_prompt
 from rag.retrieve import Retriever
 from rag.schema import Answer, Citation, Hit
-from rag.settings import Settings
+from rag.settings import DEFAULT_COLLECTION, Settings
 from rag.text import content_terms
 
 log = logging.getLogger(__name__)
@@ -113,10 +115,12 @@ class Pipeline:
         self.retriever = Retriever(index, encoder, settings.retrieval)
         self.verifier = Verifier(encoder)
 
-    def reload_index(self) -> None:
-        """Pick up a rebuilt index (e.g. after an upload) without reloading the models."""
-        index = load_index(self.settings.index_dir, self.encoder.name, self.encoder.dim)
-        self.retriever = Retriever(index, self.encoder, self.settings.retrieval)
+    def reload_index(self, settings: Settings | None = None) -> None:
+        """Pick up a rebuilt index (e.g. after an upload), or with `settings` for another
+        collection that collection's index, without reloading the models."""
+        settings = settings or self.settings
+        index = load_index(settings.index_dir, self.encoder.name, self.encoder.dim)
+        self.settings, self.retriever = settings, Retriever(index, self.encoder, settings.retrieval)
 
     @property
     def index(self) -> Index:
@@ -224,28 +228,73 @@ def load_encoder(settings: Settings) -> Encoder:
                          "RAG_EMBEDDER to a local sentence-transformers folder.") from exc
 
 
-def index_paths(settings: Settings, encoder: Encoder, paths: list[Path] | None = None,
-                progress: bool = False, add: bool = False) -> tuple[BuildReport, list[Skipped]]:
-    """Build the index from paths (default: the configured corpus), reusing unchanged vectors.
+class LazyEncoder:
+    """The configured encoder, loaded on first use: a sync that finds nothing new to embed
+    never pays the model's start-up. Until then its name is read from the model folder."""
 
-    With add=True the paths are indexed together with the folders already in the index
-    (how the page's upload adds documents); otherwise the index holds exactly `paths`.
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._encoder: Encoder | None = None
+
+    @property
+    def name(self) -> str:
+        if self._encoder is None:
+            return model_name(Path(self.settings.embedder)) if self.settings.embedder else ""
+        return self._encoder.name
+
+    @property
+    def dim(self) -> int:
+        return self.loaded().dim
+
+    def loaded(self) -> Encoder:
+        """The real encoder, loading it the first time."""
+        if self._encoder is None:
+            self._encoder = load_encoder(self.settings)
+        return self._encoder
+
+    def encode(self, texts: list[str], progress: bool = False):
+        """As Encoder.encode."""
+        return self.loaded().encode(texts, progress=progress)
+
+
+def index_paths(settings: Settings, encoder: Encoder, paths: list[Path] | None = None,
+                progress: bool = False, replace: bool = False) -> tuple[BuildReport, list[Skipped]]:
+    """Add paths to the collection's library and sync it with the disk (rules in rag.library).
+
+    New files are indexed, changed ones embedded again (only passages not seen before),
+    deleted ones dropped; nothing is written when nothing changed. With no paths, the
+    library is synced; an empty default collection gets the configured corpus (the
+    bundled seeds). replace=True makes the library exactly `paths`.
     """
-    previous = None
-    if index_exists(settings.index_dir):
-        try:
-            previous = load_index(settings.index_dir, encoder.name, encoder.dim)
-        except RagError as exc:  # an unreadable or mismatched old index is simply rebuilt
-            log.info("not reusing the previous index: %s", exc)
-    roots = [Path(p).expanduser().resolve() for p in (paths or settings.corpus)]
-    if add and previous is not None:
-        old = [Path(r) for r in previous.roots if Path(r).exists()]
-        roots = old + [r for r in roots if r not in old]
-    docs, skipped = load_documents(roots)
-    index, report = build_index(docs, encoder, settings.chunk_words, settings.chunk_overlap,
-                                previous=previous, progress=progress, roots=[str(r) for r in roots])
+    started = time.perf_counter()
+    previous = previous_index(settings.index_dir)
+    paths = [Path(p) for p in paths or []]
+    if not paths and (previous is None or replace):
+        if settings.collection != DEFAULT_COLLECTION:
+            raise InputError(f"Collection '{settings.collection}' is empty: give files or folders, "
+                             f"e.g. `rag index --collection {settings.collection} ~/articles`.")
+        paths = list(settings.corpus)
+    roots, excluded = plan_library(previous, paths, replace)
+    scan = scan_library(roots, excluded, previous, settings.chunk_words, settings.chunk_overlap)
+    fresh = previous is None or replace or not previous.files
+    if not scan.files and paths and fresh:
+        raise no_documents(paths, scan.skipped)
+    chunking = chunking_config(settings.chunk_words, settings.chunk_overlap)
+    old = previous.files if previous is not None else {}
+    counts = dict(added=len(scan.files.keys() - old.keys()), removed=len(old.keys() - scan.files.keys()),
+                  changed=sum(1 for s, f in scan.files.items()
+                              if s in old and f.content_hash != old[s].content_hash))
+    if previous is not None and previous.embedder == encoder.name \
+            and unchanged(previous, scan, excluded, chunking):
+        report = BuildReport(len(scan.files), len(scan.chunks), 0, time.perf_counter() - started,
+                             written=False, **counts)
+        return report, scan.skipped
+    index, embedded = assemble_index(scan.chunks, scan.files, encoder, chunking, previous, progress,
+                                     [str(r) for r in scan.roots], sorted(excluded))
     save_index(index, settings.index_dir)
-    return report, skipped
+    report = BuildReport(len(scan.files), len(scan.chunks), embedded, time.perf_counter() - started,
+                         **counts)
+    return report, scan.skipped
 
 
 def build_pipeline(settings: Settings, encoder: Encoder | None = None,
@@ -253,7 +302,11 @@ def build_pipeline(settings: Settings, encoder: Encoder | None = None,
     """Load models and the index (building the default one if none exists)."""
     encoder = encoder or load_encoder(settings)
     if not index_exists(settings.index_dir):
+        if settings.collection != DEFAULT_COLLECTION:
+            raise IndexMissingError(
+                f"There is no collection '{settings.collection}': create it with "
+                f"`rag index --collection {settings.collection} FOLDER` (`rag collections` lists them).")
         index_paths(settings, encoder)
     index = load_index(settings.index_dir, encoder.name, encoder.dim)
-    llm = llm or LlamaCppModel(settings.model, settings.n_ctx, settings.threads, settings.seed)
+    llm = llm or load_chat_model(settings)  # RAG_LLM_URL's server, else the GGUF in-process
     return Pipeline(settings, index, encoder, llm)

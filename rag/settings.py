@@ -7,19 +7,50 @@ environment deep inside the pipeline.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def default_index_dir() -> Path:
-    """Where the index lives unless told otherwise: the user's data folder."""
+DEFAULT_COLLECTION = "default"
+_COLLECTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def default_data_dir() -> Path:
+    """The user's data folder for the app: collections, their indexes and uploads."""
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "rag" / "index"
+    return Path(base) / "rag"
+
+
+def default_index_dir() -> Path:
+    """Where the default collection's index lives unless told otherwise."""
+    return default_data_dir() / "index"
+
+
+def valid_collection_name(name: str) -> bool:
+    """True for 1-64 letters, digits, - and _ (a name that is safe as a folder name)."""
+    return bool(_COLLECTION_NAME.fullmatch(name or ""))
+
+
+def check_collection_name(name: str) -> str:
+    """The name, or ValueError saying what a collection name may hold."""
+    if not valid_collection_name(name):
+        raise ValueError(f"collection name {name!r} is not valid: use 1-64 letters, digits, - "
+                         "and _ (e.g. news, work-2024)")
+    return name
+
+
+def collection_index_dir(data_dir: Path, name: str) -> Path:
+    """A collection's index folder: DATA/index for the default one (where the app always
+    kept its index), DATA/collections/NAME/index for the others."""
+    if name == DEFAULT_COLLECTION:
+        return Path(data_dir) / "index"
+    return Path(data_dir) / "collections" / name / "index"
 
 
 def default_llm_path() -> str:
@@ -47,23 +78,65 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
 
-    index_dir: Path = Field(default_factory=default_index_dir,
-                            description="Folder holding the index.")
+    collection: str = Field(default=DEFAULT_COLLECTION,
+                            description="Which collection (an independent index) to use.")
+    data_dir: Path = Field(default_factory=default_data_dir,
+                           description="Folder holding the collections, their indexes and uploads.")
+    index_dir: Path = Field(default_factory=lambda data: collection_index_dir(
+                                data.get("data_dir") or default_data_dir(), DEFAULT_COLLECTION),
+                            description="The default collection's index folder; another "
+                            "collection's is always DATA_DIR/collections/NAME/index.")
     corpus: list[Path] = Field(default_factory=lambda: [PROJECT_ROOT / "seeds"],
                                description="Files or folders indexed when none are given.")
     model: str = Field(default_factory=default_llm_path,
                        description="Path to a GGUF chat model for llama.cpp.")
     embedder: str = Field(default_factory=default_embedder_path,
                           description="Path to a local sentence-transformers model folder.")
+    llm_url: str = Field(default="",
+                         description="Base URL of an OpenAI-compatible LLM server (llama.cpp's "
+                         "server, vLLM, Ollama), e.g. http://127.0.0.1:8080/v1; when set, it "
+                         "answers instead of the GGUF model.")
+    llm_model: str = Field(default="", description="Model name on the LLM server (default: the "
+                           "one it serves, if it serves one).")
+    llm_api_key: SecretStr = Field(default=SecretStr(""), description="API key for the LLM server, "
+                                   "if it needs one.")
+    llm_timeout: float = Field(default=120.0, gt=0, le=3600,
+                               description="Seconds to wait for the LLM server's answer.")
+    api_key: SecretStr = Field(default=SecretStr(""), description="When set, `rag serve`'s HTTP API "
+                               "(/v1/) requires the header `Authorization: Bearer <key>`.")
     retrieval: Literal["hybrid", "rrf", "dense", "lexical"] = Field(
         default="hybrid", description="How passages are found: fused dense+BM25 (best measured), "
         "reciprocal-rank fusion, embeddings only or BM25 only.")
     k: int = Field(default=5, ge=1, le=50, description="Passages retrieved per question.")
     n_ctx: int = Field(default=2048, ge=512, le=131072, description="LLM context window in tokens.")
     max_tokens: int = Field(default=160, ge=16, le=4096, description="Longest answer, in tokens.")
+    passage_tokens: int = Field(
+        default=240, ge=32, le=100_000,
+        description="Most passage tokens shown to the LLM: the sentences that best answer the "
+        "question, best first. More helps a larger model and delays its first token.")
     threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=256,
                          description="CPU threads for the LLM and the embedder.")
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="LLM sampling temperature.")
     seed: int = Field(default=0, description="LLM sampling seed, for repeatable answers.")
     chunk_words: int = Field(default=80, ge=20, le=1000, description="Longest passage, in words.")
     chunk_overlap: int = Field(default=1, ge=0, le=5, description="Sentences shared by neighbouring passages.")
+
+    _default_index_dir: Path = PrivateAttr(default=None)
+
+    @field_validator("collection")
+    @classmethod
+    def _check_collection(cls, name: str) -> str:
+        return check_collection_name(name)
+
+    @model_validator(mode="after")
+    def _collection_index_dir(self) -> "Settings":
+        self._default_index_dir = self.index_dir
+        if self.collection != DEFAULT_COLLECTION:
+            self.index_dir = collection_index_dir(self.data_dir, self.collection)
+        return self
+
+    def for_collection(self, name: str) -> "Settings":
+        """These settings for another collection of the same data folder (ValueError: bad name)."""
+        index_dir = self._default_index_dir if name == DEFAULT_COLLECTION else \
+            collection_index_dir(self.data_dir, check_collection_name(name))
+        return self.model_copy(update={"collection": name, "index_dir": index_dir})

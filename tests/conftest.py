@@ -1,10 +1,18 @@
-"""Test setup: a guard that fails any non-loopback connection, fakes, small corpora."""
+"""Test setup: a guard that fails any non-loopback connection, fakes, small corpora, servers."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import ipaddress
+import os
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -106,3 +114,63 @@ def settings(tmp_path, corpus):
     from rag.settings import Settings
 
     return Settings(index_dir=tmp_path / "index", corpus=[corpus], model="", embedder="fake")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def answers_200(url: str) -> bool:
+    """True once a GET of url answers 200."""
+    parts = urlsplit(url)
+    try:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=2)
+        conn.request("GET", parts.path or "/")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+
+
+def server_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment for a server subprocess: no RAG_* or proxy settings of the developer's."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("RAG_") and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+    env.update(RAG_INDEX_DIR=str(home / "index"), XDG_DATA_HOME=str(home / "xdg"), HF_HUB_OFFLINE="1",
+               GRADIO_ANALYTICS_ENABLED="False", NO_PROXY="127.0.0.1,localhost", **extra)
+    return env
+
+
+@contextlib.contextmanager
+def running(argv: list[str], ready_url: str, log_path: Path, env: dict[str, str],
+            timeout: float = 180) -> Iterator[None]:
+    """Run a server process on loopback until the block ends; fails the test if it never gets ready."""
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while not answers_200(ready_url):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"{' '.join(argv[:4])} did not start:\n{log_path.read_text()}")
+                time.sleep(0.5)
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope="module")
+def rag_server(tmp_path_factory) -> Iterator[str]:
+    """`rag serve` with the bundled models on a free loopback port, with its own index and data
+    folders; yields the page's URL (the API is under v1/)."""
+    home = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with running([sys.executable, "-m", "rag", "serve", "--port", str(port)], url,
+                 home / "server.log", server_env(home)):
+        yield url

@@ -7,13 +7,6 @@ Artefacts (a screenshot, the first-token time) go to test-artifacts/.
 
 from __future__ import annotations
 
-import http.client
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -40,47 +33,10 @@ LIGHTHOUSE = (
     "and ${window.__xss = 3} in the log as a joke.\n")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def page_is_up(port: int) -> bool:
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        conn.request("GET", "/")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[str]:
-    """`rag serve` on a free loopback port, with its own index and data folders."""
-    home = tmp_path_factory.mktemp("serve")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("RAG_") and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
-    env.update(RAG_INDEX_DIR=str(home / "index"), XDG_DATA_HOME=str(home / "xdg"),
-               HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", NO_PROXY="127.0.0.1,localhost")
-    port = free_port()
-    log = open(home / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "rag", "serve", "--port", str(port)],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 180
-        while not page_is_up(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"rag serve did not start:\n{(home / 'server.log').read_text()}")
-            time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+def server(rag_server) -> str:
+    """`rag serve` on a free loopback port, with its own index and data folders (tests/conftest.py)."""
+    return rag_server
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +154,12 @@ def test_stop_cuts_the_answer_off_and_upload_is_searchable(page, tmp_path):
     expect(passage).to_contain_text("Harbor <b>Lighthouse</b> Report")
     assert page.evaluate("window.__xss") is None
     assert page.locator("img[src=x]").count() == 0
+
+    page.locator("#rag-remove-pick input").click()  # remove it again in the documents panel
+    page.locator("[data-testid=dropdown-option]", has_text="lighthouse.txt").click()
+    page.locator("#rag-remove").click()
+    expect(status).to_contain_text("Removed lighthouse.txt", timeout=30_000)
+    expect(page.locator("#rag-documents table")).not_to_contain_text("lighthouse.txt")
 
 
 def test_two_tabs_get_their_own_answers(page, browser, server):

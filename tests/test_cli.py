@@ -88,12 +88,12 @@ def test_index_from_another_embedding_model(run, monkeypatch, corpus):
 
 
 def test_question_far_longer_than_the_context(run, monkeypatch, corpus):
-    monkeypatch.setattr(rag.pipeline, "LlamaCppModel", lambda *a, **k: FakeLLM(n_ctx=512))
+    monkeypatch.setattr(rag.pipeline, "load_chat_model", lambda settings: FakeLLM(n_ctx=512))
     assert_user_error(run("ask", "Where did the leaders meet in Sochi? " * 300), "question")
 
 
 def test_ask_json_answers_with_fakes(run, monkeypatch):
-    monkeypatch.setattr(rag.pipeline, "LlamaCppModel", lambda *a, **k: FakeLLM())
+    monkeypatch.setattr(rag.pipeline, "load_chat_model", lambda settings: FakeLLM())
     result = run("ask", "How many croissants does Marie Dubois sell?", "--json")
     assert result.exit_code == 0
     assert '"refused": false' in result.output and "400 croissants" in result.output

@@ -17,7 +17,7 @@ def test_round_trip_keeps_chunks_vectors_and_manifest(settings, encoder):
     assert len(index.chunks) == len(index.vectors) == report.chunks
     manifest = read_manifest(settings.index_dir)
     assert manifest["format"] == 1 and manifest["embedder"] == "fake-encoder" and manifest["dim"] == 64
-    assert manifest["chunking"] == {"max_words": 80, "overlap": 1}
+    assert manifest["chunking"] == {"max_words": 80, "overlap": 1, "version": 1}
     assert set(manifest["files"]) == {"bakery.txt", "drones.txt", "sub/loan.md"}
     assert all(len(f["content_hash"]) == 32 for f in manifest["files"].values())
 

@@ -4,12 +4,15 @@ The page renders what rag/ returns (markup in ui.render); it holds no retrieval
 or prompt logic. The process has one llama.cpp model, which cannot answer two
 questions at once, so answers and model swaps share one queue slot
 (concurrency id "llm"): a second tab waits its turn with its queue position
-shown, and its page stays responsive meanwhile. Index updates have their own
-slot, so an upload never blocks the questions of other tabs.
+shown, and its page stays responsive meanwhile. Index updates (uploads,
+removals, switching the collection) have their own slot, so they never block
+the questions of other tabs. Like the model, the collection searched is one
+per server: switching it in one tab switches it for all (and for the API).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import shutil
@@ -19,13 +22,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
+from starlette.routing import Mount
 
 from rag.conversation import standalone_query
 from rag.errors import ModelError, RagError
-from rag.generate import LlamaCppModel, Message
-from rag.ingest import SUPPORTED_SUFFIXES
+from rag.generate import ChatModel, LlamaCppModel, Message, load_chat_model
+from rag.ingest import SUPPORTED_NAMES, SUPPORTED_SUFFIXES
+from rag.index import index_exists
+from rag.library import create_empty_index, list_collections, remove_documents
 from rag.pipeline import Event, Pipeline, Retrieved, Token, build_pipeline, index_paths
-from rag.settings import Settings, default_llm_path
+from rag.settings import DEFAULT_COLLECTION, Settings, default_llm_path
+from ui.api import PREFIX as API_PREFIX, create_api
 from ui.render import Turn, chat_messages, documents_html, error_html, notice_html, sources_html
 from ui.style import CSS
 
@@ -54,9 +61,10 @@ class MissingModel:
         raise self.error
 
 
-def load_llm(settings: Settings, path: str | None = None) -> LlamaCppModel:
-    """The GGUF model at path (default: the configured one); ModelError when unusable."""
-    path = settings.model if path is None else path
+def load_llm(settings: Settings, path: str | None = None) -> ChatModel:
+    """The GGUF model at path (default: the configured LLM, maybe a server); ModelError when unusable."""
+    if path is None:
+        return load_chat_model(settings)
     return LlamaCppModel(path, settings.n_ctx, settings.threads, settings.seed)
 
 
@@ -79,7 +87,8 @@ class ChatPage:
 
     def __init__(self, pipeline: Pipeline, settings: Settings) -> None:
         self.pipeline = pipeline
-        self.settings = settings
+        self.settings = settings  # the collection searched now (pipeline.settings follows it)
+        self.home = settings  # as the server started: other collections are derived from it
         self.stopping: set[str] = set()  # sessions whose answer should stop at the next token
 
     def start(self, question: str, turns: list[Turn]) -> tuple:
@@ -137,20 +146,30 @@ class ChatPage:
 
     def documents(self) -> str:
         """The indexed files table."""
-        return documents_html(self.pipeline.index.files.values())
+        return documents_html(self.pipeline.index.files.values(), self.settings.collection)
+
+    def document_choices(self) -> dict:
+        """The remove dropdown's choices: the indexed sources, none picked."""
+        return gr.update(choices=sorted(self.pipeline.index.files), value=None)
+
+    def collection_choices(self) -> dict:
+        """The collection dropdown: every collection, the one searched now picked."""
+        names = [c.name for c in list_collections(self.home)]
+        names += [] if self.settings.collection in names else [self.settings.collection]
+        return gr.update(choices=names, value=self.settings.collection)
 
     def add_documents(self, paths: list[str] | None,
-                      progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[str, str, None]:
-        """Copy uploaded .txt/.md files beside the index, index them, and search them from now on."""
+                      progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[str, str, None, dict]:
+        """Copy uploaded files (.txt, .md, .html, .pdf, .docx) beside the index, index them, and search them."""
         if not paths:
-            return self.documents(), "Choose .txt or .md files to add.", None
+            return self.documents(), f"Choose {SUPPORTED_NAMES} files to add.", None, gr.skip()
         folder = upload_folder(self.settings)
         folder.mkdir(parents=True, exist_ok=True)
         copied, problems = [], []
         progress(0.0, desc="Copying files")
         for path in map(Path, paths):
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                problems.append(f"{path.name} was not added: only .txt and .md files can be.")
+                problems.append(f"{path.name} was not added: only {SUPPORTED_NAMES} files can be.")
                 continue
             try:
                 shutil.copyfile(path, folder / path.name)
@@ -160,18 +179,60 @@ class ChatPage:
         if copied:
             progress(0.1, desc="Indexing")
             try:
-                _, skipped = index_paths(self.settings, self.pipeline.encoder, [folder],
-                                         progress=True, add=True)
+                # The folder joins the library; naming each file brings back one removed before.
+                _, skipped = index_paths(self.settings, self.pipeline.encoder,
+                                         [folder, *(folder / name for name in copied)], progress=True)
                 self.pipeline.reload_index()
             except RagError as exc:
-                return self.documents(), error_html(str(exc)), None
+                return self.documents(), error_html(str(exc)), None, self.document_choices()
             for s in skipped:  # an unreadable upload is reported and not kept
-                if Path(s.path).parent == folder:
+                if Path(s.path).parent == folder and Path(s.path).name in copied:
                     Path(s.path).unlink(missing_ok=True)
                     copied.remove(Path(s.path).name)
                     problems.append(f"{Path(s.path).name} was not added: it {s.reason}.")
         added = notice_html(f"Added {', '.join(copied)}: searchable now.") if copied else ""
-        return self.documents(), added + (error_html(" ".join(problems)) if problems else ""), None
+        return (self.documents(), added + (error_html(" ".join(problems)) if problems else ""), None,
+                self.document_choices())
+
+    def remove_document(self, source: str | None) -> tuple[str, str, dict]:
+        """Remove the picked document from the index (an uploaded copy is deleted too)."""
+        if not source:
+            return self.documents(), error_html("Pick a document to remove."), gr.skip()
+        indexed = self.pipeline.index.files.get(source)
+        try:
+            remove_documents(self.settings, [source])
+            self.pipeline.reload_index()
+        except RagError as exc:
+            return self.documents(), error_html(str(exc)), self.document_choices()
+        if indexed is not None and indexed.path and Path(indexed.path).parent == upload_folder(self.settings):
+            Path(indexed.path).unlink(missing_ok=True)  # the page's own copy of an upload
+        return (self.documents(), notice_html(f"Removed {source}: answers no longer use it."),
+                self.document_choices())
+
+    def switch_collection(self, name: str | None) -> tuple:
+        """Search another collection from now on, in every tab of this server; a new name
+        starts an empty collection that uploads then fill."""
+        name = (name or "").strip()
+        if not name or name == self.settings.collection:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        try:
+            settings = self.home.for_collection(name)
+        except ValueError as exc:
+            return gr.skip(), error_html(f"The {exc}."), gr.skip(), self.collection_choices()
+        try:
+            if not index_exists(settings.index_dir):
+                if name == DEFAULT_COLLECTION:
+                    index_paths(settings, self.pipeline.encoder)  # the bundled seeds, as at first start
+                else:
+                    create_empty_index(settings, self.pipeline.encoder)
+            self.pipeline.reload_index(settings)
+        except RagError as exc:
+            return gr.skip(), error_html(str(exc)), gr.skip(), self.collection_choices()
+        self.settings = settings
+        count = len(self.pipeline.index.files)
+        message = (f"Now searching collection '{name}' ({count} documents), in every tab of this server."
+                   if count else f"Collection '{name}' is empty: add documents below.")
+        return self.documents(), notice_html(message), self.document_choices(), self.collection_choices()
 
     def load_model(self, path: str) -> str:
         """Swap the LLM for the GGUF at path, for every session of this server."""
@@ -211,8 +272,16 @@ def create_app(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
                 gr.Markdown("### Sources")
                 sources = gr.HTML(sources_html([]), elem_id="rag-sources", js_on_load=None)
         with gr.Accordion("Documents", open=False, elem_id="rag-documents"):
+            collection = gr.Dropdown(
+                [settings.collection], value=settings.collection, label="Collection",
+                allow_custom_value=True, elem_id="rag-collection",
+                info="Which documents answers come from, for every tab of this server. "
+                     "Type a new name (letters, digits, - and _) to start an empty collection.")
             docs = gr.HTML(page.documents(), js_on_load=None)
-            upload = gr.File(label="Add .txt or .md files", file_count="multiple",
+            with gr.Row():
+                remove_pick = gr.Dropdown([], label="Remove a document", scale=4, elem_id="rag-remove-pick")
+                remove = gr.Button("Remove", variant="stop", scale=1, elem_id="rag-remove")
+            upload = gr.File(label=f"Add {SUPPORTED_NAMES} files", file_count="multiple",
                              file_types=list(SUPPORTED_SUFFIXES), elem_id="rag-upload")
             add = gr.Button("Add to index", elem_id="rag-add")
             upload_status = gr.HTML(js_on_load=None, elem_id="rag-upload-status")
@@ -238,10 +307,15 @@ def create_app(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
                        concurrency_id="llm", concurrency_limit=1, **ask_io)
         stop.click(page.stop, turns, [turns, chatbot], queue=False)
         chatbot.clear(lambda: ([], sources_html([])), None, [turns, sources], queue=False)
-        add.click(page.add_documents, upload, [docs, upload_status, upload], show_progress_on=docs,
-                  concurrency_id="index", concurrency_limit=1)
+        add.click(page.add_documents, upload, [docs, upload_status, upload, remove_pick],
+                  show_progress_on=docs, concurrency_id="index", concurrency_limit=1)
+        remove.click(page.remove_document, remove_pick, [docs, upload_status, remove_pick],
+                     concurrency_id="index", concurrency_limit=1)
+        collection.input(page.switch_collection, collection, [docs, upload_status, remove_pick, collection],
+                         concurrency_id="index", concurrency_limit=1)
         load.click(page.load_model, model, model_status, concurrency_id="llm", concurrency_limit=1)
-        app.load(lambda: (page.documents(), page.model_notice()), None, [docs, notice])
+        app.load(lambda: (page.documents(), page.model_notice(), page.document_choices(),
+                          page.collection_choices()), None, [docs, notice, remove_pick, collection])
     return app
 
 
@@ -251,7 +325,7 @@ def pick_example(evt: gr.SelectData) -> str:
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
-    """Load the models and index, then serve the page (and Gradio's API) until interrupted."""
+    """Load the models and index, then serve the page and the HTTP API (ui.api, at /v1) until interrupted."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     try:
         llm = load_llm(settings)
@@ -265,6 +339,23 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: 
         log.warning("warm-up skipped: %s", exc)
     app = create_app(pipeline, settings)
     app.queue(default_concurrency_limit=1)
+    if not settings.api_key.get_secret_value() and (share or not is_loopback(host)):
+        log.warning("Serving beyond this machine without RAG_API_KEY: anyone who can reach %s can "
+                    "use the HTTP API (/v1/). Set RAG_API_KEY to require a key for it (the page "
+                    "itself has no login).", "the share link" if share else host)
+    # The API is its own FastAPI app, mounted ahead of Gradio's routes in the app launch() makes,
+    # so the page keeps every launch option and the API keeps its own error handlers and schema.
+    api = Mount(API_PREFIX, app=create_api(pipeline, settings))
     app.launch(server_name=host, server_port=port, share=share, show_error=True,
                css=CSS, theme=gr.themes.Default(), ssr_mode=False, mcp_server=False,
-               pwa=False, footer_links=["api"], quiet=True)
+               pwa=False, footer_links=["api"], quiet=True, app_kwargs={"routes": [api]})
+
+
+def is_loopback(host: str) -> bool:
+    """True when host only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from html import escape
 
 from rag.index import IndexedFile
+from rag.library import size_text
 from rag.schema import Answer, Hit
 
 # [1], [2, 3] as the pipeline writes them (brackets and digits survive html.escape).
@@ -177,12 +178,16 @@ def sources_html(turns: list[Turn]) -> str:
     return '<div class="rag-sources">' + "".join(sections) + "</div>"
 
 
-def documents_html(files: Iterable[IndexedFile]) -> str:
-    """The indexed files as a table: file name, title, passages."""
+def documents_html(files: Iterable[IndexedFile], collection: str = "") -> str:
+    """The indexed files as a table: file name, title, passages (and pages), size."""
+    files = sorted(files, key=lambda f: f.source)
     rows = "".join(f"<tr><td>{escape(f.source)}</td><td>{escape(f.title)}</td>"
-                   f'<td class="rag-num">{f.chunks}</td></tr>'
-                   for f in sorted(files, key=lambda f: f.source))
+                   f'<td class="rag-num">{f.chunks}{f" ({f.pages} pages)" if f.pages else ""}</td>'
+                   f'<td class="rag-num">{size_text(f.size) if f.size else ""}</td></tr>'
+                   for f in files)
+    where = f" in collection “{escape(collection)}”" if collection else ""
     if not rows:
-        return '<div class="rag-empty">No documents indexed.</div>'
-    return ('<table class="rag-docs"><thead><tr><th>File</th><th>Title</th>'
-            f'<th>Passages</th></tr></thead><tbody>{rows}</tbody></table>')
+        return f'<div class="rag-empty">No documents indexed{where}.</div>'
+    return (f'<table class="rag-docs"><caption>{len(files)} documents{where}</caption>'
+            '<thead><tr><th>File</th><th>Title</th><th>Passages</th><th>Size</th></tr></thead>'
+            f'<tbody>{rows}</tbody></table>')
