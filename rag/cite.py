@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from embeddings.encoder import Encoder
 from rag.schema import Citation, Hit
-from rag.text import content_terms, question_terms, names, numbers, split_sentences, stem, words
+from rag.text import (content_terms, known_forms, names, numbers, question_terms, split_sentences,
+                      stem, words)
 
 _MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;-]\s*\d+)*)\s*\]")
 _REFUSAL = re.compile(
@@ -94,10 +95,32 @@ def lexical_overlap(claim: str, evidence: str, given: set[str] = frozenset()) ->
 def unsupported_facts(claim: str, evidence: str, question: str) -> set[str]:
     """Numbers and names in claim that neither the evidence nor the question contains."""
     known = numbers(evidence) | numbers(question)
-    known_words = {stem(w) for w in words(evidence + " " + question)}
+    known_words = known_forms(evidence + " " + question)
     missing = {n for n in numbers(claim) if n not in known}
     missing |= {n for n in names(claim) if stem(n) not in known_words}
     return missing
+
+
+_SMALL_NUMBERS = r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
+_QUALIFIED = re.compile(
+    rf"\b(\d[\d,.]*|{_SMALL_NUMBERS})[\s-]+(?:and[\s-]+an?[\s-]+(half|quarter)|of\s+(?:the\s+)?(\d[\d,.]*))\b",
+    re.IGNORECASE)
+
+
+def drops_qualifier(claim: str, evidence: str) -> bool:
+    """True when claim repeats a number of evidence without what qualifies it there.
+
+    "destroyed 60 of the 76 missiles" is not "destroyed 60 missiles", and "about two
+    and a half hours" is not "about two hours": the number alone would pass every
+    other check.
+    """
+    claim_words = {w.lower().replace(",", "") for w in words(claim)}
+    for m in _QUALIFIED.finditer(evidence):
+        number = m.group(1).lower().replace(",", "")
+        qualifier = (m.group(2) or m.group(3)).lower().replace(",", "")
+        if number in claim_words and qualifier not in claim_words:
+            return True
+    return False
 
 
 class Verifier:
@@ -120,7 +143,8 @@ class Verifier:
         for ci, claim in enumerate(claims):
             best: Support | None = None
             for ui, (n, i, text) in enumerate(units):
-                if unsupported_facts(claim.text, hits[n - 1].chunk.text, question):
+                if (unsupported_facts(claim.text, hits[n - 1].chunk.text, question)
+                        or drops_qualifier(claim.text, text)):
                     continue
                 overlap = lexical_overlap(claim.text, text, given)
                 cos = float(cosine[ci, ui])
@@ -150,6 +174,11 @@ def citation_for(n: int, hit: Hit, sentence: int, last: int | None = None) -> Ci
 MAX_QUOTE_WORDS = 55
 
 
+def is_heading(sentence: str, title: str) -> bool:
+    """True for the article's title line or a markdown heading: labels, not answers."""
+    return sentence == title or sentence.startswith("#") or sentence.lstrip("# ") == title
+
+
 def quote_span(question: str, hit: Hit, sentence: int, idf: dict[str, float]) -> tuple[int, int]:
     """The sentence, joined by a neighbour when that neighbour holds question terms it lacks.
 
@@ -163,7 +192,7 @@ def quote_span(question: str, hit: Hit, sentence: int, idf: dict[str, float]) ->
     have = set(content_terms(texts[sentence]))
     best, gain = (sentence, sentence), 0.0
     for j in (sentence - 1, sentence + 1):
-        if not 0 <= j < len(texts) or texts[j] == hit.chunk.title:
+        if not 0 <= j < len(texts) or is_heading(texts[j], hit.chunk.title):
             continue
         if len(texts[j].split()) + len(texts[sentence].split()) > MAX_QUOTE_WORDS:
             continue
@@ -174,10 +203,12 @@ def quote_span(question: str, hit: Hit, sentence: int, idf: dict[str, float]) ->
 
 
 _EXPECTS_NUMBER = re.compile(
-    r"\bhow (?:many|much|large|big|long|far|old|often|high|tall|soon)\b|"
-    r"\bwhat (?:share|percentage|proportion|number|amount|size|sum)\b", re.IGNORECASE)
-_EXPECTS_TIME = re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month|time)\b|\bsince when\b|"
-                           r"\bin which (?:year|month)\b", re.IGNORECASE)
+    r"\bhow (?:many|much|large|big|long|far|old|often|high|tall|soon|fast|deep|wide)\b|"
+    r"\bwhat (?:\w+ )?(?:share|percentage|proportion|number|amount|size|sum|rate|price|cost|"
+    r"temperature|speed|distance|age|figure|toll)\b", re.IGNORECASE)
+_EXPECTS_YEAR = re.compile(r"\b(?:what|which) year\b", re.IGNORECASE)
+_EXPECTS_TIME = re.compile(r"\bwhen\b|\bwhat (?:date|day|month|time)\b|\bsince when\b|"
+                           r"\bin which month\b", re.IGNORECASE)
 _EXPECTS_NAME = re.compile(r"^\s*(?:who|whom|whose)\b|\b(?:where|which|what) (?:\w+ )?"
                            r"(?:city|town|country|countries|place|company|person|people|newspaper|"
                            r"agency|organi[sz]ation|commander|minister|ministers|official|spokesman)\b|"
@@ -186,19 +217,72 @@ _TIME_WORDS = re.compile(r"\b(?:\d{4}|jan(?:uary)?|feb(?:ruary)?|march|april|may
                          r"sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|monday|tuesday|"
                          r"wednesday|thursday|friday|saturday|sunday|weeks?|months?|days?|years?)\b",
                          re.IGNORECASE)
+_YEAR = re.compile(r"\b(?:1[5-9]|20)\d\d\b")
+_NUMBER_WORDS = re.compile(r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+                           r"dozens?|hundreds?|thousands?|millions?|billions?|half|twice|double)\b",
+                           re.IGNORECASE)
+
+
+def quantities(text: str) -> set[str]:
+    """Numbers written as quantities ('1,084', '$1.5', '62%'), not codes like 'S-400' or 'AU24'."""
+    return {n for n in numbers(text) if n[0].isdigit()}
 
 
 def has_expected_answer(question: str, sentence: str) -> bool | None:
-    """Whether sentence holds the kind of thing question asks for; None when unknown."""
+    """Whether sentence holds the kind of thing question asks for; None when unknown.
+
+    A number for "how many / how long / what rate", a year for "which year", a date
+    or time word for "when", a name the question does not already hold for "who".
+    """
+    sentence = _MARKER.sub("", sentence)
+    if _EXPECTS_YEAR.search(question):
+        return bool(set(_YEAR.findall(sentence)) - set(_YEAR.findall(question)))
     if _EXPECTS_NUMBER.search(question):
-        return bool(numbers(sentence) - numbers(question)) or bool(
-            re.search(r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|dozen|hundred|"
-                      r"thousand|million|billion|half)\b", sentence, re.IGNORECASE))
+        scale = {w.lower() for w in _NUMBER_WORDS.findall(sentence)}
+        return bool(quantities(sentence) - numbers(question)) or bool(
+            scale - {w.lower() for w in _NUMBER_WORDS.findall(question)})
     if _EXPECTS_TIME.search(question):
         return bool(_TIME_WORDS.search(sentence))
     if _EXPECTS_NAME.search(question):
         return bool(names(sentence) - {w.lower() for w in words(question)})
     return None
+
+
+_HOW_MANY = re.compile(r"\bhow many\s+(?:of\s+(?:the|these|those|its|their)\s+)?(.*)", re.IGNORECASE)
+_PHRASE_END = frozenset({"did", "do", "does", "had", "have", "has", "were", "was", "is", "are", "will",
+                         "would", "could", "can", "should", "might", "in", "on", "at", "to", "for",
+                         "from", "by", "with", "of", "that", "who", "which"})
+
+
+def counted_thing(question: str) -> str | None:
+    """What a "how many" question counts: 'How many Ural military trucks did ...' -> 'trucks'."""
+    m = _HOW_MANY.search(question)
+    if not m:
+        return None
+    phrase = []
+    for w in words(m.group(1)):
+        if w.lower() in _PHRASE_END:
+            break
+        phrase.append(w)
+    plural = [w for w in phrase if len(w) > 3 and w.lower().endswith("s")]
+    if plural:
+        return plural[0]
+    return phrase[-1] if phrase else None
+
+
+def answers_question(question: str, answer: str, context: str = "") -> bool:
+    """False when an answer cannot be what the question asks for.
+
+    It must hold the kind of thing asked (see has_expected_answer), and for "how
+    many X" it or its context (the passages it cites: "intercepted 30 of them"
+    counts the drones of the sentence before) must speak of X: "35 drones were
+    launched" does not say how many civilians were killed. A check of form, not
+    of truth; truth is the verifier's.
+    """
+    if has_expected_answer(question, answer) is False:
+        return False
+    thing = counted_thing(question)
+    return thing is None or stem(thing) in set(content_terms(_MARKER.sub("", f"{answer} {context}")))
 
 
 def key_terms(sentence: str, question: str,
@@ -223,7 +307,7 @@ def rank_sentences(question: str, hits: list[Hit], encoder: Encoder,
     units = [(n, i, hit.chunk.text[ts:te])
              for n, hit in enumerate(hits, start=1)
              for i, (_, _, ts, te) in enumerate(hit.chunk.sentence_spans())
-             if hit.chunk.text[ts:te] != hit.chunk.title]
+             if not is_heading(hit.chunk.text[ts:te], hit.chunk.title)]
     if not units:
         return []
     vecs = encoder.encode([question] + [u[2] for u in units])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rag.errors import InputError
 from rag.schema import Answer
-from rag.text import names, numbers, stem, words
+from rag.text import known_forms, names, numbers, stem
 
 
 def load_questions(path: Path) -> list[dict]:
@@ -60,9 +60,9 @@ def fabricated(answer: Answer) -> bool:
     text = _MARKER.sub("", answer.text)
     context = " ".join(h.chunk.text for h in answer.hits) + " " + answer.question
     known_numbers = numbers(context)
-    known_words = {w.lower() for w in words(context)} | {stem(w) for w in words(context)}
+    known_words = known_forms(context)
     return bool(numbers(text) - known_numbers
-                or {n for n in names(text) if n not in known_words})
+                or {n for n in names(text) if n not in known_words and stem(n) not in known_words})
 
 
 def _base(source: str) -> str:

@@ -16,16 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embeddings.encoder import Encoder, SentenceTransformerEncoder, model_name
-from rag.cite import (Claim, Verifier, citation_for, key_terms, parse_claims, quote_span,
-                      rank_sentences, says_unknown)
+from rag.cite import (Claim, Verifier, answers_question, citation_for, key_terms, parse_claims,
+                      quote_span, rank_sentences, says_unknown)
 from rag.errors import IndexMissingError, InputError, ModelError
-from rag.evidence import Evidence, assess, idf_weights
+from rag.evidence import assess, idf_weights
 from rag.generate import ChatModel, load_chat_model
 from rag.index import (BuildReport, Index, assemble_index, chunking_config, index_exists, load_index,
                        save_index)
 from rag.ingest import Skipped
 from rag.library import no_documents, plan_library, previous_index, scan_library, unchanged
-from rag.prompt import build_prompt
+from rag.prompt import build_prompt, select_excerpts
 from rag.retrieve import Retriever
 from rag.schema import Answer, Citation, Hit
 from rag.settings import DEFAULT_COLLECTION, Settings
@@ -164,18 +164,19 @@ class Pipeline:
         yield Retrieved(tuple(hits))
         evidence, idf = assess(question, hits, index)
         raw = ""
-        prompt_hits: list[Hit] = hits
-        if evidence.answerable:
+        ranked = rank_sentences(question, hits, self.encoder, idf) if evidence.answerable else []
+        if ranked:
             max_tokens = max_tokens or self.settings.max_tokens
             temperature = self.settings.temperature if temperature is None else temperature
-            prompt = build_prompt(question, hits, self.llm.n_ctx, max_tokens, self.llm.count_tokens)
-            prompt_hits = list(prompt.hits)
+            excerpts = select_excerpts(hits, ranked, self.settings.passage_tokens, self.llm.count_tokens)
+            prompt = build_prompt(question, hits, self.llm.n_ctx, max_tokens, self.llm.count_tokens,
+                                  excerpts)
             for piece in self.llm.stream_chat(prompt.messages, max_tokens, temperature):
                 if not raw:
                     timings["first_token"] = (time.perf_counter() - started) * 1000
                 raw += piece
                 yield Token(piece)
-        text, citations, refused = self._finish(question, raw, prompt_hits, evidence, idf, index)
+        text, citations, refused = self._finish(question, raw, hits, ranked, idf, index)
         if refused:
             text, citations = refusal_text(hits), []
         timings.setdefault("first_token", (time.perf_counter() - started) * 1000)
@@ -185,12 +186,10 @@ class Pipeline:
                            model={"llm": self.llm.name, "embedder": self.encoder.name},
                            query=question))
 
-    def _finish(self, question: str, raw: str, hits: list[Hit], evidence: Evidence,
+    def _finish(self, question: str, raw: str, hits: list[Hit], ranked: list[tuple[int, int, float]],
                 idf: dict[str, float], index: Index) -> tuple[str, list[Citation], bool]:
-        """Verify the model's answer; add or fall back to a quote; or refuse."""
-        if not evidence.answerable:
-            return "", [], True
-        ranked = rank_sentences(question, hits, self.encoder, idf)
+        """Verify the model's answer against the ranked passage sentences; add or fall back
+        to a quote; or refuse (no ranked sentences: the evidence check failed)."""
         if not ranked:
             return "", [], True
         claims = [] if says_unknown(raw) else parse_claims(raw)
@@ -200,10 +199,14 @@ class Pipeline:
         # by some unrelated passage is a true statement answering something else.
         relevant = {(n, i) for n, i, _ in ranked[:RELEVANT_SENTENCES]}
         supports = [s if s is not None and (s.n, s.sentence) in relevant else None for s in supports]
-        n, i, _ = ranked[0]
-        quote, quote_citations = quote_answer(hits, n, *quote_span(question, hits[n - 1], i, idf))
+        # The quote: the best answering sentence, or the next best when only that one
+        # holds what the question asks for (a number for "how many", a year, ...).
+        quotes = [(n, i, quote_answer(hits, n, *quote_span(question, hits[n - 1], i, idf)))
+                  for n, i, _ in ranked[:RELEVANT_SENTENCES]]
+        n, i, (quote, quote_citations) = next(
+            (q for q in quotes if answers_question(question, q[2][0], hits[q[0] - 1].chunk.text)), quotes[0])
         if not adds_information(claims, supports, question):
-            return quote, quote_citations, False
+            return quote, quote_citations, not answers_question(question, quote, hits[n - 1].chunk.text)
         text, citations = compose(claims, supports, hits)
         # The model's sentences may be true yet miss the point: when they lack the
         # rare words of the best answering sentence, quote that sentence as well.
@@ -213,7 +216,12 @@ class Pipeline:
         if key and len(key & set(content_terms(kept))) * 2 < len(key):
             text = f"{text} {quote}"
             citations = citations + [c for c in quote_citations if c not in citations]
-        return text, citations, False
+        # Verified sentences that never give what was asked (no number for "how many
+        # civilians were killed", no civilians either) are on topic but do not answer.
+        # "Air defences intercepted 30 of them [1]": what "them" is may sit in the
+        # sentence before, so the cited passages count as context for the check.
+        context = " ".join(hits[c.n - 1].chunk.text for c in citations)
+        return text, citations, not answers_question(question, text, context)
 
 
 def load_encoder(settings: Settings) -> Encoder:

@@ -113,11 +113,20 @@ def numbers(text: str) -> set[str]:
     return {w.replace(",", "") for w in words(text) if any(ch.isdigit() for ch in w)}
 
 
+def known_forms(text: str) -> set[str]:
+    """Every word of text as names() would report it, and its stem: lower-cased, with the
+    parts of hyphenated words ("Iranian-made" knows "iranian")."""
+    forms = {p.lower() for w in words(text) for p in (w, *w.split("-")) if p}
+    return forms | {stem(f) for f in forms}
+
+
 def names(text: str) -> set[str]:
     """Capitalised words that are not the first word of a sentence."""
     found: set[str] = set()
     for s, e in split_sentences(text):
         for w in words(text[s:e])[1:]:
-            if w[0].isupper() and w.lower() not in STOPWORDS:
-                found.add(w.lower())
+            # "mid-December", "pro-Kremlin": a name can sit inside a hyphenated word.
+            for part in w.split("-") if "-" in w else (w,):
+                if part and part[0].isupper() and part.lower() not in STOPWORDS:
+                    found.add(part.lower())
     return found

@@ -1,6 +1,9 @@
 """The citation checker: what it keeps, fixes and drops, sentence by sentence."""
 
-from rag.cite import Claim, Verifier, parse_claims, says_unknown
+import pytest
+
+from rag.cite import (Claim, Verifier, answers_question, counted_thing, parse_claims, rank_sentences,
+                      says_unknown)
 from rag.schema import Chunk, Hit
 
 
@@ -99,3 +102,62 @@ def test_quote_takes_the_neighbour_sentence_that_completes_the_fact():
 def test_similar_sounding_sentence_that_says_something_else_is_not_supported(encoder):
     claims = [Claim("The passage also mentions that Russia used drones against its neighbours.", (2,))]
     assert Verifier(encoder).supports(claims, HITS, QUESTION) == [None]
+
+
+def test_number_stripped_of_its_qualifier_is_not_supported(encoder):
+    hits = [hit("missiles.txt", "The ministry said it had destroyed 60 of the 76 cruise missiles.",
+                "Putin spoke after meeting Lukashenka for about two and a half hours.")]
+    verifier = Verifier(encoder)
+    dropped = [Claim("The ministry said it destroyed 60 cruise missiles.", (1,)),
+               Claim("Putin spoke after meeting Lukashenka for about two hours.", (1,))]
+    kept = [Claim("The ministry said it destroyed 60 of the 76 cruise missiles.", (1,)),
+            Claim("Putin spoke after meeting Lukashenka for two and a half hours.", (1,))]
+    assert verifier.supports(dropped, hits, "What did the ministry say?") == [None, None]
+    assert None not in verifier.supports(kept, hits, "What did the ministry say?")
+
+
+def test_a_month_inside_a_hyphenated_word_is_a_fact_to_check(encoder):
+    hits = [hit("bridge.txt", "The bridge will not be repaired until July, a government document said.")]
+    claims = [Claim("The bridge will be repaired by mid-December, a government document said.", (1,)),
+              Claim("The bridge will not be repaired until mid-July, a government document said.", (1,))]
+    none, kept = Verifier(encoder).supports(claims, hits, "When will the bridge be repaired?")
+    assert none is None and kept is not None
+
+
+@pytest.mark.parametrize("question,answer,expected", [
+    ("How many civilians were killed in the attack?", "Russia launched 35 drones; 30 were shot down.", False),
+    ("How many civilians were killed in the attack?", "Two civilians were killed.", True),
+    ("How many Iskander launchers did Russia hand over?", "Belarus deployed S-400 and Iskander missiles [1].", False),
+    ("How many Iskander launchers did Russia hand over?", "Russia handed over four Iskander launchers [1].", True),
+    ("In what year did he first become president?", "It comes days after the president spoke [1].", False),
+    ("In what year did he first become president?", "He first became president in 1994 [1].", True),
+    ("What interest rate was charged on the $1.5 billion loan?", "Moscow granted a loan of $1.5 billion [1].", False),
+    ("What interest rate was charged on the $1.5 billion loan?", "The loan carries 3.5% interest [1].", True),
+    ("Why did the soldiers arrive in Belarus?", "They came to form a joint task force [1].", True),
+])
+def test_an_answer_must_hold_what_the_question_asks_for(question, answer, expected):
+    assert answers_question(question, answer) is expected
+
+
+def test_what_is_counted_may_be_named_in_the_sentence_before():
+    question = "How many Shahed drones were intercepted?"
+    answer = "Air defences intercepted 30 of them [1]."
+    assert not answers_question(question, answer)
+    assert answers_question(question, answer, context="Russia launched 35 Shahed drones. " + answer)
+
+
+@pytest.mark.parametrize("question,thing", [
+    ("How many Ural military trucks did Moscow transfer?", "trucks"),
+    ("How many of the Shahed drones were shot down?", "drones"),
+    ("How many people were killed?", "people"),
+    ("How many passengers travelled on the first day?", "passengers"),
+    ("How large was the loan?", None),
+])
+def test_the_thing_a_how_many_question_counts(question, thing):
+    assert counted_thing(question) == thing
+
+
+def test_a_markdown_heading_is_never_ranked_as_an_answer(encoder):
+    h = hit("line.md", "# Valdera Line Opens to Passengers After 31 Years", "The line reopened on Monday.")
+    ranked = rank_sentences("How many passengers used the Valdera line?", [h], encoder, {})
+    assert [(n, i) for n, i, _ in ranked] == [(1, 1)]

@@ -3,7 +3,7 @@
 import pytest
 
 from rag.errors import ContextOverflowError
-from rag.prompt import SYSTEM_PROMPT, TEMPLATE_OVERHEAD, build_prompt
+from rag.prompt import SYSTEM_PROMPT, TEMPLATE_OVERHEAD, build_prompt, select_excerpts
 from rag.schema import Chunk, Hit
 
 
@@ -22,7 +22,7 @@ def prompt_tokens(prompt) -> int:
 
 def test_all_passages_numbered_in_rank_order_when_they_fit():
     prompt = build_prompt("What?", hits(3, 10), n_ctx=2048, max_tokens=100, count_tokens=count)
-    assert [h.chunk.chunk_id for h in prompt.hits] == ["c0", "c1", "c2"]
+    assert prompt.shown == (1, 2, 3)
     user = prompt.messages[1]["content"]
     assert "[1] (Title 0)" in user and "[3] (Title 2)" in user and user.endswith("Question: What?")
     assert prompt.messages[0]["content"] == SYSTEM_PROMPT
@@ -32,9 +32,38 @@ def test_all_passages_numbered_in_rank_order_when_they_fit():
 def test_long_passages_are_trimmed_to_leave_room_for_the_answer(n_ctx, max_tokens):
     prompt = build_prompt("What happened?", hits(10, 150), n_ctx, max_tokens, count)
     assert prompt_tokens(prompt) <= n_ctx - max_tokens
-    assert 1 <= len(prompt.hits) < 10
+    assert 1 <= len(prompt.shown) < 10
 
 
 def test_question_longer_than_the_context_is_a_clear_error():
     with pytest.raises(ContextOverflowError, match="shorten it"):
         build_prompt("why " * 600, hits(2, 10), n_ctx=512, max_tokens=128, count_tokens=count)
+
+
+def sentence_hit(source: str, *sentences: str) -> Hit:
+    text, spans, pos = " ".join(sentences), [], 0
+    for s in sentences:
+        spans.append((pos, pos + len(s), pos, pos + len(s)))
+        pos += len(s) + 1
+    return Hit(Chunk(source, source, f"About {source}", 0, len(text), text, tuple(spans)), 1.0)
+
+
+def test_the_model_sees_the_best_sentences_in_text_order_under_their_passage_numbers():
+    hits = [sentence_hit("a", "A one here.", "A two here.", "A three here.", "A four here."),
+            sentence_hit("b", "B one here.", "B two here."),
+            sentence_hit("c", "C one here.")]
+    ranked = [(1, 3, 0.9), (3, 0, 0.8), (1, 0, 0.7), (1, 1, 0.6), (2, 0, 0.5)]
+    # Each sentence costs 4 words here, each new passage its 4-word header too.
+    excerpts = select_excerpts(hits, ranked, budget=8 + 8 + 4, count_tokens=count)
+    assert excerpts == {1: "A one here. … A four here.", 3: "C one here."}
+    prompt = build_prompt("What?", hits, 2048, 100, count, excerpts)
+    assert prompt.shown == (1, 3)
+    user = prompt.messages[1]["content"]
+    assert "[1] (About a) A one here. … A four here.\n[3] (About c) C one here." in user
+    assert "B one" not in user
+
+
+def test_the_best_sentence_is_shown_even_when_it_alone_exceeds_the_budget():
+    hits = [sentence_hit("a", "A long sentence " * 20, "A short one.")]
+    excerpts = select_excerpts(hits, [(1, 0, 0.9), (1, 1, 0.5)], budget=10, count_tokens=count)
+    assert excerpts[1].startswith("A long sentence") and "A short" not in excerpts[1]

@@ -1,0 +1,27 @@
+"""The metrics of shared/eval/README.md, as rag eval computes them."""
+
+from rag.evaluate import fabricated, satisfies
+from rag.schema import Answer, Chunk, Hit
+
+PASSAGE = "Russia launched 35 Iranian-made Shahed drones at Putin’s order, the armed forces said."
+
+
+def answer(text: str) -> Answer:
+    hit = Hit(Chunk("c1", "a.txt", "Drones", 0, len(PASSAGE), PASSAGE), 1.0)
+    return Answer(question="How many drones did Russia launch?", text=text, refused=False,
+                  citations=(), hits=(hit,))
+
+
+def test_a_number_or_name_from_no_passage_is_fabricated():
+    assert fabricated(answer("Russia launched 45 drones [1]."))
+    assert fabricated(answer("General Petrov launched 35 drones [1]."))
+
+
+def test_names_written_differently_in_the_passage_are_not_fabricated():
+    # "Iranian" occurs inside "Iranian-made"; "Putin's" is "Putin’s" with another apostrophe.
+    assert not fabricated(answer("The drones were Iranian, sent on Putin's order; 35 were launched [1]."))
+
+
+def test_an_answer_is_correct_when_every_group_has_an_alternative():
+    assert satisfies("It was 62 percent and 25%.", [["62%", "62 percent"], ["25%"]])
+    assert not satisfies("It was 62 percent.", [["62%", "62 percent"], ["25%"]])
