@@ -164,11 +164,13 @@ class Pipeline:
         yield Retrieved(tuple(hits))
         evidence, idf = assess(question, hits, index)
         raw = ""
-        ranked = rank_sentences(question, hits, self.encoder, idf) if evidence.answerable else []
-        if ranked:
+        # The excerpts the model sees are chosen by a ranking that needs no model call,
+        # so the first token is not kept waiting; the answer is checked against the full one.
+        quick = rank_sentences(question, hits, None, idf) if evidence.answerable else []
+        if quick:
             max_tokens = max_tokens or self.settings.max_tokens
             temperature = self.settings.temperature if temperature is None else temperature
-            excerpts = select_excerpts(hits, ranked, self.settings.passage_tokens, self.llm.count_tokens)
+            excerpts = select_excerpts(hits, quick, self.settings.passage_tokens, self.llm.count_tokens)
             prompt = build_prompt(question, hits, self.llm.n_ctx, max_tokens, self.llm.count_tokens,
                                   excerpts)
             for piece in self.llm.stream_chat(prompt.messages, max_tokens, temperature):
@@ -176,6 +178,7 @@ class Pipeline:
                     timings["first_token"] = (time.perf_counter() - started) * 1000
                 raw += piece
                 yield Token(piece)
+        ranked = rank_sentences(question, hits, self.encoder, idf) if quick else []
         text, citations, refused = self._finish(question, raw, hits, ranked, idf, index)
         if refused:
             text, citations = refusal_text(hits), []
