@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from embeddings.encoder import Encoder
 from rag.schema import Citation, Hit
-from rag.text import (content_terms, known_forms, names, numbers, question_terms, split_sentences,
-                      stem, words)
+from rag.text import (STOPWORDS, content_terms, known_forms, names, numbers, question_terms,
+                      split_sentences, stem, words)
 
 _MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;-]\s*\d+)*)\s*\]")
 _REFUSAL = re.compile(
@@ -123,6 +123,36 @@ def drops_qualifier(claim: str, evidence: str) -> bool:
     return False
 
 
+def _number_positions(text: str) -> list[tuple[int, str]]:
+    return [(i, w.replace(",", "")) for i, w in enumerate(words(text)) if w[0].isdigit()]
+
+
+def _neighbour(positions: list[tuple[int, str]], i: int, after: bool) -> str | None:
+    """The number nearest to position i on one side."""
+    side = [(abs(j - i), v) for j, v in positions if (j > i if after else j < i)]
+    return min(side)[1] if side else None
+
+
+def misbinds_numbers(claim: str, evidence: str) -> bool:
+    """True when claim pairs two numbers of evidence that evidence keeps apart.
+
+    "The meadows covered 312 hectares in 2014 and 640 hectares in 2024" does not say
+    "in 2024 the meadows covered 312 hectares": in the claim 2024 comes right before
+    312; in the evidence nothing does. Each number's nearest neighbour in the claim,
+    on the side it sits, must be its neighbour on that side in the evidence too.
+    """
+    said, source = _number_positions(claim), _number_positions(evidence)
+    known = {v for _, v in source}
+    for i, value in said:
+        for after in (False, True):
+            partner = _neighbour(said, i, after)
+            if value not in known or partner not in known:
+                continue
+            if all(_neighbour(source, j, after) != partner for j, v in source if v == value):
+                return True
+    return False
+
+
 class Verifier:
     """Matches claims to passage sentences; holds the encoder for similarity."""
 
@@ -144,7 +174,7 @@ class Verifier:
             best: Support | None = None
             for ui, (n, i, text) in enumerate(units):
                 if (unsupported_facts(claim.text, hits[n - 1].chunk.text, question)
-                        or drops_qualifier(claim.text, text)):
+                        or drops_qualifier(claim.text, text) or misbinds_numbers(claim.text, text)):
                     continue
                 overlap = lexical_overlap(claim.text, text, given)
                 cos = float(cosine[ci, ui])
@@ -210,13 +240,18 @@ _EXPECTS_YEAR = re.compile(r"\b(?:what|which) year\b", re.IGNORECASE)
 _EXPECTS_TIME = re.compile(r"\bwhen\b|\bwhat (?:date|day|month|time)\b|\bsince when\b|"
                            r"\bin which month\b", re.IGNORECASE)
 _EXPECTS_NAME = re.compile(r"^\s*(?:who|whom|whose)\b|\b(?:where|which|what) (?:\w+ )?"
-                           r"(?:city|town|country|countries|place|company|person|people|newspaper|"
-                           r"agency|organi[sz]ation|commander|minister|ministers|official|spokesman)\b|"
+                           r"(?:city|town|country|countries|place|company|firm|supplier|manufacturer|"
+                           r"brand|person|people|newspaper|journal|agency|organi[sz]ation|commander|"
+                           r"ministers?|official|spokes(?:man|woman|person)|architect|engineer|author|"
+                           r"writer|director|founder|chief|head|leader|mayor|governor|astronaut|name)\b|"
                            r"^\s*where\b", re.IGNORECASE)
 _TIME_WORDS = re.compile(r"\b(?:\d{4}|jan(?:uary)?|feb(?:ruary)?|march|april|may|june|july|aug(?:ust)?|"
                          r"sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|monday|tuesday|"
                          r"wednesday|thursday|friday|saturday|sunday|weeks?|months?|days?|years?)\b",
                          re.IGNORECASE)
+_CALENDAR = frozenset({"january", "february", "march", "april", "may", "june", "july", "august",
+                       "september", "october", "november", "december", "monday", "tuesday",
+                       "wednesday", "thursday", "friday", "saturday", "sunday"})
 _YEAR = re.compile(r"\b(?:1[5-9]|20)\d\d\b")
 _NUMBER_WORDS = re.compile(r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
                            r"dozens?|hundreds?|thousands?|millions?|billions?|half|twice|double)\b",
@@ -244,7 +279,7 @@ def has_expected_answer(question: str, sentence: str) -> bool | None:
     if _EXPECTS_TIME.search(question):
         return bool(_TIME_WORDS.search(sentence))
     if _EXPECTS_NAME.search(question):
-        return bool(names(sentence) - {w.lower() for w in words(question)})
+        return bool(names(sentence) - {w.lower() for w in words(question)} - _CALENDAR)
     return None
 
 
@@ -252,6 +287,10 @@ _HOW_MANY = re.compile(r"\bhow many\s+(?:of\s+(?:the|these|those|its|their)\s+)?
 _PHRASE_END = frozenset({"did", "do", "does", "had", "have", "has", "were", "was", "is", "are", "will",
                          "would", "could", "can", "should", "might", "in", "on", "at", "to", "for",
                          "from", "by", "with", "of", "that", "who", "which"})
+
+
+_IRREGULAR_PLURALS = frozenset({"people", "children", "men", "women", "police", "personnel", "staff",
+                                "cattle", "sheep", "fish", "deer", "crew", "aircraft"})
 
 
 def counted_thing(question: str) -> str | None:
@@ -265,24 +304,42 @@ def counted_thing(question: str) -> str | None:
             break
         phrase.append(w)
     plural = [w for w in phrase if len(w) > 3 and w.lower().endswith("s")]
-    if plural:
-        return plural[0]
-    return phrase[-1] if phrase else None
+    irregular = [w for w in phrase if w.lower() in _IRREGULAR_PLURALS]
+    return (plural or irregular or phrase or [None])[0]
+
+
+_SPEAKER = re.compile(r"\b(?:what|how) (?:did|does|do|has|have|had|will|would) (.+?) (?:say|said|tell|"
+                      r"call|describe|claim|announce|write|warn|mean|promise|predict)\b", re.IGNORECASE)
+
+
+def focus_terms(question: str) -> set[str]:
+    """Terms an answer must speak of: the thing counted ("how many civilians") or the
+    speaker ("what did Armenia's prime minister say"). Not the thing measured: "3.5%
+    interest" answers "what interest rate" without the word "rate"."""
+    thing = counted_thing(question)
+    if thing:
+        return {stem(thing)}
+    m = _SPEAKER.search(question)
+    # A speaker is a short name ("Peskov", "Armenia's prime minister"), not a clause
+    # ("Peskov respond to Tikhanovskaya's" in "how did Peskov respond to her claim").
+    speaker = words(m.group(1)) if m else []
+    if not speaker or len(speaker) > 4 or any(w.lower() in STOPWORDS - {"the"} for w in speaker):
+        return set()
+    return set(content_terms(m.group(1)))
 
 
 def answers_question(question: str, answer: str, context: str = "") -> bool:
     """False when an answer cannot be what the question asks for.
 
-    It must hold the kind of thing asked (see has_expected_answer), and for "how
-    many X" it or its context (the passages it cites: "intercepted 30 of them"
-    counts the drones of the sentence before) must speak of X: "35 drones were
-    launched" does not say how many civilians were killed. A check of form, not
-    of truth; truth is the verifier's.
+    It must hold the kind of thing asked (see has_expected_answer), and it or its
+    context (the passages it cites: "intercepted 30 of them" counts the drones of
+    the sentence before) must speak of the question's focus (see focus_terms):
+    "35 drones were launched" does not say how many civilians were killed. A check
+    of form, not of truth; truth is the verifier's.
     """
     if has_expected_answer(question, answer) is False:
         return False
-    thing = counted_thing(question)
-    return thing is None or stem(thing) in set(content_terms(_MARKER.sub("", f"{answer} {context}")))
+    return focus_terms(question) <= set(content_terms(_MARKER.sub("", f"{answer} {context}")))
 
 
 def key_terms(sentence: str, question: str,
@@ -291,6 +348,12 @@ def key_terms(sentence: str, question: str,
     novel = set(content_terms(sentence)) - question_terms(question)
     weights = idf(novel)
     return set(sorted(novel, key=lambda t: (-weights[t], t))[:n])
+
+
+_ASKS_AUTHOR = re.compile(r"\bwho (?:wrote|authored|reported|is the (?:author|writer|reporter))\b|"
+                          r"\b(?:author|writer) of\b|\bwritten by\b", re.IGNORECASE)
+_BYLINE = re.compile(r"^\W*(?:articles?\s+|written\s+|reporting\s+|text\s+)?by\b|\bauthor\s*:",
+                     re.IGNORECASE)
 
 
 def rank_sentences(question: str, hits: list[Hit], encoder: Encoder | None,
@@ -308,6 +371,7 @@ def rank_sentences(question: str, hits: list[Hit], encoder: Encoder | None,
     which would delay the first answer token by as much).
     """
     q_terms = question_terms(question)
+    asks_author = bool(_ASKS_AUTHOR.search(question))
     units = [(n, i, hit.chunk.text[ts:te])
              for n, hit in enumerate(hits, start=1)
              for i, (_, _, ts, te) in enumerate(hit.chunk.sentence_spans())
@@ -332,5 +396,7 @@ def rank_sentences(question: str, hits: list[Hit], encoder: Encoder | None,
                    + 0.5 * sum(idf.get(t, 1.0) for t in (q_terms & titles[n]) - terms)) / total
         expected = has_expected_answer(question, text)
         bonus = 0.0 if expected is None else (0.1 if expected else -0.1)
+        if asks_author and _BYLINE.search(text):
+            bonus += 0.3  # a byline answers "who wrote it" whatever the question's other words
         ranked.append((n, i, 0.5 * covered + 0.5 * float(c) + bonus))
     return sorted(ranked, key=lambda r: -r[2])

@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rag.errors import RagError
@@ -55,7 +56,7 @@ def user_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except RagError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, markup=True)
             raise typer.Exit(2)
         except KeyboardInterrupt:
             err.print("interrupted; the previous index (if any) is unchanged.")
@@ -92,12 +93,12 @@ def index(paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or f
     encoder = LazyEncoder(settings)  # loaded only if something needs embedding
     report, skipped = index_paths(settings, encoder, paths, progress=sys.stderr.isatty(), replace=replace)
     for s in skipped:
-        err.print(f"[yellow]skipped[/yellow] {s.path}: {s.reason}", highlight=False)
+        err.print(f"[yellow]skipped[/yellow] {escape(f'{s.path}: {s.reason}')}", highlight=False)
     changes = (f"{report.added} added, {report.changed} changed, {report.removed} removed"
                if report.written else "nothing changed")
     out.print(f"Indexed {report.files} files into {report.chunks} chunks "
               f"({report.embedded} embedded, {report.chunks - report.embedded} reused) "
-              f"in {report.seconds:.1f} s → {settings.index_dir} ({changes})", highlight=False)
+              f"in {report.seconds:.1f} s → {settings.index_dir} ({changes})", highlight=False, markup=False)
 
 
 docs_app = typer.Typer(no_args_is_help=True, help="List or remove the documents of a collection.")
@@ -233,7 +234,7 @@ def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question s
     def progress(q, a) -> None:
         if not json_out:
             mark = "refused" if a.refused else "answered"
-            err.print(f"{q['id']}: {mark} in {a.timings_ms['total'] / 1000:.1f} s", highlight=False)
+            err.print(f"{q['id']}: {mark} in {a.timings_ms['total'] / 1000:.1f} s", highlight=False, markup=False)
 
     metrics, results = run_eval(items, lambda q: pipeline.ask(q, settings.k), progress)
     metrics = {"k": settings.k, "retrieval": settings.retrieval, **metrics}
@@ -257,7 +258,8 @@ def serve(host: Annotated[str, typer.Option("--host", help="Address to listen on
     from ui.app import serve as serve_app
 
     settings = settings_from(index_dir=index_dir, model=model, llm_url=llm_url, collection=collection)
-    err.print(f"Loading models and the index, then serving on http://{host}:{port} …", highlight=False)
+    err.print(f"Loading models and the index, then serving on http://{host}:{port} …", highlight=False,
+              markup=False)
     serve_app(settings, host=host, port=port, share=share)
 
 

@@ -55,7 +55,12 @@ def coverage(q_terms: set[str], text: str, idf: dict[str, float]) -> float:
 
 
 def _spelled_alike(name: str, seen: set[str]) -> bool:
-    """'Zaporizhzhia' and 'Zaporizhia' are the same place: allow small spelling differences."""
+    """'Zaporizhzhia' and 'Zaporizhia' are the same place: allow small spelling differences.
+
+    Not in codes with digits: a BK-180 is not a BK-170.
+    """
+    if any(ch.isdigit() for ch in name):
+        return False
     return any(abs(len(name) - len(w)) <= 2 and w[:3] == name[:3]
                and difflib.SequenceMatcher(None, name, w).ratio() >= 0.85 for w in seen)
 

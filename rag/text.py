@@ -125,7 +125,11 @@ def names(text: str) -> set[str]:
     found: set[str] = set()
     for s, e in split_sentences(text):
         for w in words(text[s:e])[1:]:
-            # "mid-December", "pro-Kremlin": a name can sit inside a hyphenated word.
+            # "mid-December", "pro-Kremlin": a name can sit inside a hyphenated word;
+            # "BK-180", "S-400": a code with digits is a name as a whole.
+            if "-" in w and w[0].isupper() and any(ch.isdigit() for ch in w):
+                found.add(w.lower())
+                continue
             for part in w.split("-") if "-" in w else (w,):
                 if part and part[0].isupper() and part.lower() not in STOPWORDS:
                     found.add(part.lower())

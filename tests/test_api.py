@@ -286,7 +286,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@hypothesis_settings(max_examples=20, deadline=None,
+@hypothesis_settings(max_examples=20, deadline=None, derandomize=True,
                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 def test_generated_requests_never_get_a_5xx_and_responses_match_the_schema(case):
     # Requests valid by the schema may still be refused (no user message, an empty

@@ -5,6 +5,7 @@ import pytest
 from rag.cite import (Claim, Verifier, answers_question, counted_thing, parse_claims, rank_sentences,
                       says_unknown)
 from rag.schema import Chunk, Hit
+from rag.text import names
 
 
 def hit(source: str, *sentences: str) -> Hit:
@@ -134,6 +135,12 @@ def test_a_month_inside_a_hyphenated_word_is_a_fact_to_check(encoder):
     ("What interest rate was charged on the $1.5 billion loan?", "Moscow granted a loan of $1.5 billion [1].", False),
     ("What interest rate was charged on the $1.5 billion loan?", "The loan carries 3.5% interest [1].", True),
     ("Why did the soldiers arrive in Belarus?", "They came to form a joint task force [1].", True),
+    ("What did Armenia's prime minister say at the summit?", "Armenia sent its heads of state [1].", False),
+    ("What did Armenia's prime minister say at the summit?", "Armenia's prime minister said it failed [1].", True),
+    ("How did Peskov respond to her claim that he would pay?", "Peskov said it was fundamentally wrong [1].", True),
+    ("Which architect at Dunmore & Salk led the team?", "Architects from Dunmore & Salk fixed the roof [1].", False),
+    ("Which architect at Dunmore & Salk led the team?", "Dunmore & Salk finished on Monday, 2 May [1].", False),
+    ("Which architect at Dunmore & Salk led the team?", "The team was led by the architect Ines Varga [1].", True),
 ])
 def test_an_answer_must_hold_what_the_question_asks_for(question, answer, expected):
     assert answers_question(question, answer) is expected
@@ -161,3 +168,23 @@ def test_a_markdown_heading_is_never_ranked_as_an_answer(encoder):
     h = hit("line.md", "# Valdera Line Opens to Passengers After 31 Years", "The line reopened on Monday.")
     ranked = rank_sentences("How many passengers used the Valdera line?", [h], encoder, {})
     assert [(n, i) for n, i, _ in ranked] == [(1, 1)]
+
+
+def test_names_include_codes_and_names_inside_hyphenated_words():
+    assert names("The kettle, the BK-180, uses S-400 parts from mid-December on.") == {"bk-180", "s-400", "december"}
+
+
+def test_a_byline_answers_who_wrote_the_article(encoder):
+    h = hit("sochi.txt", "On Monday, Vladimir Putin met Alexander Lukashenko in Sochi.",
+            "The two leaders discussed the loan.", "Articles by: Stephen Lendman")
+    ranked = rank_sentences("Who wrote the article about Putin's meeting in Sochi?", [h], encoder, {})
+    assert ranked[0][:2] == (1, 2)
+
+
+def test_numbers_paired_differently_from_the_passage_are_not_supported(encoder):
+    hits = [hit("seagrass.txt", "The meadows covered 312 hectares in 2014 and 640 hectares in 2024.")]
+    question = "How large were the meadows in 2024?"
+    wrong, right = Verifier(encoder).supports(
+        [Claim("The meadows in 2024 covered 312 hectares.", (1,)),
+         Claim("The meadows covered 640 hectares in 2024.", (1,))], hits, question)
+    assert wrong is None and right is not None

@@ -42,6 +42,12 @@ def test_unreadable_file_is_skipped_with_a_warning_and_the_rest_indexed(run, cor
     assert "skipped" in result.output and "bad.txt" in result.output and "Indexed 3 files" in result.output
 
 
+def test_file_names_with_brackets_are_printed_as_they_are(run, corpus):
+    (corpus / "[draft] notes.txt").write_bytes(b"\xff\xfe\xfa broken")
+    result = run("index", str(corpus))
+    assert result.exit_code == 0 and "[draft] notes.txt" in result.output
+
+
 def test_empty_question(run):
     assert_user_error(run("ask", "   "), "question is empty")
 

@@ -200,7 +200,12 @@ class ModelList(BaseModel):
 ERRORS = {status: {"model": ErrorResponse, "description": text} for status, text in (
     (400, "Malformed request"), (401, "Missing or wrong API key"), (404, "No such route"),
     (405, "Method not allowed"), (503, "The app cannot answer now (no model, model server down)"))}
-STREAM = {"text/event-stream": {"schema": {"type": "string", "description": "With stream: true."}}}
+# With stream: true, one schema per server-sent event (how OpenAPI 3.0/3.1 tools read
+# an event-stream schema): `data` holds a chat.completion.chunk, or [DONE] at the end.
+STREAM = {"text/event-stream": {"schema": {
+    "type": "object", "description": "With stream: true: one server-sent event.", "required": ["data"],
+    "properties": {"data": {"type": "string", "description": "A chat.completion.chunk as JSON, or [DONE]."},
+                   "event": {"type": "string"}, "id": {"type": "string"}, "retry": {"type": "integer"}}}}}
 
 
 # --- Errors ------------------------------------------------------------------
