@@ -237,7 +237,8 @@ _EXPECTS_NUMBER = re.compile(
     r"\bwhat (?:\w+ )?(?:share|percentage|proportion|number|amount|size|sum|rate|price|cost|"
     r"temperature|speed|distance|age|figure|toll)\b", re.IGNORECASE)
 _EXPECTS_YEAR = re.compile(r"\b(?:what|which) year\b", re.IGNORECASE)
-_EXPECTS_TIME = re.compile(r"\bwhen\b|\bwhat (?:date|day|month|time)\b|\bsince when\b|"
+# "When ...?" asks for a time; "How were they greeted when they arrived?" does not.
+_EXPECTS_TIME = re.compile(r"^\W*(?:since |until |till |by )?when\b|\bwhat (?:date|day|month|time)\b|"
                            r"\bin which month\b", re.IGNORECASE)
 _EXPECTS_NAME = re.compile(r"^\s*(?:who|whom|whose)\b|\b(?:where|which|what) (?:\w+ )?"
                            r"(?:city|town|country|countries|place|company|firm|supplier|manufacturer|"
@@ -372,10 +373,13 @@ def rank_sentences(question: str, hits: list[Hit], encoder: Encoder | None,
     """
     q_terms = question_terms(question)
     asks_author = bool(_ASKS_AUTHOR.search(question))
-    units = [(n, i, hit.chunk.text[ts:te])
-             for n, hit in enumerate(hits, start=1)
-             for i, (_, _, ts, te) in enumerate(hit.chunk.sentence_spans())
-             if not is_heading(hit.chunk.text[ts:te], hit.chunk.title)]
+    units, seen = [], set()
+    for n, hit in enumerate(hits, start=1):
+        for i, (fs, _, ts, te) in enumerate(hit.chunk.sentence_spans()):
+            # Neighbouring passages share a sentence: rank it once, in the better passage.
+            if (hit.chunk.source, fs) not in seen and not is_heading(hit.chunk.text[ts:te], hit.chunk.title):
+                units.append((n, i, hit.chunk.text[ts:te]))
+            seen.add((hit.chunk.source, fs))
     if not units:
         return []
     if encoder is None:

@@ -202,12 +202,8 @@ class Pipeline:
         # by some unrelated passage is a true statement answering something else.
         relevant = {(n, i) for n, i, _ in ranked[:RELEVANT_SENTENCES]}
         supports = [s if s is not None and (s.n, s.sentence) in relevant else None for s in supports]
-        # The quote: the best answering sentence, or the next best when only that one
-        # holds what the question asks for (a number for "how many", a year, ...).
-        quotes = [(n, i, quote_answer(hits, n, *quote_span(question, hits[n - 1], i, idf)))
-                  for n, i, _ in ranked[:RELEVANT_SENTENCES]]
-        n, i, (quote, quote_citations) = next(
-            (q for q in quotes if answers_question(question, q[2][0], hits[q[0] - 1].chunk.text)), quotes[0])
+        n, i, _ = ranked[0]
+        quote, quote_citations = quote_answer(hits, n, *quote_span(question, hits[n - 1], i, idf))
         if not adds_information(claims, supports, question):
             return quote, quote_citations, not answers_question(question, quote, hits[n - 1].chunk.text)
         text, citations = compose(claims, supports, hits)
