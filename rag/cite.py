@@ -259,6 +259,20 @@ _NUMBER_WORDS = re.compile(r"\b(?:one|two|three|four|five|six|seven|eight|nine|t
                            re.IGNORECASE)
 
 
+# A number answers "what temperature" only with degrees, "what share" only as a
+# share, "how much did it cost" only as money.
+_UNITS = (
+    (re.compile(r"\btemperatures?\b", re.IGNORECASE),
+     re.compile(r"°|\bdegrees?\b|\bcelsius\b|\bfahrenheit\b", re.IGNORECASE)),
+    (re.compile(r"\b(?:percentage|per ?cent|share|proportion|fraction)\b", re.IGNORECASE),
+     re.compile(r"%|\bper ?cent\b|\b(?:half|third|quarter|fifth|tenth|majority|minority)\b", re.IGNORECASE)),
+    (re.compile(r"\bhow much (?:money\b|.*\b(?:cost|costs|pay|paid|spend|spent|charge|charged|earn|"
+                r"worth)\b)|\bwhat (?:\w+ )?(?:price|cost|fee|salary|fine)\b", re.IGNORECASE),
+     re.compile(r"[$£€¥₽₴]|\b(?:dollars?|euros?|pounds?|cents?|pence|r[o]?ubles?|hryvnias?|yuan|yen|francs?)\b",
+                re.IGNORECASE)),
+)
+
+
 def quantities(text: str) -> set[str]:
     """Numbers written as quantities ('1,084', '$1.5', '62%'), not codes like 'S-400' or 'AU24'."""
     return {n for n in numbers(text) if n[0].isdigit()}
@@ -275,6 +289,8 @@ def has_expected_answer(question: str, sentence: str) -> bool | None:
         return bool(set(_YEAR.findall(sentence)) - set(_YEAR.findall(question)))
     if _EXPECTS_NUMBER.search(question):
         scale = {w.lower() for w in _NUMBER_WORDS.findall(sentence)}
+        if any(asks.search(question) and not unit.search(sentence) for asks, unit in _UNITS):
+            return False
         return bool(quantities(sentence) - numbers(question)) or bool(
             scale - {w.lower() for w in _NUMBER_WORDS.findall(question)})
     if _EXPECTS_TIME.search(question):
