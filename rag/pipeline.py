@@ -10,6 +10,7 @@ the model said survives, the best supporting sentence is quoted instead.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -76,6 +77,19 @@ def refusal_text(hits: list[Hit]) -> str:
     return f"{REFUSAL} The closest passages found were: {closest}."
 
 
+_PREAMBLE = re.compile(
+    r"^(?:according to (?:the )?(?:passages?|documents?|texts?|articles?|sources?)(?:\s*\[\d+\])?,\s*|"
+    r"(?:the |this )?(?:passages?|documents?|texts?|articles?|sources?)(?:\s*\[\d+\])?\s+"
+    r"(?:mentions?|states?|says?|notes?|reports?|indicates?|shows?|explains?)\s+(?:that\s+)?)",
+    re.IGNORECASE)
+
+
+def without_preamble(sentence: str) -> str:
+    """The sentence without "The passage mentions that": the citation says where it is from."""
+    rest = _PREAMBLE.sub("", sentence, count=1)
+    return rest[:1].upper() + rest[1:] if rest != sentence and rest else sentence
+
+
 def compose(claims: list[Claim], supports: list, hits: list[Hit]) -> tuple[str, list[Citation]]:
     """The verified sentences with their corrected markers, and their citations."""
     sentences, citations = [], {}
@@ -85,7 +99,7 @@ def compose(claims: list[Claim], supports: list, hits: list[Hit]) -> tuple[str, 
             continue
         n = support.n
         citations.setdefault(n, citation_for(n, hits[n - 1], support.sentence))
-        text = claim.text.rstrip()
+        text = without_preamble(claim.text.rstrip())
         end = text[-1] if text[-1] in ".!?" else "."
         sentences.append(f"{text.rstrip('.!?')} [{n}]{end}")
     return " ".join(sentences), [citations[n] for n in sorted(citations)]

@@ -84,3 +84,9 @@ def test_warm_up_sends_the_fixed_instruction_prefix_to_the_model(settings, encod
     [messages] = llm.prompts
     assert messages[0]["content"].startswith("You answer questions using only the numbered passages")
     assert messages[1]["content"].startswith("Passages:")
+
+
+def test_talk_about_the_passages_is_trimmed_from_kept_sentences(settings, encoder, llm):
+    llm.queue.append("The passage mentions that Russia launched 35 Shahed drones [1].")
+    answer = pipeline(settings, encoder, llm).ask("How many Shahed drones did Russia launch?")
+    assert answer.text.startswith("Russia launched 35 Shahed drones [")
