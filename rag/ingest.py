@@ -80,7 +80,10 @@ def parse_document(source: str, data: bytes) -> Document:
     else:
         if b"\x00" in data[:4096]:
             raise ValueError("looks like a binary file")
-        text = data.decode("utf-8-sig")  # UnicodeDecodeError is a ValueError
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ValueError("is not UTF-8 text; save it as UTF-8") from exc
         title, pages = "", ()
     spans = article_spans(text)
     if not spans:
@@ -114,6 +117,15 @@ def find_files(paths: Iterable[Path]) -> list[tuple[Path, Path]]:
     return found
 
 
+def read_file(file: Path) -> bytes:
+    """A supported file's bytes; ValueError (a reason to skip it) when it cannot be indexed."""
+    if file.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise ValueError(f"has an unsupported type; use {SUPPORTED_NAMES}")
+    if file.stat().st_size > MAX_FILE_BYTES:
+        raise ValueError(f"is larger than {MAX_FILE_BYTES // 1_000_000} MB")
+    return file.read_bytes()
+
+
 def load_documents(paths: Iterable[Path]) -> tuple[list[Document], list[Skipped]]:
     """Read every supported file under paths; unreadable files are skipped, not fatal."""
     paths = list(paths)
@@ -125,16 +137,9 @@ def load_documents(paths: Iterable[Path]) -> tuple[list[Document], list[Skipped]
         if source in seen:
             skipped.append(Skipped(str(file), f"another file is already indexed as {source}"))
             continue
-        if file.suffix.lower() not in SUPPORTED_SUFFIXES:
-            skipped.append(Skipped(str(file), f"unsupported type; use {', '.join(SUPPORTED_SUFFIXES)}"))
-            continue
         try:
-            if file.stat().st_size > MAX_FILE_BYTES:
-                raise ValueError(f"is larger than {MAX_FILE_BYTES // 1_000_000} MB")
-            docs.append(parse_document(source, file.read_bytes()))
+            docs.append(parse_document(source, read_file(file)))
             seen.add(source)
-        except UnicodeDecodeError:
-            skipped.append(Skipped(str(file), "is not UTF-8 text; save it as UTF-8"))
         except (OSError, ValueError) as exc:
             skipped.append(Skipped(str(file), str(exc)))
     for s in skipped:

@@ -33,8 +33,7 @@ from rag.chunk import chunk_document
 from rag.errors import IndexMissingError, InputError, NoDocumentsError, RagError
 from rag.index import (Index, IndexedFile, assemble_index, chunking_config, index_exists,
                        load_index, manifest_files, read_manifest, save_index)
-from rag.ingest import (MAX_FILE_BYTES, SUPPORTED_NAMES, SUPPORTED_SUFFIXES, Skipped, content_hash,
-                        find_files, parse_document)
+from rag.ingest import SUPPORTED_NAMES, Skipped, content_hash, find_files, parse_document, read_file
 from rag.schema import Chunk
 from rag.settings import DEFAULT_COLLECTION, Settings, valid_collection_name
 
@@ -131,15 +130,9 @@ def scan_library(roots: list[Path], excluded: set[str], previous: Index | None,
             if source in files:
                 skipped.append(Skipped(path, f"another file is already indexed as {source}"))
                 continue
-            if file.suffix.lower() not in SUPPORTED_SUFFIXES:
-                skipped.append(Skipped(path, f"unsupported type; use {SUPPORTED_NAMES}"))
-                continue
             try:
                 entry, doc_chunks = _load_file(source, file, old_files.get(source), kept.get(source),
                                                chunk_words, chunk_overlap)
-            except UnicodeDecodeError:
-                skipped.append(Skipped(path, "is not UTF-8 text; save it as UTF-8"))
-                continue
             except (OSError, ValueError) as exc:
                 skipped.append(Skipped(path, str(exc)))
                 continue
@@ -157,9 +150,7 @@ def _load_file(source: str, file: Path, old: IndexedFile | None, old_chunks: lis
     meta = {"path": str(file), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     if old is not None and old_chunks and (old.path, old.size, old.mtime_ns) == tuple(meta.values()):
         return old, old_chunks
-    if stat.st_size > MAX_FILE_BYTES:
-        raise ValueError(f"is larger than {MAX_FILE_BYTES // 1_000_000} MB")
-    data = file.read_bytes()
+    data = read_file(file)
     if old is not None and old_chunks and old.content_hash == content_hash(data):
         return replace(old, **meta), old_chunks  # touched, or moved, but the same bytes
     doc = parse_document(source, data)
