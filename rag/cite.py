@@ -330,9 +330,15 @@ _SPEAKER = re.compile(r"\b(?:what|how) (?:did|does|do|has|have|had|will|would) (
 
 
 def focus_terms(question: str) -> set[str]:
-    """Terms an answer must speak of: the thing counted ("how many civilians") or the
+    """Terms an answer must speak of: a code the question names ("the BK-180": the
+    BK-170's price is no answer), the thing counted ("how many civilians") or the
     speaker ("what did Armenia's prime minister say"). Not the thing measured: "3.5%
     interest" answers "what interest rate" without the word "rate"."""
+    codes = {stem(n) for n in names(question) if any(ch.isdigit() for ch in n)}
+    return codes | _asked_about(question)
+
+
+def _asked_about(question: str) -> set[str]:
     thing = counted_thing(question)
     if thing:
         return {stem(thing)}

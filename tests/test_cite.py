@@ -141,6 +141,8 @@ def test_a_month_inside_a_hyphenated_word_is_a_fact_to_check(encoder):
     ("What share of consumers lost heat?", "The strike hit 2 power plants [1].", False),
     ("How much did the renovation cost?", "The renovation took 26 months [1].", False),
     ("How much did the renovation cost?", "The project cost £18.4 million [1].", True),
+    ("How much does the BK-180 cost in shops?", "The BK-170 kettles sold at $49.99 [1].", False),
+    ("How much does the BK-180 cost in shops?", "The BK-180 sells for $59.99 [1].", True),
     ("When will the bridge be repaired?", "The bridge was damaged by a blast [1].", False),
     ("When will the bridge be repaired?", "It will not be repaired until July [1].", True),
     ("How were the soldiers greeted when they arrived?", "Women handed out bread and salt [1].", True),
