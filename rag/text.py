@@ -38,7 +38,8 @@ yourselves according did does many much kind happen happened tell describe accor
 QUESTION_FRAME = frozenset("""
 date year years day days month months time name names number numbers kind type sort share
 percentage amount city town country countries place many much long large big far old often
-""".split())
+newspaper newspapers publication outlet company companies firm organisation organization agency
+""".split())  # words naming the kind of answer wanted, which the answer itself rarely uses
 
 
 def normalize(text: str) -> str:
