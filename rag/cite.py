@@ -264,10 +264,12 @@ _NUMBER_WORDS = re.compile(r"\b(?:one|two|three|four|five|six|seven|eight|nine|t
 _UNITS = (
     (re.compile(r"\btemperatures?\b", re.IGNORECASE),
      re.compile(r"°|\bdegrees?\b|\bcelsius\b|\bfahrenheit\b", re.IGNORECASE)),
-    (re.compile(r"\b(?:percentage|per ?cent|share|proportion|fraction)\b", re.IGNORECASE),
+    (re.compile(r"\bwhat (?:\w+ )?(?:percentage|share|proportion|fraction)\b|\bper ?cent(?:age)?\b",
+                re.IGNORECASE),
      re.compile(r"%|\bper ?cent\b|\b(?:half|third|quarter|fifth|tenth|majority|minority)\b", re.IGNORECASE)),
     (re.compile(r"\bhow much (?:money\b|.*\b(?:cost|costs|pay|paid|spend|spent|charge|charged|earn|"
-                r"worth)\b)|\bwhat (?:\w+ )?(?:price|cost|fee|salary|fine)\b", re.IGNORECASE),
+                r"worth)\b)|\bwhat (?:\w+ )?(?:price|cost|fee|salary|fine)\b(?!\s+(?:rise|increase|change|hike|cut|"
+                r"fall|drop|growth))", re.IGNORECASE),
      re.compile(r"[$£€¥₽₴]|\b(?:dollars?|euros?|pounds?|cents?|pence|r[o]?ubles?|hryvnias?|yuan|yen|francs?)\b",
                 re.IGNORECASE)),
 )
@@ -338,6 +340,12 @@ def focus_terms(question: str) -> set[str]:
     return codes | _asked_about(question)
 
 
+def pinned_numbers(question: str) -> set[str]:
+    """Numbers the question is pinned to ("in 2020", "the $1.5 billion loan"): an answer
+    from a passage that never mentions them is about another year or another thing."""
+    return numbers(question)
+
+
 def _asked_about(question: str) -> set[str]:
     thing = counted_thing(question)
     if thing:
@@ -362,7 +370,8 @@ def answers_question(question: str, answer: str, context: str = "") -> bool:
     """
     if has_expected_answer(question, answer) is False:
         return False
-    return focus_terms(question) <= set(content_terms(_MARKER.sub("", f"{answer} {context}")))
+    said = _MARKER.sub("", f"{answer} {context}")
+    return focus_terms(question) <= set(content_terms(said)) and pinned_numbers(question) <= numbers(said)
 
 
 def key_terms(sentence: str, question: str,

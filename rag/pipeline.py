@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 4000
 REFUSAL = "The documents do not answer this question."
 RELEVANT_SENTENCES = 3
+QUOTE_MARGIN = 0.1  # how much worse a runner-up may rank and still be quoted instead
 
 
 @dataclass(frozen=True)
@@ -216,8 +217,13 @@ class Pipeline:
         # by some unrelated passage is a true statement answering something else.
         relevant = {(n, i) for n, i, _ in ranked[:RELEVANT_SENTENCES]}
         supports = [s if s is not None and (s.n, s.sentence) in relevant else None for s in supports]
-        n, i, _ = ranked[0]
-        quote, quote_citations = quote_answer(hits, n, *quote_span(question, hits[n - 1], i, idf))
+        # The quote: the best answering sentence, or a close runner-up when only that one
+        # holds what the question asks for (a number for "how many", a year, ...).
+        top = ranked[0][2]
+        quotes = [(n, i, quote_answer(hits, n, *quote_span(question, hits[n - 1], i, idf)))
+                  for n, i, score in ranked[:RELEVANT_SENTENCES] if score >= top - QUOTE_MARGIN]
+        n, i, (quote, quote_citations) = next(
+            (q for q in quotes if answers_question(question, q[2][0], hits[q[0] - 1].chunk.text)), quotes[0])
         if not adds_information(claims, supports, question):
             return quote, quote_citations, not answers_question(question, quote, hits[n - 1].chunk.text)
         text, citations = compose(claims, supports, hits)

@@ -133,7 +133,7 @@ def test_a_month_inside_a_hyphenated_word_is_a_fact_to_check(encoder):
     ("In what year did he first become president?", "It comes days after the president spoke [1].", False),
     ("In what year did he first become president?", "He first became president in 1994 [1].", True),
     ("What interest rate was charged on the $1.5 billion loan?", "Moscow granted a loan of $1.5 billion [1].", False),
-    ("What interest rate was charged on the $1.5 billion loan?", "The loan carries 3.5% interest [1].", True),
+    ("What interest rate was charged on the $1.5 billion loan?", "The $1.5 billion loan carries 3.5% interest [1].", True),
     ("Why did the soldiers arrive in Belarus?", "They came to form a joint task force [1].", True),
     ("What water temperature was recorded in August?", "About 8 percent of the seagrass died [1].", False),
     ("What water temperature was recorded in August?", "The water reached 27 degrees [1].", True),
@@ -218,3 +218,10 @@ def test_a_sentence_shared_by_two_passages_is_ranked_once(encoder):
     first, second = passage("c1", s0, s1), passage("c2", s1, s2)  # they overlap by one sentence
     ranked = rank_sentences("How many Shahed drones did Russia launch?", [first, second], encoder, {})
     assert sorted((n, i) for n, i, _ in ranked) == [(1, 0), (1, 1), (2, 1)]
+
+
+def test_an_answer_about_another_year_than_the_one_asked_is_not_an_answer():
+    question = "What share of its water did the company lose to leaks in 2020?"
+    answer = "The company currently loses about 21 percent of the water it treats [1]."
+    assert not answers_question(question, answer, context=answer + " It must reach 15 percent by 2031.")
+    assert answers_question(question, answer, context="In 2020 it lost 24 percent. " + answer)
