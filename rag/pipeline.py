@@ -70,12 +70,15 @@ def clean_question(question: str) -> str:
 
 
 def refusal_text(hits: list[Hit]) -> str:
-    """The refusal message, naming the closest passages so the user can judge."""
+    """The refusal message, naming the closest documents (by passage number) so the user can judge."""
     if not hits:
         return REFUSAL
-    closest = "; ".join(f"[{n}] {h.chunk.title} ({h.chunk.source})"
-                        for n, h in enumerate(hits[:3], start=1))
-    return f"{REFUSAL} The closest passages found were: {closest}."
+    first: dict[str, int] = {}  # each document once, under its best passage's number
+    for n, h in enumerate(hits, start=1):
+        first.setdefault(h.chunk.source, n)
+    closest = "; ".join(f"[{n}] {hits[n - 1].chunk.title} ({source})"
+                        for source, n in list(first.items())[:3])
+    return f"{REFUSAL} The closest passages found were in: {closest}."
 
 
 _PREAMBLE = re.compile(

@@ -187,6 +187,9 @@ def test_refusal_and_a_missing_model_are_said_plainly(page):
 
     page.locator("#rag-settings").get_by_text("Settings", exact=True).click()
     expect(page.locator("#rag-model")).to_contain_text("Default: ")
-    page.locator("#rag-model textarea").fill("/nowhere/model.gguf")
+    path = page.locator("#rag-model textarea")
+    path.fill("/nowhere/model.gguf")
+    expect(path).to_have_value("/nowhere/model.gguf")
+    path.blur()  # let the page send the new value before the click reads it
     page.get_by_role("button", name="Load model").click()
     expect(page.locator("#rag-settings .rag-error")).to_contain_text("does not exist", timeout=10_000)

@@ -90,3 +90,10 @@ def test_talk_about_the_passages_is_trimmed_from_kept_sentences(settings, encode
     llm.queue.append("The passage mentions that Russia launched 35 Shahed drones [1].")
     answer = pipeline(settings, encoder, llm).ask("How many Shahed drones did Russia launch?")
     assert answer.text.startswith("Russia launched 35 Shahed drones [")
+
+
+def test_a_refusal_names_each_closest_document_once(settings, encoder, llm):
+    answer = pipeline(settings, encoder, llm).ask("Who won the 2022 FIFA World Cup?")
+    named = answer.text.split("closest passages found were in: ")[1]
+    sources = [part.rsplit("(", 1)[1].rstrip(").") for part in named.split("; ")]
+    assert len(sources) == len(set(sources)) >= 2

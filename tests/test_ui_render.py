@@ -45,7 +45,7 @@ def test_answer_text_from_the_model_is_shown_as_characters():
 def test_refused_answer_is_marked_and_links_to_the_passages_searched():
     hits = (hit("One."), hit("Two.", source="b.txt"))
     answer = Answer(question="q", text="The documents do not answer this question. "
-                    "The closest passages found were: [1] A (a); [2] B (b).",
+                    "The closest passages found were in: [1] A (a); [2] B (b).",
                     refused=True, citations=(), hits=hits)
     html = answer_html(answer, turn=1)
     assert "rag-refused" in html and "do not answer" in html
