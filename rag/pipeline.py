@@ -82,7 +82,7 @@ def refusal_text(hits: list[Hit]) -> str:
 
 
 _PREAMBLE = re.compile(
-    r"^(?:according to (?:the )?(?:passages?|documents?|texts?|articles?|sources?)(?:\s*\[\d+\])?,\s*|"
+    r"^(?:(?:the )?answer is:\s*|according to (?:the )?(?:passages?|documents?|texts?|articles?|sources?)(?:\s*\[\d+\])?,\s*|"
     r"(?:the |this )?(?:passages?|documents?|texts?|articles?|sources?)(?:\s*\[\d+\])?\s+"
     r"(?:mentions?|states?|says?|notes?|reports?|indicates?|shows?|explains?)\s+(?:that\s+)?)",
     re.IGNORECASE)

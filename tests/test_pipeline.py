@@ -1,5 +1,7 @@
 """The pipeline with fakes: checked answers, quotes as fallback, evidence-based refusal."""
 
+import pytest
+
 from rag.pipeline import Final, Retrieved, Token, build_pipeline
 
 
@@ -86,8 +88,9 @@ def test_warm_up_sends_the_fixed_instruction_prefix_to_the_model(settings, encod
     assert messages[1]["content"].startswith("Passages:")
 
 
-def test_talk_about_the_passages_is_trimmed_from_kept_sentences(settings, encoder, llm):
-    llm.queue.append("The passage mentions that Russia launched 35 Shahed drones [1].")
+@pytest.mark.parametrize("preamble", ["The passage mentions that ", "The answer is: ", "According to the documents, "])
+def test_talk_about_the_passages_is_trimmed_from_kept_sentences(settings, encoder, llm, preamble):
+    llm.queue.append(f"{preamble}Russia launched 35 Shahed drones [1].")
     answer = pipeline(settings, encoder, llm).ask("How many Shahed drones did Russia launch?")
     assert answer.text.startswith("Russia launched 35 Shahed drones [")
 
