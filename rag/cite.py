@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 
 from embeddings.encoder import Encoder
+from rag.answer_form import MARKER, has_expected_answer
 from rag.schema import Citation, Hit
-from rag.text import (STOPWORDS, content_terms, known_forms, names, numbers, question_terms,
-                      split_sentences, stem, words)
+from rag.text import (content_terms, known_forms, names, numbers, question_terms, split_sentences,
+                      stem, words)
 
-_MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;-]\s*\d+)*)\s*\]")
 _REFUSAL = re.compile(
     r"\b(i don'?t know|i do not know|(?:do|does) not (?:contain|mention|say|provide)|"
     r"no (?:information|mention)|not (?:mentioned|stated|specified)|cannot (?:answer|determine))\b",
@@ -62,12 +62,12 @@ def parse_claims(answer: str) -> list[Claim]:
     for s, e in split_sentences(answer):
         sentence = answer[s:e]
         cited: list[int] = []
-        for m in _MARKER.finditer(sentence):
+        for m in MARKER.finditer(sentence):
             for part in re.split(r"\s*[,;]\s*", m.group(1)):
                 lo, _, hi = part.partition("-")
                 lo_i, hi_i = int(lo), int(hi or lo)
                 cited.extend(range(lo_i, min(hi_i, lo_i + 10) + 1))
-        text = _MARKER.sub("", sentence)
+        text = MARKER.sub("", sentence)
         text = re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s{2,}", " ", text)).strip()
         if words(text):
             claims.append(Claim(text, tuple(dict.fromkeys(cited))))
@@ -230,148 +230,6 @@ def quote_span(question: str, hit: Hit, sentence: int, idf: dict[str, float]) ->
         if added > gain:
             best, gain = (min(j, sentence), max(j, sentence)), added
     return best if gain >= 0.2 else (sentence, sentence)
-
-
-_EXPECTS_NUMBER = re.compile(
-    r"\bhow (?:many|much|large|big|long|far|old|often|high|tall|soon|fast|deep|wide)\b|"
-    r"\bwhat (?:\w+ )?(?:share|percentage|proportion|number|amount|size|sum|rate|price|cost|"
-    r"temperature|speed|distance|age|figure|toll)\b", re.IGNORECASE)
-_EXPECTS_YEAR = re.compile(r"\b(?:what|which) year\b", re.IGNORECASE)
-# "When ...?" asks for a time; "How were they greeted when they arrived?" does not.
-_EXPECTS_TIME = re.compile(r"^\W*(?:since |until |till |by )?when\b|\bwhat (?:date|day|month|time)\b|"
-                           r"\bin which month\b", re.IGNORECASE)
-_EXPECTS_NAME = re.compile(r"^\s*(?:who|whom|whose)\b|\b(?:where|which|what) (?:\w+ )?"
-                           r"(?:city|town|country|countries|place|company|firm|supplier|manufacturer|"
-                           r"brand|person|people|newspaper|journal|agency|organi[sz]ation|commander|"
-                           r"ministers?|official|spokes(?:man|woman|person)|architect|engineer|author|"
-                           r"writer|director|founder|chief|head|leader|mayor|governor|astronaut|name)\b|"
-                           r"^\s*where\b", re.IGNORECASE)
-_TIME_WORDS = re.compile(r"\b(?:\d{4}|jan(?:uary)?|feb(?:ruary)?|march|april|may|june|july|aug(?:ust)?|"
-                         r"sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|monday|tuesday|"
-                         r"wednesday|thursday|friday|saturday|sunday|weeks?|months?|days?|years?)\b",
-                         re.IGNORECASE)
-_CALENDAR = frozenset({"january", "february", "march", "april", "may", "june", "july", "august",
-                       "september", "october", "november", "december", "monday", "tuesday",
-                       "wednesday", "thursday", "friday", "saturday", "sunday"})
-_YEAR = re.compile(r"\b(?:1[5-9]|20)\d\d\b")
-_NUMBER_WORDS = re.compile(r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-                           r"dozens?|hundreds?|thousands?|millions?|billions?|half|twice|double)\b",
-                           re.IGNORECASE)
-
-
-# A number answers "what temperature" only with degrees, "what share" only as a
-# share, "how much did it cost" only as money.
-_UNITS = (
-    (re.compile(r"\btemperatures?\b", re.IGNORECASE),
-     re.compile(r"°|\bdegrees?\b|\bcelsius\b|\bfahrenheit\b", re.IGNORECASE)),
-    (re.compile(r"\bwhat (?:\w+ )?(?:percentage|share|proportion|fraction)\b|\bper ?cent(?:age)?\b",
-                re.IGNORECASE),
-     re.compile(r"%|\bper ?cent\b|\b(?:half|third|quarter|fifth|tenth|majority|minority)\b", re.IGNORECASE)),
-    (re.compile(r"\bhow much (?:money\b|.*\b(?:cost|costs|pay|paid|spend|spent|charge|charged|earn|"
-                r"worth)\b)|\bwhat (?:\w+ )?(?:price|cost|fee|salary|fine)\b(?!\s+(?:rise|increase|change|hike|cut|"
-                r"fall|drop|growth))", re.IGNORECASE),
-     re.compile(r"[$£€¥₽₴]|\b(?:dollars?|euros?|pounds?|cents?|pence|r[o]?ubles?|hryvnias?|yuan|yen|francs?)\b",
-                re.IGNORECASE)),
-)
-
-
-def quantities(text: str) -> set[str]:
-    """Numbers written as quantities ('1,084', '$1.5', '62%'), not codes like 'S-400' or 'AU24'."""
-    return {n for n in numbers(text) if n[0].isdigit()}
-
-
-def has_expected_answer(question: str, sentence: str) -> bool | None:
-    """Whether sentence holds the kind of thing question asks for; None when unknown.
-
-    A number for "how many / how long / what rate", a year for "which year", a date
-    or time word for "when", a name the question does not already hold for "who".
-    """
-    sentence = _MARKER.sub("", sentence)
-    if _EXPECTS_YEAR.search(question):
-        return bool(set(_YEAR.findall(sentence)) - set(_YEAR.findall(question)))
-    if _EXPECTS_NUMBER.search(question):
-        scale = {w.lower() for w in _NUMBER_WORDS.findall(sentence)}
-        if any(asks.search(question) and not unit.search(sentence) for asks, unit in _UNITS):
-            return False
-        return bool(quantities(sentence) - numbers(question)) or bool(
-            scale - {w.lower() for w in _NUMBER_WORDS.findall(question)})
-    if _EXPECTS_TIME.search(question):
-        return bool(_TIME_WORDS.search(sentence))
-    if _EXPECTS_NAME.search(question):
-        return bool(names(sentence) - {w.lower() for w in words(question)} - _CALENDAR)
-    return None
-
-
-_HOW_MANY = re.compile(r"\bhow many\s+(?:of\s+(?:the|these|those|its|their)\s+)?(.*)", re.IGNORECASE)
-_PHRASE_END = frozenset({"did", "do", "does", "had", "have", "has", "were", "was", "is", "are", "will",
-                         "would", "could", "can", "should", "might", "in", "on", "at", "to", "for",
-                         "from", "by", "with", "of", "that", "who", "which"})
-
-
-_IRREGULAR_PLURALS = frozenset({"people", "children", "men", "women", "police", "personnel", "staff",
-                                "cattle", "sheep", "fish", "deer", "crew", "aircraft"})
-
-
-def counted_thing(question: str) -> str | None:
-    """What a "how many" question counts: 'How many Ural military trucks did ...' -> 'trucks'."""
-    m = _HOW_MANY.search(question)
-    if not m:
-        return None
-    phrase = []
-    for w in words(m.group(1)):
-        if w.lower() in _PHRASE_END:
-            break
-        phrase.append(w)
-    plural = [w for w in phrase if len(w) > 3 and w.lower().endswith("s")]
-    irregular = [w for w in phrase if w.lower() in _IRREGULAR_PLURALS]
-    return (plural or irregular or phrase or [None])[0]
-
-
-_SPEAKER = re.compile(r"\b(?:what|how) (?:did|does|do|has|have|had|will|would) (.+?) (?:say|said|tell|"
-                      r"call|describe|claim|announce|write|warn|mean|promise|predict)\b", re.IGNORECASE)
-
-
-def focus_terms(question: str) -> set[str]:
-    """Terms an answer must speak of: a code the question names ("the BK-180": the
-    BK-170's price is no answer), the thing counted ("how many civilians") or the
-    speaker ("what did Armenia's prime minister say"). Not the thing measured: "3.5%
-    interest" answers "what interest rate" without the word "rate"."""
-    codes = {stem(n) for n in names(question) if any(ch.isdigit() for ch in n)}
-    return codes | _asked_about(question)
-
-
-def pinned_numbers(question: str) -> set[str]:
-    """Numbers the question is pinned to ("in 2020", "the $1.5 billion loan"): an answer
-    from a passage that never mentions them is about another year or another thing."""
-    return numbers(question)
-
-
-def _asked_about(question: str) -> set[str]:
-    thing = counted_thing(question)
-    if thing:
-        return {stem(thing)}
-    m = _SPEAKER.search(question)
-    # A speaker is a short name ("Peskov", "Armenia's prime minister"), not a clause
-    # ("Peskov respond to Tikhanovskaya's" in "how did Peskov respond to her claim").
-    speaker = words(m.group(1)) if m else []
-    if not speaker or len(speaker) > 4 or any(w.lower() in STOPWORDS - {"the"} for w in speaker):
-        return set()
-    return set(content_terms(m.group(1)))
-
-
-def answers_question(question: str, answer: str, context: str = "") -> bool:
-    """False when an answer cannot be what the question asks for.
-
-    It must hold the kind of thing asked (see has_expected_answer), and it or its
-    context (the passages it cites: "intercepted 30 of them" counts the drones of
-    the sentence before) must speak of the question's focus (see focus_terms):
-    "35 drones were launched" does not say how many civilians were killed. A check
-    of form, not of truth; truth is the verifier's.
-    """
-    if has_expected_answer(question, answer) is False:
-        return False
-    said = _MARKER.sub("", f"{answer} {context}")
-    return focus_terms(question) <= set(content_terms(said)) and pinned_numbers(question) <= numbers(said)
 
 
 def key_terms(sentence: str, question: str,

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embeddings.encoder import Encoder, SentenceTransformerEncoder, model_name
-from rag.cite import (Claim, Verifier, answers_question, citation_for, key_terms, parse_claims,
-                      quote_span, rank_sentences, says_unknown)
+from rag.answer_form import answers_question
+from rag.cite import (Claim, Verifier, citation_for, key_terms, parse_claims, quote_span, rank_sentences,
+                      says_unknown)
 from rag.errors import IndexMissingError, InputError, ModelError
 from rag.evidence import assess, idf_weights
 from rag.generate import ChatModel, load_chat_model

@@ -1,9 +1,6 @@
 """The citation checker: what it keeps, fixes and drops, sentence by sentence."""
 
-import pytest
-
-from rag.cite import (Claim, Verifier, answers_question, counted_thing, parse_claims, rank_sentences,
-                      says_unknown)
+from rag.cite import Claim, Verifier, parse_claims, rank_sentences, says_unknown
 from rag.schema import Chunk, Hit
 from rag.text import names
 
@@ -125,56 +122,6 @@ def test_a_month_inside_a_hyphenated_word_is_a_fact_to_check(encoder):
     assert none is None and kept is not None
 
 
-@pytest.mark.parametrize("question,answer,expected", [
-    ("How many civilians were killed in the attack?", "Russia launched 35 drones; 30 were shot down.", False),
-    ("How many civilians were killed in the attack?", "Two civilians were killed.", True),
-    ("How many Iskander launchers did Russia hand over?", "Belarus deployed S-400 and Iskander missiles [1].", False),
-    ("How many Iskander launchers did Russia hand over?", "Russia handed over four Iskander launchers [1].", True),
-    ("In what year did he first become president?", "It comes days after the president spoke [1].", False),
-    ("In what year did he first become president?", "He first became president in 1994 [1].", True),
-    ("What interest rate was charged on the $1.5 billion loan?", "Moscow granted a loan of $1.5 billion [1].", False),
-    ("What interest rate was charged on the $1.5 billion loan?", "The $1.5 billion loan carries 3.5% interest [1].", True),
-    ("Why did the soldiers arrive in Belarus?", "They came to form a joint task force [1].", True),
-    ("What water temperature was recorded in August?", "About 8 percent of the seagrass died [1].", False),
-    ("What water temperature was recorded in August?", "The water reached 27 degrees [1].", True),
-    ("What share of consumers lost heat?", "About 3% of consumers were left without heat [1].", True),
-    ("What share of consumers lost heat?", "The strike hit 2 power plants [1].", False),
-    ("How much did the renovation cost?", "The renovation took 26 months [1].", False),
-    ("How much did the renovation cost?", "The project cost £18.4 million [1].", True),
-    ("How much does the BK-180 cost in shops?", "The BK-170 kettles sold at $49.99 [1].", False),
-    ("How much does the BK-180 cost in shops?", "The BK-180 sells for $59.99 [1].", True),
-    ("When will the bridge be repaired?", "The bridge was damaged by a blast [1].", False),
-    ("When will the bridge be repaired?", "It will not be repaired until July [1].", True),
-    ("How were the soldiers greeted when they arrived?", "Women handed out bread and salt [1].", True),
-    ("What did Armenia's prime minister say at the summit?", "Armenia sent its heads of state [1].", False),
-    ("What did Armenia's prime minister say at the summit?", "Armenia's prime minister said it failed [1].", True),
-    ("How did Peskov respond to her claim that he would pay?", "Peskov said it was fundamentally wrong [1].", True),
-    ("Which architect at Dunmore & Salk led the team?", "Architects from Dunmore & Salk fixed the roof [1].", False),
-    ("Which architect at Dunmore & Salk led the team?", "Dunmore & Salk finished on Monday, 2 May [1].", False),
-    ("Which architect at Dunmore & Salk led the team?", "The team was led by the architect Ines Varga [1].", True),
-])
-def test_an_answer_must_hold_what_the_question_asks_for(question, answer, expected):
-    assert answers_question(question, answer) is expected
-
-
-def test_what_is_counted_may_be_named_in_the_sentence_before():
-    question = "How many Shahed drones were intercepted?"
-    answer = "Air defences intercepted 30 of them [1]."
-    assert not answers_question(question, answer)
-    assert answers_question(question, answer, context="Russia launched 35 Shahed drones. " + answer)
-
-
-@pytest.mark.parametrize("question,thing", [
-    ("How many Ural military trucks did Moscow transfer?", "trucks"),
-    ("How many of the Shahed drones were shot down?", "drones"),
-    ("How many people were killed?", "people"),
-    ("How many passengers travelled on the first day?", "passengers"),
-    ("How large was the loan?", None),
-])
-def test_the_thing_a_how_many_question_counts(question, thing):
-    assert counted_thing(question) == thing
-
-
 def test_a_markdown_heading_is_never_ranked_as_an_answer(encoder):
     h = hit("line.md", "# Valdera Line Opens to Passengers After 31 Years", "The line reopened on Monday.")
     ranked = rank_sentences("How many passengers used the Valdera line?", [h], encoder, {})
@@ -218,10 +165,3 @@ def test_a_sentence_shared_by_two_passages_is_ranked_once(encoder):
     first, second = passage("c1", s0, s1), passage("c2", s1, s2)  # they overlap by one sentence
     ranked = rank_sentences("How many Shahed drones did Russia launch?", [first, second], encoder, {})
     assert sorted((n, i) for n, i, _ in ranked) == [(1, 0), (1, 1), (2, 1)]
-
-
-def test_an_answer_about_another_year_than_the_one_asked_is_not_an_answer():
-    question = "What share of its water did the company lose to leaks in 2020?"
-    answer = "The company currently loses about 21 percent of the water it treats [1]."
-    assert not answers_question(question, answer, context=answer + " It must reach 15 percent by 2031.")
-    assert answers_question(question, answer, context="In 2020 it lost 24 percent. " + answer)
