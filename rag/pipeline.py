@@ -223,13 +223,12 @@ class Pipeline:
         supports = [s if s is not None and (s.n, s.sentence) in relevant else None for s in supports]
         # The quote: the best answering sentence, or a close runner-up when only that one
         # holds what the question asks for (a number for "how many", a year, ...).
-        top = ranked[0][2]
-        quotes = [(n, i, quote_answer(hits, n, *quote_span(question, hits[n - 1], i, idf)))
-                  for n, i, score in ranked[:RELEVANT_SENTENCES] if score >= top - QUOTE_MARGIN]
-        n, i, (quote, quote_citations) = next(
-            (q for q in quotes if answers_question(question, q[2][0], hits[q[0] - 1].chunk.text)), quotes[0])
+        close = [(n, i) for n, i, score in ranked[:RELEVANT_SENTENCES] if score >= ranked[0][2] - QUOTE_MARGIN]
+        quotes = [(n, i, *quote_answer(hits, n, *quote_span(question, hits[n - 1], i, idf))) for n, i in close]
+        judged = [(answers_question(question, q[2], hits[q[0] - 1].chunk.text), q) for q in quotes]
+        quote_ok, (n, i, quote, quote_citations) = next((j for j in judged if j[0]), judged[0])
         if not adds_information(claims, supports, question):
-            return quote, quote_citations, not answers_question(question, quote, hits[n - 1].chunk.text)
+            return quote, quote_citations, not quote_ok
         text, citations = compose(claims, supports, hits)
         # The model's sentences may be true yet miss the point: when they lack the
         # rare words of the best answering sentence, quote that sentence as well.

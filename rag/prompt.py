@@ -2,7 +2,7 @@
 
 The instruction comes first and never changes, so llama.cpp's KV cache reuses
 it across questions. On a laptop CPU the first answer token waits for every
-prompt token to be evaluated (about 250 tokens/s for the bundled model on two
+prompt token to be evaluated (about 280 tokens/s for the bundled model on two
 cores), so the model is shown excerpts rather than whole passages: the
 sentences that best answer the question, up to a token budget, under their
 passage's number and title. The answer is then verified against the whole
@@ -36,7 +36,6 @@ class Prompt:
 
     messages: list[dict[str, str]]
     shown: tuple[int, ...]  # numbers of the passages in the prompt (hits[n - 1])
-    texts: tuple[str, ...]  # the passage text as shown to the model (excerpt, possibly cut)
 
 
 def select_excerpts(hits: list[Hit], ranked: list[tuple[int, int, float]], budget: int,
@@ -105,7 +104,6 @@ def build_prompt(question: str, hits: list[Hit], n_ctx: int, max_tokens: int,
             f"The question is too long for the model's {n_ctx}-token context "
             f"(about {fixed - 2 * TEMPLATE_OVERHEAD} tokens with the instructions): shorten it.")
     shown: list[int] = []
-    texts: list[str] = []
     lines: list[str] = []
     for n, hit in enumerate(hits, start=1):
         text = hit.chunk.text if excerpts is None else excerpts.get(n)
@@ -120,11 +118,10 @@ def build_prompt(question: str, hits: list[Hit], n_ctx: int, max_tokens: int,
                 break  # a passage cut to a few words only adds noise
             line, cost = format_passage(n, hit, text), budget
         shown.append(n)
-        texts.append(text)
         lines.append(line)
         budget -= cost
         if budget <= 0:
             break
     user = "Passages:\n" + "\n".join(lines) + f"\n\nQuestion: {question}"
     messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
-    return Prompt(messages, tuple(shown), tuple(texts))
+    return Prompt(messages, tuple(shown))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -44,6 +45,15 @@ def parsed(monkeypatch) -> list[str]:
 
 
 # --- incremental sync -----------------------------------------------------------------------
+
+@pytest.fixture
+def news(tmp_path) -> Path:
+    """A second folder, with one article, to add to the library."""
+    folder = tmp_path / "news"
+    folder.mkdir()
+    (folder / "ferry.txt").write_text(NEWS)
+    return folder
+
 
 def test_unchanged_resync_embeds_nothing_parses_nothing_and_writes_nothing(settings, encoder, parsed):
     index_paths(settings, encoder)
@@ -96,11 +106,8 @@ def test_identical_content_under_two_names_is_embedded_once(settings, encoder, c
     assert report.embedded == len(encoder.encoded) == len(set(encoder.encoded)) == report.chunks - len(copies) // 2
 
 
-def test_indexing_a_new_folder_adds_it_to_the_library(settings, encoder, tmp_path):
+def test_indexing_a_new_folder_adds_it_to_the_library(settings, encoder, news):
     index_paths(settings, encoder)
-    news = tmp_path / "news"
-    news.mkdir()
-    (news / "ferry.txt").write_text(NEWS)
     encoder.encoded.clear()
     report, _ = index_paths(settings, encoder, [news])
     assert sources(settings) == {"bakery.txt", "drones.txt", "sub/loan.md", "ferry.txt"}
@@ -109,10 +116,7 @@ def test_indexing_a_new_folder_adds_it_to_the_library(settings, encoder, tmp_pat
     assert sources(settings) == {"ferry.txt"}
 
 
-def test_a_folder_deleted_on_disk_drops_out_with_a_note(settings, encoder, tmp_path):
-    news = tmp_path / "news"
-    news.mkdir()
-    (news / "ferry.txt").write_text(NEWS)
+def test_a_folder_deleted_on_disk_drops_out_with_a_note(settings, encoder, news):
     index_paths(settings, encoder)
     index_paths(settings, encoder, [news])
     shutil.rmtree(news)
@@ -121,10 +125,7 @@ def test_a_folder_deleted_on_disk_drops_out_with_a_note(settings, encoder, tmp_p
     assert any(s.path == str(news) and "no longer exists" in s.reason for s in skipped)
 
 
-def test_a_damaged_index_is_rebuilt_from_the_same_folders(settings, encoder, tmp_path):
-    news = tmp_path / "news"
-    news.mkdir()
-    (news / "ferry.txt").write_text(NEWS)
+def test_a_damaged_index_is_rebuilt_from_the_same_folders(settings, encoder, news):
     index_paths(settings, encoder)
     index_paths(settings, encoder, [news])
     next(settings.index_dir.glob("gen-*/vectors.faiss")).write_bytes(b"garbage")
@@ -152,10 +153,7 @@ def test_removed_file_stays_out_of_resyncs_until_named_again(settings, encoder, 
     assert read_manifest(settings.index_dir)["roots"] == [str(corpus.resolve())]  # no extra root
 
 
-def test_removing_by_file_path_and_removing_a_folder(settings, encoder, corpus, tmp_path):
-    news = tmp_path / "news"
-    news.mkdir()
-    (news / "ferry.txt").write_text(NEWS)
+def test_removing_by_file_path_and_removing_a_folder(settings, encoder, corpus, news):
     index_paths(settings, encoder)
     index_paths(settings, encoder, [news])
     remove_documents(settings, [str(corpus / "bakery.txt")])
@@ -176,10 +174,7 @@ def test_removing_what_is_not_indexed_is_refused(settings, encoder, corpus):
 
 # --- collections ----------------------------------------------------------------------------
 
-def test_collections_are_independent(settings, encoder, tmp_path):
-    news = tmp_path / "news"
-    news.mkdir()
-    (news / "ferry.txt").write_text(NEWS)
+def test_collections_are_independent(settings, encoder, news):
     index_paths(settings, encoder)
     other = settings.for_collection("news")
     index_paths(other, encoder, [news])
@@ -262,10 +257,7 @@ def test_docs_remove_of_a_file_not_indexed_is_a_user_error(run, corpus, tmp_path
     assert result.output.startswith("error:") and "is not in the index" in result.output
 
 
-def test_collection_flag_and_collections_listing(run, corpus, tmp_path):
-    news = tmp_path / "news"
-    news.mkdir()
-    (news / "ferry.txt").write_text(NEWS)
+def test_collection_flag_and_collections_listing(run, corpus, news):
     assert run("index").exit_code == 0
     result = run("index", "--collection", "news", str(news))
     assert result.exit_code == 0 and "Indexed 1 files" in result.output
@@ -279,11 +271,8 @@ def test_collection_flag_and_collections_listing(run, corpus, tmp_path):
     assert empty.exit_code == 2 and "rag index --collection work" in empty.output
 
 
-def test_ask_in_a_collection(run, monkeypatch, tmp_path):
+def test_ask_in_a_collection(run, monkeypatch, news):
     monkeypatch.setattr(rag.pipeline, "load_chat_model", lambda settings: FakeLLM())
-    news = tmp_path / "news"
-    news.mkdir()
-    (news / "ferry.txt").write_text(NEWS)
     assert run("index", "-c", "news", str(news)).exit_code == 0
     result = run("ask", "How long did the Calais ferry workers strike?", "--json", "--collection", "news")
     assert result.exit_code == 0 and '"source": "ferry.txt"' in result.output
