@@ -122,7 +122,7 @@ def docs_list(collection: Collection = None, index_dir: IndexDir = None, json_ou
     for name in ("Source", "Title", "Passages", "Size", "Pages"):
         table.add_column(name, justify="right" if name in ("Passages", "Size", "Pages") else "left")
     for f in files:
-        table.add_row(f.source, f.title, str(f.chunks), size_text(f.size) if f.size else "",
+        table.add_row(f.source, f.title, str(f.chunks), size_text(f.size),
                       str(f.pages) if f.pages else "")
     console = out if out.is_terminal else Console(width=200)  # a pipe gets whole lines
     console.print(f"{len(files)} documents in collection '{settings.collection}' ({settings.index_dir})",

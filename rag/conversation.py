@@ -73,3 +73,13 @@ def standalone_query(question: str, history: list[str]) -> str:
     if core[-1] not in "?.!":
         core += "?"
     return f"{core} ({', '.join(added[:MAX_PHRASES])})"
+
+
+def standalone_history(questions: list[str]) -> list[str]:
+    """The standalone forms of a conversation's questions, oldest first, each follow-up
+    made standalone from the ones before (the `history` standalone_query takes)."""
+    history: list[str] = []
+    for question in questions:
+        if question.strip():
+            history.append(standalone_query(question, history))
+    return history

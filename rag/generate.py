@@ -133,10 +133,10 @@ class OpenAICompatModel:
         self.url = url.rstrip("/")
         self.n_ctx, self.seed, self.timeout = n_ctx, seed, timeout
         limits = httpx.Timeout(timeout, connect=min(timeout, 5.0))
-        self._client = openai.OpenAI(base_url=self.url, api_key=api_key or "none",
-                                     timeout=limits, max_retries=0)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(timeout=limits, headers=headers)
+        self._http = httpx.Client(timeout=limits, headers=headers)  # one connection pool for both
+        self._client = openai.OpenAI(base_url=self.url, api_key=api_key or "none",
+                                     timeout=limits, max_retries=0, http_client=self._http)
         self.name = model  # named in error messages until the server confirms it
         self.name = self._pick_model(model)
         self._tokenize = self._find_tokenizer()

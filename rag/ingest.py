@@ -145,8 +145,13 @@ def load_documents(paths: Iterable[Path]) -> tuple[list[Document], list[Skipped]
     for s in skipped:
         log.warning("skipped %s: %s", s.path, s.reason)
     if not docs:
-        where = ", ".join(str(p) for p in paths)
-        detail = f" ({len(skipped)} skipped: {skipped[0].path} {skipped[0].reason})" if skipped else ""
-        raise NoDocumentsError(
-            f"No readable {SUPPORTED_NAMES} files in {where}{detail}: add articles and index again.")
+        raise no_documents(paths, skipped)
     return docs, skipped
+
+
+def no_documents(paths: list[Path], skipped: list[Skipped]) -> NoDocumentsError:
+    """The error for paths that gave no readable document."""
+    where = ", ".join(str(p) for p in paths)
+    detail = f" ({len(skipped)} skipped: {skipped[0].path} {skipped[0].reason})" if skipped else ""
+    return NoDocumentsError(f"No readable {SUPPORTED_NAMES} files in {where}{detail}: "
+                            "add articles and index again.")

@@ -30,7 +30,7 @@ from embeddings.encoder import Encoder
 from embeddings.lexical_index import LexicalIndex
 from embeddings.vector_index import VectorIndex
 from rag.chunk import chunk_document
-from rag.errors import IndexMissingError, InputError, NoDocumentsError, RagError
+from rag.errors import IndexMissingError, InputError, RagError
 from rag.index import (Index, IndexedFile, assemble_index, chunking_config, index_exists,
                        load_index, manifest_files, read_manifest, save_index)
 from rag.ingest import SUPPORTED_NAMES, Skipped, content_hash, find_files, parse_document, read_file
@@ -170,14 +170,6 @@ def unchanged(previous: Index, scan: Scan, excluded: set[str], chunking: dict) -
             and [c.chunk_id for c in scan.chunks] == [c.chunk_id for c in previous.chunks])
 
 
-def no_documents(paths: list[Path], skipped: list[Skipped]) -> NoDocumentsError:
-    """The error for paths that gave no readable document."""
-    where = ", ".join(str(p) for p in paths)
-    detail = f" ({len(skipped)} skipped: {skipped[0].path} {skipped[0].reason})" if skipped else ""
-    return NoDocumentsError(f"No readable {SUPPORTED_NAMES} files in {where}{detail}: "
-                            "add articles and index again.")
-
-
 def matching_files(index: Index, target: str) -> tuple[dict[str, IndexedFile], Path | None]:
     """The indexed files a `docs remove` target names (a source as listed, a file, or a
     folder), and the root it names, if any."""
@@ -233,7 +225,9 @@ def describe_library(settings: Settings) -> tuple[list[IndexedFile], list[str], 
 
 
 def size_text(size: int) -> str:
-    """A file size for people: 812 B, 14 KB, 3.2 MB."""
+    """A file size for people: 812 B, 14 KB, 3.2 MB; nothing when unknown (0)."""
+    if not size:
+        return ""
     if size < 1000:
         return f"{size} B"
     if size < 1_000_000:

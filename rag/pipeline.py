@@ -25,8 +25,8 @@ from rag.evidence import assess, idf_weights
 from rag.generate import ChatModel, load_chat_model
 from rag.index import (BuildReport, Index, assemble_index, chunking_config, index_exists, load_index,
                        save_index)
-from rag.ingest import Skipped
-from rag.library import no_documents, plan_library, previous_index, scan_library, unchanged
+from rag.ingest import Skipped, no_documents
+from rag.library import plan_library, previous_index, scan_library, unchanged
 from rag.prompt import build_prompt, select_excerpts
 from rag.retrieve import Retriever
 from rag.schema import Answer, Citation, Hit
@@ -265,12 +265,8 @@ class LazyEncoder:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._encoder: Encoder | None = None
-
-    @property
-    def name(self) -> str:
-        if self._encoder is None:
-            return model_name(Path(self.settings.embedder)) if self.settings.embedder else ""
-        return self._encoder.name
+        # The name the loaded model will report (both read it from the model folder).
+        self.name = model_name(Path(settings.embedder)) if settings.embedder else ""
 
     @property
     def dim(self) -> int:

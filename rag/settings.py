@@ -28,11 +28,6 @@ def default_data_dir() -> Path:
     return Path(base) / "rag"
 
 
-def default_index_dir() -> Path:
-    """Where the default collection's index lives unless told otherwise."""
-    return default_data_dir() / "index"
-
-
 def valid_collection_name(name: str) -> bool:
     """True for 1-64 letters, digits, - and _ (a name that is safe as a folder name)."""
     return bool(_COLLECTION_NAME.fullmatch(name or ""))

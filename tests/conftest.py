@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from rag.bench import free_port  # noqa: F401  (tests import it from here)
 from tests.fakes import FakeEncoder, FakeLLM
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,13 +117,6 @@ def settings(tmp_path, corpus):
     return Settings(index_dir=tmp_path / "index", corpus=[corpus], model="", embedder="fake")
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def answers_200(url: str) -> bool:
     """True once a GET of url answers 200."""
     parts = urlsplit(url)
@@ -164,7 +158,7 @@ def running(argv: list[str], ready_url: str, log_path: Path, env: dict[str, str]
                 proc.kill()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one real server for the API and browser tests
 def rag_server(tmp_path_factory) -> Iterator[str]:
     """`rag serve` with the bundled models on a free loopback port, with its own index and data
     folders; yields the page's URL (the API is under v1/)."""

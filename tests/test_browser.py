@@ -34,12 +34,6 @@ LIGHTHOUSE = (
 
 
 @pytest.fixture(scope="module")
-def server(rag_server) -> str:
-    """`rag serve` on a free loopback port, with its own index and data folders (tests/conftest.py)."""
-    return rag_server
-
-
-@pytest.fixture(scope="module")
 def browser():
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
@@ -50,13 +44,13 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, server):
+def page(browser, rag_server):
     """A fresh tab (a new Gradio session) on the page; fails the test on any off-machine request."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     requests: list[str] = []
     context.on("request", lambda r: requests.append(r.url))
     page = context.new_page()
-    page.goto(server)
+    page.goto(rag_server)
     expect(page.locator("#rag-question textarea")).to_be_editable(timeout=30_000)
     yield page
     context.close()
@@ -162,9 +156,9 @@ def test_stop_cuts_the_answer_off_and_upload_is_searchable(page, tmp_path):
     expect(page.locator("#rag-documents table")).not_to_contain_text("lighthouse.txt")
 
 
-def test_two_tabs_get_their_own_answers(page, browser, server):
+def test_two_tabs_get_their_own_answers(page, browser, rag_server):
     other = browser.new_page()
-    other.goto(server)
+    other.goto(rag_server)
     expect(other.locator("#rag-question textarea")).to_be_editable(timeout=30_000)
     page.locator("#rag-chat").get_by_text(DRONES).click()  # an example question on the empty chat
     ask(other, "How did Lukashenko describe the West's sanctions?")

@@ -287,7 +287,6 @@ def page(settings, encoder, llm):
     from ui.app import ChatPage
 
     settings = settings.model_copy(update={"data_dir": settings.index_dir.parent / "data"})
-    settings = settings.for_collection("default")
     return ChatPage(build_pipeline(settings, encoder=encoder, llm=llm), settings)
 
 

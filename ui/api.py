@@ -53,7 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from rag.conversation import standalone_query
+from rag.conversation import standalone_history, standalone_query
 from rag.errors import ContextOverflowError, InputError, RagError
 from rag.pipeline import Event, Final, Pipeline, Retrieved, Token
 from rag.schema import Answer
@@ -197,6 +197,7 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
+INTERNAL = "Something went wrong while answering; see the server log."
 ERRORS = {status: {"model": ErrorResponse, "description": text} for status, text in (
     (400, "Malformed request"), (401, "Missing or wrong API key"), (404, "No such route"),
     (405, "Method not allowed"), (503, "The app cannot answer now (no model, model server down)"))}
@@ -236,14 +237,14 @@ def api_error(exc: RagError) -> ApiError:
 
 def validation_error(exc: RequestValidationError) -> ApiError:
     """Pydantic's complaint about the request, as one readable line."""
-    problems = []
-    for error in exc.errors()[:3]:
+    errors, problems = exc.errors(), []
+    for error in errors[:3]:
         if error.get("type") == "json_invalid":
             return ApiError(400, "The request body is not valid JSON: send a JSON object.",
                             code="invalid_json")
         where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
         problems.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
-    first = next(iter(exc.errors()), {})
+    first = next(iter(errors), {})
     param = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
     return ApiError(400, "Invalid request: " + "; ".join(problems) + ".", code="invalid_value",
                     param=param)
@@ -277,8 +278,7 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def on_bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("API request %s failed", request.url.path)
-        return await on_api_error(request, ApiError(
-            500, "Something went wrong while answering; see the server log.", kind="server_error"))
+        return await on_api_error(request, ApiError(500, INTERNAL, kind="server_error"))
 
 
 def document_400_not_422(app: FastAPI) -> None:
@@ -317,11 +317,7 @@ def conversation(messages: list[ChatMessage]) -> tuple[str, str]:
     if not asked:
         raise ApiError(400, "No user message: put the question in a message with role 'user'.",
                        code="invalid_value", param="messages")
-    history: list[str] = []
-    for earlier in asked[:-1]:  # each earlier question made standalone in turn, as on the page
-        if earlier.strip():
-            history.append(standalone_query(earlier, history))
-    return asked[-1], standalone_query(asked[-1], history)
+    return asked[-1], standalone_query(asked[-1], standalone_history(asked[:-1]))
 
 
 def completion_head() -> dict:
@@ -333,6 +329,11 @@ def chunk(head: dict, delta: dict, finish: str | None = None, **extra) -> str:
     """One chat.completion.chunk as an SSE event."""
     body = {**head, "object": "chat.completion.chunk",
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+    return sse_event(body)
+
+
+def sse_event(body: dict) -> str:
+    """One server-sent event carrying body as JSON."""
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
@@ -369,12 +370,10 @@ async def sse(head: dict, stream: Iterator[Event], started: list[Event]) -> Asyn
             for text in event_chunks(head, event):
                 yield text
     except RagError as exc:
-        yield f"data: {json.dumps(api_error(exc).body(), ensure_ascii=False)}\n\n"
+        yield sse_event(api_error(exc).body())
     except Exception:
         log.exception("streaming an answer failed")
-        error = ApiError(500, "Something went wrong while answering; see the server log.",
-                         kind="server_error")
-        yield f"data: {json.dumps(error.body())}\n\n"
+        yield sse_event(ApiError(500, INTERNAL, kind="server_error").body())
     finally:
         stream.close()  # not running: the thread calling next() was awaited to its end
     yield "data: [DONE]\n\n"
@@ -400,7 +399,7 @@ def create_api(pipeline: Pipeline, settings: Settings) -> FastAPI:
     document_400_not_422(app)
     started_at = int(time.time())
 
-    @app.get("/models", responses=ERRORS, response_model=None)
+    @app.get("/models", responses={200: {"model": ModelList}, **ERRORS}, response_model=None)
     def list_models() -> JSONResponse:
         """The one model this server has, with the LLM and embedder behind it."""
         card = {"id": MODEL_ID, "object": "model", "created": started_at, "owned_by": "offline-rag",

@@ -26,7 +26,7 @@ from starlette.routing import Mount
 
 from rag.conversation import standalone_query
 from rag.errors import ModelError, RagError
-from rag.generate import ChatModel, LlamaCppModel, Message, load_chat_model
+from rag.generate import ChatModel, Message, load_chat_model
 from rag.ingest import SUPPORTED_NAMES, SUPPORTED_SUFFIXES
 from rag.index import index_exists
 from rag.library import create_empty_index, list_collections, remove_documents
@@ -65,7 +65,7 @@ def load_llm(settings: Settings, path: str | None = None) -> ChatModel:
     """The GGUF model at path (default: the configured LLM, maybe a server); ModelError when unusable."""
     if path is None:
         return load_chat_model(settings)
-    return LlamaCppModel(path, settings.n_ctx, settings.threads, settings.seed)
+    return load_chat_model(settings.model_copy(update={"model": path, "llm_url": ""}))
 
 
 def upload_folder(settings: Settings) -> Path:

@@ -183,7 +183,7 @@ def documents_html(files: Iterable[IndexedFile], collection: str = "") -> str:
     files = sorted(files, key=lambda f: f.source)
     rows = "".join(f"<tr><td>{escape(f.source)}</td><td>{escape(f.title)}</td>"
                    f'<td class="rag-num">{f.chunks}{f" ({f.pages} pages)" if f.pages else ""}</td>'
-                   f'<td class="rag-num">{size_text(f.size) if f.size else ""}</td></tr>'
+                   f'<td class="rag-num">{size_text(f.size)}</td></tr>'
                    for f in files)
     where = f" in collection “{escape(collection)}”" if collection else ""
     if not rows:
