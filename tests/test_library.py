@@ -287,7 +287,7 @@ def page(settings, encoder, llm):
     from ui.app import ChatPage
 
     settings = settings.model_copy(update={"data_dir": settings.index_dir.parent / "data"})
-    return ChatPage(build_pipeline(settings, encoder=encoder, llm=llm), settings)
+    return ChatPage(build_pipeline(settings, encoder=encoder, llm=llm))
 
 
 def no_progress(*args, **kwargs) -> None:

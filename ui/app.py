@@ -85,11 +85,14 @@ def updated(turn: Turn, event: Event) -> Turn:
 class ChatPage:
     """The event handlers of one page, sharing one pipeline across sessions."""
 
-    def __init__(self, pipeline: Pipeline, settings: Settings) -> None:
+    def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
-        self.settings = settings  # the collection searched now (pipeline.settings follows it)
-        self.home = settings  # as the server started: other collections are derived from it
         self.stopping: set[str] = set()  # sessions whose answer should stop at the next token
+
+    @property
+    def settings(self) -> Settings:
+        """The settings of the collection searched now (other collections derive from them)."""
+        return self.pipeline.settings
 
     def start(self, question: str, turns: list[Turn]) -> tuple:
         """Show the question at once, with a working indicator; lock the input meanwhile."""
@@ -154,8 +157,7 @@ class ChatPage:
 
     def collection_choices(self) -> dict:
         """The collection dropdown: every collection, the one searched now picked."""
-        names = [c.name for c in list_collections(self.home)]
-        names += [] if self.settings.collection in names else [self.settings.collection]
+        names = [c.name for c in list_collections(self.settings)]
         return gr.update(choices=names, value=self.settings.collection)
 
     def add_documents(self, paths: list[str] | None,
@@ -216,7 +218,7 @@ class ChatPage:
         if not name or name == self.settings.collection:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         try:
-            settings = self.home.for_collection(name)
+            settings = self.settings.for_collection(name)
         except ValueError as exc:
             return gr.skip(), error_html(f"The {exc}."), gr.skip(), self.collection_choices()
         try:
@@ -225,10 +227,9 @@ class ChatPage:
                     index_paths(settings, self.pipeline.encoder)  # the bundled seeds, as at first start
                 else:
                     create_empty_index(settings, self.pipeline.encoder)
-            self.pipeline.reload_index(settings)
+            self.pipeline.reload_index(settings)  # the pipeline's settings are the page's
         except RagError as exc:
             return gr.skip(), error_html(str(exc)), gr.skip(), self.collection_choices()
-        self.settings = settings
         count = len(self.pipeline.index.files)
         message = (f"Now searching collection '{name}' ({count} documents), in every tab of this server."
                    if count else f"Collection '{name}' is empty: add documents below.")
@@ -252,7 +253,7 @@ class ChatPage:
 
 def create_app(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
     """The page's layout and events around a loaded pipeline."""
-    page = ChatPage(pipeline, settings)
+    page = ChatPage(pipeline)
     with gr.Blocks(title="Chat with your documents", analytics_enabled=False) as app:
         turns = gr.State([])
         notice = gr.HTML()
