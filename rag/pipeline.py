@@ -26,7 +26,7 @@ from rag.generate import ChatModel, load_chat_model
 from rag.index import (BuildReport, Index, assemble_index, chunking_config, index_exists, load_index,
                        save_index)
 from rag.ingest import Skipped, no_documents
-from rag.library import plan_library, previous_index, scan_library, unchanged
+from rag.library import create_empty_index, plan_library, previous_index, scan_library, unchanged
 from rag.prompt import build_prompt, select_excerpts
 from rag.retrieve import Retriever
 from rag.schema import Answer, Citation, Hit
@@ -323,16 +323,26 @@ def index_paths(settings: Settings, encoder: Encoder, paths: list[Path] | None =
     return report, scan.skipped
 
 
+def ensure_index(settings: Settings, encoder: Encoder, create_empty: bool = False) -> None:
+    """Make sure the collection has an index: the default one starts from the bundled
+    seeds; another starts empty with create_empty (the page), else it is an error."""
+    if index_exists(settings.index_dir):
+        return
+    if settings.collection == DEFAULT_COLLECTION:
+        index_paths(settings, encoder)
+    elif create_empty:
+        create_empty_index(settings, encoder)
+    else:
+        raise IndexMissingError(
+            f"There is no collection '{settings.collection}': create it with "
+            f"`rag index --collection {settings.collection} FOLDER` (`rag collections` lists them).")
+
+
 def build_pipeline(settings: Settings, encoder: Encoder | None = None,
                    llm: ChatModel | None = None) -> Pipeline:
     """Load models and the index (building the default one if none exists)."""
     encoder = encoder or load_encoder(settings)
-    if not index_exists(settings.index_dir):
-        if settings.collection != DEFAULT_COLLECTION:
-            raise IndexMissingError(
-                f"There is no collection '{settings.collection}': create it with "
-                f"`rag index --collection {settings.collection} FOLDER` (`rag collections` lists them).")
-        index_paths(settings, encoder)
+    ensure_index(settings, encoder)
     index = load_index(settings.index_dir, encoder.name, encoder.dim)
     llm = llm or load_chat_model(settings)  # RAG_LLM_URL's server, else the GGUF in-process
     return Pipeline(settings, index, encoder, llm)

@@ -28,10 +28,9 @@ from rag.conversation import standalone_query
 from rag.errors import ModelError, RagError
 from rag.generate import ChatModel, Message, load_chat_model
 from rag.ingest import SUPPORTED_NAMES, SUPPORTED_SUFFIXES
-from rag.index import index_exists
-from rag.library import create_empty_index, list_collections, remove_documents
-from rag.pipeline import Event, Pipeline, Retrieved, Token, build_pipeline, index_paths
-from rag.settings import DEFAULT_COLLECTION, Settings, default_llm_path
+from rag.library import list_collections, remove_documents
+from rag.pipeline import Event, Pipeline, Retrieved, Token, build_pipeline, ensure_index, index_paths
+from rag.settings import Settings, default_llm_path
 from ui.api import PREFIX as API_PREFIX, create_api
 from ui.render import Turn, chat_messages, documents_html, error_html, notice_html, sources_html
 from ui.style import CSS
@@ -222,11 +221,7 @@ class ChatPage:
         except ValueError as exc:
             return gr.skip(), error_html(f"The {exc}."), gr.skip(), self.collection_choices()
         try:
-            if not index_exists(settings.index_dir):
-                if name == DEFAULT_COLLECTION:
-                    index_paths(settings, self.pipeline.encoder)  # the bundled seeds, as at first start
-                else:
-                    create_empty_index(settings, self.pipeline.encoder)
+            ensure_index(settings, self.pipeline.encoder, create_empty=True)
             self.pipeline.reload_index(settings)  # the pipeline's settings are the page's
         except RagError as exc:
             return gr.skip(), error_html(str(exc)), gr.skip(), self.collection_choices()
