@@ -74,6 +74,21 @@ def wait_answered(page, turns: int) -> None:
     expect(page.locator("#rag-question textarea")).to_be_editable(timeout=10_000)
 
 
+def fill_until_it_holds(page, box, text: str) -> None:
+    """Fill a field inside an accordion opened a moment ago.
+
+    Gradio 6 sets a field's initial value again a few milliseconds after an accordion first
+    shows it, on the same element; a fill made straight away is overwritten (1 in 7 runs
+    here, CI failed on it twice). No person types that fast, so refill until the value holds.
+    """
+    for _ in range(5):
+        box.fill(text)
+        page.wait_for_timeout(300)
+        if box.input_value() == text:
+            return
+    expect(box).to_have_value(text)
+
+
 def latest_sources(page):
     return page.locator("#rag-sources .rag-turn").first
 
@@ -184,11 +199,8 @@ def test_refusal_and_a_missing_model_are_said_plainly(page):
     page.locator("#rag-settings").get_by_text("Settings", exact=True).click()
     expect(page.locator("#rag-model")).to_contain_text("Default: ")
     path = page.locator("#rag-model textarea")
-    # The field gets its server value when the accordion first renders it; typing before
-    # that is overwritten (seen twice in CI), so wait for the default path first.
     expect(path).to_have_value(re.compile(r"\.gguf$"))
-    path.fill("/nowhere/model.gguf")
-    expect(path).to_have_value("/nowhere/model.gguf")
+    fill_until_it_holds(page, path, "/nowhere/model.gguf")
     path.blur()  # let the page send the new value before the click reads it
     page.get_by_role("button", name="Load model").click()
     expect(page.locator("#rag-settings .rag-error")).to_contain_text("does not exist", timeout=10_000)
