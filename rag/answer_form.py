@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from rag.text import STOPWORDS, content_terms, names, numbers, stem, words
+from rag.text import QUESTION_FRAME, STOPWORDS, content_terms, names, numbers, stem, words
 
 # Citation markers like [2], which are references, not numbers of the answer.
 MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;-]\s*\d+)*)\s*\]")
@@ -25,12 +25,19 @@ _EXPECTS_YEAR = re.compile(r"\b(?:what|which) year\b", re.IGNORECASE)
 # "When ...?" asks for a time; "How were they greeted when they arrived?" does not.
 _EXPECTS_TIME = re.compile(r"^\W*(?:since |until |till |by )?when\b|\bwhat (?:date|day|month|time)\b|"
                            r"\bin which month\b", re.IGNORECASE)
-_EXPECTS_NAME = re.compile(r"^\s*(?:who|whom|whose)\b|\b(?:where|which|what) (?:\w+ )?"
+_EXPECTS_NAME = re.compile(r"^\s*(?:who|whom|whose)\b|\bwhat (?:is|was|are|were) (?:the |its |their |his |her )?names?\b|\b(?:where|which|what) (?:\w+ )?"
                            r"(?:city|town|country|countries|place|company|firm|supplier|manufacturer|"
                            r"brand|person|people|newspaper|journal|agency|organi[sz]ation|commander|"
                            r"ministers?|official|spokes(?:man|woman|person)|architect|engineer|author|"
                            r"writer|director|founder|chief|head|leader|mayor|governor|astronaut|name)\b|"
                            r"^\s*where\b", re.IGNORECASE)
+# "On what date" wants a day: "9 August", "Aug. 9", "Monday", "2025-03-14"; a year alone is not one.
+_EXPECTS_DAY = re.compile(r"\b(?:what|which) (?:date|day)\b", re.IGNORECASE)
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|march|mar|april|apr|may|june|jun|july|jul|aug(?:ust)?|"
+          r"sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+_DAY_WORDS = re.compile(rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b|"
+                        r"(?:mon|tues|wednes|thurs|fri|satur|sun)day|\d{4}-\d\d-\d\d|\d{1,2}/\d{1,2}/\d{2,4}|"
+                        r"yesterday|today|tomorrow)\b", re.IGNORECASE)
 _TIME_WORDS = re.compile(r"\b(?:\d{4}|jan(?:uary)?|feb(?:ruary)?|march|april|may|june|july|aug(?:ust)?|"
                          r"sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|monday|tuesday|"
                          r"wednesday|thursday|friday|saturday|sunday|weeks?|months?|days?|years?)\b",
@@ -80,6 +87,8 @@ def has_expected_answer(question: str, sentence: str) -> bool | None:
             return False
         return bool(quantities(sentence) - numbers(question)) or bool(
             scale - {w.lower() for w in _NUMBER_WORDS.findall(question)})
+    if _EXPECTS_DAY.search(question):
+        return bool(_DAY_WORDS.search(sentence))
     if _EXPECTS_TIME.search(question):
         return bool(_TIME_WORDS.search(sentence))
     if _EXPECTS_NAME.search(question):
@@ -112,6 +121,25 @@ def counted_thing(question: str) -> str | None:
     return (plural or irregular or phrase or [None])[0]
 
 
+_ROLE = re.compile(r"\bname of (?:the |an? )?(.*)|^\W*who (?:is|was|are|were) (?:the |an? )(.*)", re.IGNORECASE)
+
+
+def named_role(question: str) -> str | None:
+    """Who a name question asks for: 'the name of Velomara's chief executive' -> 'executive'."""
+    m = _ROLE.search(question)
+    if not m:
+        return None
+    phrase = []
+    for w in words(m.group(1) or m.group(2)):
+        if w.lower() in _PHRASE_END or w.lower().endswith(("ed", "ing")):
+            break
+        phrase.append(w)
+    head = phrase[-1].lower() if phrase else ""
+    # A byline ("By Jane Roe") names the author without the word "author".
+    byline = {"author", "authors", "writer", "writers", "reporter", "reporters", "journalist"}
+    return head if len(head) > 2 and head not in STOPWORDS | QUESTION_FRAME | byline else None
+
+
 _SPEAKER = re.compile(r"\b(?:what|how) (?:did|does|do|has|have|had|will|would) (.+?) (?:say|said|tell|"
                       r"call|describe|claim|announce|write|warn|mean|promise|predict)\b", re.IGNORECASE)
 
@@ -122,7 +150,7 @@ def focus_terms(question: str) -> set[str]:
     speaker ("what did Armenia's prime minister say"). Not the thing measured: "3.5%
     interest" answers "what interest rate" without the word "rate"."""
     codes = {stem(n) for n in names(question) if any(ch.isdigit() for ch in n)}
-    thing = counted_thing(question)
+    thing = counted_thing(question) or named_role(question)
     if thing:
         return codes | {stem(thing)}
     m = _SPEAKER.search(question)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from rag.schema import Chunk, Hit
 from rag.text import content_terms
 
 
@@ -50,3 +51,14 @@ class FakeLLM:
         answer = self.queue.pop(0) if self.queue else "I don't know."
         for i, word in enumerate(answer.split(" ")):
             yield word if i == 0 else " " + word
+
+
+def hit(source: str, *sentences: str) -> Hit:
+    """A retrieved passage of the given sentences, its file named `source` (also its title)."""
+    text, spans, pos = " ".join(sentences), [], 0
+    for s in sentences:
+        spans.append((100 + pos, 100 + pos + len(s), pos, pos + len(s)))
+        pos += len(s) + 1
+    chunk = Chunk(chunk_id=source, source=source, title=source, start=100, end=100 + len(text),
+                  text=text, sentences=tuple(spans))
+    return Hit(chunk=chunk, score=1.0, dense=0.5)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rag.answer_form import answers_question, counted_thing
+from rag.answer_form import answers_question, counted_thing, named_role
 
 
 @pytest.mark.parametrize("question,answer,expected", [
@@ -32,6 +32,14 @@ from rag.answer_form import answers_question, counted_thing
     ("Which architect at Dunmore & Salk led the team?", "Architects from Dunmore & Salk fixed the roof [1].", False),
     ("Which architect at Dunmore & Salk led the team?", "Dunmore & Salk finished on Monday, 2 May [1].", False),
     ("Which architect at Dunmore & Salk led the team?", "The team was led by the architect Ines Varga [1].", True),
+    ("On what date was the election held?", "He won the disputed 2020 election [1].", False),
+    ("On what date was the election held?", "She won the Aug. 9 election [1].", True),
+    ("On what date was the election held?", "The vote was held on 9 August 2020 [1].", True),
+    ("What is the name of Velomara Mobility's chief executive?",
+     "The scheme is run by Velomara Mobility under a contract with Lindenport City Council [1].", False),
+    ("What is the name of Velomara Mobility's chief executive?",
+     "Velomara Mobility's chief executive, Ines Varga, opened it [1].", True),
+    ("Who is the author of the article?", "By Jane Roe, Kyiv [1].", True),
 ])
 def test_an_answer_must_hold_what_the_question_asks_for(question, answer, expected):
     assert answers_question(question, answer) is expected
@@ -60,3 +68,15 @@ def test_an_answer_about_another_year_than_the_one_asked_is_not_an_answer():
     answer = "The company currently loses about 21 percent of the water it treats [1]."
     assert not answers_question(question, answer, context=answer + " It must reach 15 percent by 2031.")
     assert answers_question(question, answer, context="In 2020 it lost 24 percent. " + answer)
+
+
+@pytest.mark.parametrize("question,role", [
+    ("What is the name of Velomara Mobility's chief executive?", "executive"),
+    ("What is the name of the Belarusian astronaut scheduled to fly in 2023?", "astronaut"),
+    ("Who is the mayor of Lindenport?", "mayor"),
+    ("Who is Stephen Lendman?", None),  # a person, not a role: any answer about him may do
+    ("What was the name of the company that bought it?", None),  # "company" is the answer's kind
+    ("Who is the author of the article?", None),  # a byline does not say "author"
+])
+def test_the_role_a_name_question_asks_about(question, role):
+    assert named_role(question) == role

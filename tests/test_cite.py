@@ -3,16 +3,7 @@
 from rag.cite import Claim, Verifier, parse_claims, rank_sentences, says_unknown
 from rag.schema import Chunk, Hit
 from rag.text import names
-
-
-def hit(source: str, *sentences: str) -> Hit:
-    text, spans, pos = " ".join(sentences), [], 0
-    for s in sentences:
-        spans.append((100 + pos, 100 + pos + len(s), pos, pos + len(s)))
-        pos += len(s) + 1
-    chunk = Chunk(chunk_id=source, source=source, title=source, start=100, end=100 + len(text),
-                  text=text, sentences=tuple(spans))
-    return Hit(chunk=chunk, score=1.0, dense=0.5)
+from tests.fakes import hit
 
 
 HITS = [
@@ -165,3 +156,21 @@ def test_a_sentence_shared_by_two_passages_is_ranked_once(encoder):
     first, second = passage("c1", s0, s1), passage("c2", s1, s2)  # they overlap by one sentence
     ranked = rank_sentences("How many Shahed drones did Russia launch?", [first, second], encoder, {})
     assert sorted((n, i) for n, i, _ in ranked) == [(1, 0), (1, 1), (2, 1)]
+
+
+def test_a_bare_name_needs_a_sentence_about_what_the_question_names(encoder):
+    hits = [hit("water.txt", "Orrin Valley Water will raise its bills.",
+                "Its chief executive, Anand Raveley, said the drought showed the limits."),
+            hit("bikes.txt", "The scheme is run by the operator Velomara Mobility.",
+                "Velomara Mobility is led by Ines Varga.")]
+    verifier = Verifier(encoder)
+    question = "What is the name of Velomara Mobility's chief executive?"
+    # "Anand Raveley." says "Velomara Mobility's chief executive is Anand Raveley": the
+    # passage holding the name speaks of another company's chief.
+    assert verifier.supports([Claim("Anand Raveley.", (1,))], hits, question) == [None]
+    [support] = verifier.supports([Claim("Ines Varga.", ())], hits, question)
+    assert (support.n, support.sentence) == (2, 1)
+    assert verifier.supports([Claim("Its chief executive is Anand Raveley.", ())], hits, question) == [None]
+    # A sentence that names its own subject is checked as it stands.
+    [support] = verifier.supports([Claim("Velomara Mobility is led by Ines Varga.", ())], hits, question)
+    assert support is not None and support.n == 2
