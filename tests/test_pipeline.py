@@ -2,7 +2,8 @@
 
 import pytest
 
-from rag.pipeline import Final, Retrieved, Token, build_pipeline
+from rag.pipeline import Final, Retrieved, Token, build_pipeline, choose_quotes, quote_answer
+from tests.fakes import hit
 
 
 def pipeline(settings, encoder, llm):
@@ -100,3 +101,30 @@ def test_a_refusal_names_each_closest_document_once(settings, encoder, llm):
     named = answer.text.split("closest passages found were in: ")[1]
     sources = [part.rsplit("(", 1)[1].rstrip(").") for part in named.split("; ")]
     assert len(sources) == len(set(sources)) >= 2
+
+
+def test_two_close_answering_sentences_from_two_passages_are_both_quoted():
+    hits = [hit("club.txt", "Ashcombe Rovers will leave Mill Lane for Fenby Cross in 2026.",
+                "The club was founded in 1901."),
+            hit("sale.txt", "The Mill Lane site will be sold to the housebuilder Corrigan Homes."),
+            hit("other.txt", "Rovers fans met on Monday.")]
+    question = "Which company is buying the Mill Lane site from Ashcombe Rovers?"
+    idf = {}
+    # The ranking cannot tell the lead sentence from the answering one: quote both.
+    ok, picked = choose_quotes(question, hits, [(1, 0, 0.63), (2, 0, 0.60), (3, 0, 0.2)], idf)
+    assert ok and [(n, i) for n, i, _, _ in picked] == [(1, 0), (2, 0)]
+    text, citations = quote_answer(hits, [(n, a, b) for n, _, a, b in picked])
+    assert text == ("The documents say: “Ashcombe Rovers will leave Mill Lane for Fenby Cross in 2026.” [1] … "
+                    "“The Mill Lane site will be sold to the housebuilder Corrigan Homes.” [2]")
+    assert [c.source for c in citations] == ["club.txt", "sale.txt"]
+    # A clear winner is quoted alone; so is a runner-up from the same passage.
+    ok, picked = choose_quotes(question, hits, [(1, 0, 0.80), (2, 0, 0.60)], idf)
+    assert [(n, i) for n, i, _, _ in picked] == [(1, 0)]
+    ok, picked = choose_quotes(question, hits, [(1, 0, 0.63), (1, 1, 0.62)], idf)
+    assert len(picked) == 1
+
+
+def test_a_close_runner_up_without_what_was_asked_is_not_quoted():
+    hits = [hit("a.txt", "The loan was agreed in Sochi."), hit("b.txt", "Talks went on for hours.")]
+    ok, picked = choose_quotes("How large was the loan?", hits, [(1, 0, 0.6), (2, 0, 0.59)], {})
+    assert not ok and [(n, i) for n, i, _, _ in picked] == [(1, 0)]  # no number: judged as no answer
