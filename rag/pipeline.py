@@ -124,10 +124,11 @@ def choose_quotes(question: str, hits: list[Hit], ranked: list[tuple[int, int, f
 
     The best ranked sentence (with a neighbour that completes it, see quote_span),
     skipping close runners-up that lack what the question asks for (a number for "how
-    many", a year, ...). When another passage's sentence ranks as close and answers as
-    well, the ranking cannot tell the two apart (on this project's question sets it
-    puts the answering sentence first for 3 questions in 4, and within the first two
-    for 9 in 10), so both are quoted and the reader sees the answer either way.
+    many", a year, ...). When another sentence (of another passage, or elsewhere in the
+    same one) ranks as close and answers as well, the ranking cannot tell the two apart
+    (on this project's question sets it puts the answering sentence first for 3
+    questions in 4, and within the first two for 9 in 10), so both are quoted and the
+    reader sees the answer either way.
     """
     top = ranked[0][2]
     close = [(n, i) for n, i, score in ranked[:RELEVANT_SENTENCES] if score >= top - QUOTE_MARGIN]
@@ -135,7 +136,14 @@ def choose_quotes(question: str, hits: list[Hit], ranked: list[tuple[int, int, f
     answering = [(n, i, first, last) for n, i, first, last in spans if answers_question(
         question, quote_answer(hits, [(n, first, last)])[0], hits[n - 1].chunk.text)]
     picked = (answering or spans)[:1]
-    picked += [sp for sp in answering[1:] if sp[0] != picked[0][0]][:1]
+    n0, i0, first0, last0 = picked[0]
+    for n, i, first, last in answering[1:]:
+        if n != n0 or last < first0 - 1 or first > last0 + 1:  # apart: a second quote
+            picked.append((n, i, first, last))
+            break
+        if not first0 <= i <= last0:  # next to the first: one continuous quote
+            picked[0] = (n0, i0, min(first, first0), max(last, last0))
+            break
     return bool(answering), picked
 
 

@@ -56,25 +56,31 @@ def test_refused_answer_is_marked_and_links_to_the_passages_searched():
 
 def test_highlight_marks_exactly_the_quote_and_escapes_around_it():
     text = "AT&T said <b>no</b>. The loan was $1.5 billion. Then more."
-    html = highlight(text, "The loan was $1.5 billion.")
+    html = highlight(text, ["The loan was $1.5 billion."])
     assert html == ("AT&amp;T said &lt;b&gt;no&lt;/b&gt;. <mark>The loan was $1.5 billion.</mark>"
                     " Then more.")
 
 
+def test_highlight_marks_two_quotes_of_one_passage():
+    text = "One. Two is here. Three. Four is there."
+    assert highlight(text, ["Four is there.", "Two is here.", "Two is"]) == (
+        "One. <mark>Two is here.</mark> Three. <mark>Four is there.</mark>")
+
+
 def test_highlight_escapes_a_quote_containing_markup():
-    html = highlight(f"Before. {EVIL} After.", EVIL)
+    html = highlight(f"Before. {EVIL} After.", [EVIL])
     no_live_markup(html)
     assert re.search(r"<mark>&lt;script&gt;.*&lt;img .*&gt;</mark> After\.", html)
 
 
 def test_highlight_without_a_match_shows_the_plain_escaped_text():
-    assert highlight("a < b", "not there") == "a &lt; b"
-    assert highlight("a < b", "") == "a &lt; b"
+    assert highlight("a < b", ["not there"]) == "a &lt; b"
+    assert highlight("a < b", [""]) == "a &lt; b"
 
 
 def test_passage_card_names_title_and_file_and_is_the_link_target():
     h = hit("Text <i>x</i>.", source="seeds/004_news.txt", title=f"Title {EVIL}")
-    html = passage_html(h, 3, turn=5, quote="Text <i>x</i>.")
+    html = passage_html(h, 3, turn=5, quotes=["Text <i>x</i>."])
     no_live_markup(html)
     assert f'id="{anchor_id(5, 3)}"' in html
     assert "seeds/004_news.txt" in html and "Title &lt;script&gt;" in html

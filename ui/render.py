@@ -10,7 +10,7 @@ marker in an older answer still points at that answer's passage.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -114,24 +114,27 @@ def chat_messages(turns: Iterable[Turn]) -> list[dict[str, str]]:
     return messages
 
 
-def highlight(text: str, quote: str) -> str:
-    """Escaped text with the first occurrence of quote marked."""
-    at = text.find(quote) if quote else -1
-    if at < 0:
-        return escape(text)
-    end = at + len(quote)
-    return f"{escape(text[:at])}<mark>{escape(text[at:end])}</mark>{escape(text[end:])}"
+def highlight(text: str, quotes: Sequence[str] = ()) -> str:
+    """Escaped text with the first occurrence of each quote marked."""
+    found = sorted({(at, at + len(q)) for q in quotes if q and (at := text.find(q)) >= 0},
+                   key=lambda span: (span[0], -span[1]))
+    out, pos = [], 0
+    for start, end in found:
+        if start >= pos:  # of overlapping quotes, the one starting first (the longest) is marked
+            out += [escape(text[pos:start]), f"<mark>{escape(text[start:end])}</mark>"]
+            pos = end
+    return "".join(out) + escape(text[pos:])
 
 
-def passage_html(hit: Hit, n: int, turn: int, quote: str = "") -> str:
-    """A passage card: number, article title, file name (and page), text with the cited span marked."""
+def passage_html(hit: Hit, n: int, turn: int, quotes: Sequence[str] = ()) -> str:
+    """A passage card: number, article title, file name (and page), text with the cited spans marked."""
     chunk = hit.chunk
     page = f' <span class="rag-page">page {chunk.page}</span>' if chunk.page is not None else ""
     return (f'<article class="rag-passage" id="{anchor_id(turn, n)}">'
             f'<header><span class="rag-n">[{n}]</span> '
             f'<span class="rag-title">{escape(chunk.title)}</span> '
             f'<span class="rag-file">{escape(chunk.source)}</span>{page}</header>'
-            f'<p>{highlight(chunk.text, quote)}</p></article>')
+            f'<p>{highlight(chunk.text, quotes)}</p></article>')
 
 
 def turn_sources_html(turn: Turn, index: int) -> str:
@@ -150,7 +153,9 @@ def turn_sources_html(turn: Turn, index: int) -> str:
             return f'<section class="rag-turn">{head}<p class="rag-none">No passages.</p></section>'
         cards = "".join(passage_html(h, n, index) for n, h in numbered)
         return f'<section class="rag-turn">{head}<h4>{label}</h4>{cards}</section>'
-    quotes = {c.n: c.quote for c in answer.citations}
+    quotes: dict[int, list[str]] = {}
+    for c in answer.citations:
+        quotes.setdefault(c.n, []).append(c.quote)
     cited = "".join(passage_html(h, n, index, quotes[n]) for n, h in numbered if n in quotes)
     others = [passage_html(h, n, index) for n, h in numbered if n not in quotes]
     body = f"<h4>Cited passages</h4>{cited}" if cited else ""
