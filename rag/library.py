@@ -161,9 +161,11 @@ def _load_file(source: str, file: Path, old: IndexedFile | None, old_chunks: lis
 
 
 def unchanged(previous: Index, scan: Scan, excluded: set[str], chunking: dict) -> bool:
-    """True when a sync found exactly what the index already holds."""
+    """True when a sync found exactly what the index already holds. A touched file (a new
+    mtime, the same bytes) counts as a change, so its new mtime is written once and later
+    syncs need not read it again."""
     def state(files: dict[str, IndexedFile]) -> dict:
-        return {s: (f.content_hash, f.path) for s, f in files.items()}
+        return {s: (f.content_hash, f.path, f.size, f.mtime_ns) for s, f in files.items()}
     return (previous.chunking == chunking and [str(r) for r in scan.roots] == previous.roots
             and sorted(excluded) == sorted(previous.excluded)
             and state(scan.files) == state(previous.files)

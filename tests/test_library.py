@@ -66,13 +66,21 @@ def test_unchanged_resync_embeds_nothing_parses_nothing_and_writes_nothing(setti
     assert generations(settings) == before
 
 
-def test_touched_but_unchanged_file_is_hashed_not_chunked(settings, encoder, corpus, parsed):
+def test_touched_but_unchanged_file_is_hashed_once_and_never_chunked(settings, encoder, corpus, parsed,
+                                                                    monkeypatch):
     index_paths(settings, encoder)
-    before = generations(settings)
     os.utime(corpus / "bakery.txt", ns=(1, 1))  # a new mtime, the same bytes
     parsed.clear()
+    encoder.encoded.clear()
     report, _ = index_paths(settings, encoder)
-    assert parsed == [] and not report.written and generations(settings) == before
+    assert parsed == [] and encoder.encoded == []
+    assert report.written and report.changed == 0  # only its new mtime is recorded
+    reads: list[str] = []
+    real = rag.library.read_file
+    monkeypatch.setattr(rag.library, "read_file", lambda path: reads.append(path.name) or real(path))
+    before = generations(settings)
+    report, _ = index_paths(settings, encoder)
+    assert reads == [] and not report.written and generations(settings) == before
 
 
 def test_changed_file_is_the_only_one_parsed_and_embedded(settings, encoder, corpus, parsed):
