@@ -67,6 +67,15 @@ _UNITS = (
 )
 
 
+# A calendar date: "3 March 2025", "March 3, 2025", "March 2025", "3 March".
+_DATE = re.compile(rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?|"
+                   rf"{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?|{_MONTH}\s+\d{{4}})\b", re.IGNORECASE)
+
+
+_DURATION = re.compile(r"\bhow (?:long|soon|often)\b|\bhow many (?:\w+ )?(?:days|weeks|months|years|hours)\b",
+                       re.IGNORECASE)
+
+
 def quantities(text: str) -> set[str]:
     """Numbers written as quantities ('1,084', '$1.5', '62%'), not codes like 'S-400' or 'AU24'."""
     return {n for n in numbers(text) if n[0].isdigit()}
@@ -85,7 +94,9 @@ def has_expected_answer(question: str, sentence: str) -> bool | None:
         scale = {w.lower() for w in _NUMBER_WORDS.findall(sentence)}
         if any(asks.search(question) and not unit.search(sentence) for asks, unit in _UNITS):
             return False
-        return bool(quantities(sentence) - numbers(question)) or bool(
+        # The day and year of a date count nothing, unless the question asks how long.
+        counted = sentence if _DURATION.search(question) else _DATE.sub(" ", sentence)
+        return bool(quantities(counted) - numbers(question)) or bool(
             scale - {w.lower() for w in _NUMBER_WORDS.findall(question)})
     if _EXPECTS_DAY.search(question):
         return bool(_DAY_WORDS.search(sentence))

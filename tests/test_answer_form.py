@@ -40,6 +40,9 @@ from rag.answer_form import answers_question, counted_thing, named_role
     ("What is the name of Velomara Mobility's chief executive?",
      "Velomara Mobility's chief executive, Ines Varga, opened it [1].", True),
     ("Who is the author of the article?", "By Jane Roe, Kyiv [1].", True),
+    ("How many passengers travelled on opening day?", "Passenger trains returned on Monday, 3 March 2025 [1].", False),
+    ("How many passengers travelled on opening day?", "On 3 March, 4,100 passengers travelled [1].", True),
+    ("How long did the strike last?", "The strike lasted from 3 March to 9 March [1].", True),
 ])
 def test_an_answer_must_hold_what_the_question_asks_for(question, answer, expected):
     assert answers_question(question, answer) is expected
