@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from rag.text import QUESTION_FRAME, STOPWORDS, content_terms, names, numbers, stem, words
+from rag.text import QUESTION_FRAME, STOPWORDS, content_terms, names, numbers, split_sentences, stem, words
 
 # Citation markers like [2], which are references, not numbers of the answer.
 MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;-]\s*\d+)*)\s*\]")
@@ -67,9 +67,10 @@ _UNITS = (
 )
 
 
-# A calendar date: "3 March 2025", "March 3, 2025", "March 2025", "3 March".
+# A calendar date or a clock time: "3 March 2025", "March 3, 2025", "March 2025", "3 March", "6:12".
 _DATE = re.compile(rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?|"
-                   rf"{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?|{_MONTH}\s+\d{{4}})\b", re.IGNORECASE)
+                   rf"{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?|{_MONTH}\s+\d{{4}}|"
+                   r"\d{1,2}:\d\d(?:\s*[ap]\.?m\b\.?)?|\d{1,2}\.\d\d\s*[ap]\.?m\b\.?)(?!\d)", re.IGNORECASE)
 
 
 _DURATION = re.compile(r"\bhow (?:long|soon|often)\b|\bhow many (?:\w+ )?(?:days|weeks|months|years|hours)\b",
@@ -94,7 +95,7 @@ def has_expected_answer(question: str, sentence: str) -> bool | None:
         scale = {w.lower() for w in _NUMBER_WORDS.findall(sentence)}
         if any(asks.search(question) and not unit.search(sentence) for asks, unit in _UNITS):
             return False
-        # The day and year of a date count nothing, unless the question asks how long.
+        # A date or a clock time counts nothing, unless the question asks how long.
         counted = sentence if _DURATION.search(question) else _DATE.sub(" ", sentence)
         return bool(quantities(counted) - numbers(question)) or bool(
             scale - {w.lower() for w in _NUMBER_WORDS.findall(question)})
@@ -135,14 +136,21 @@ def counted_thing(question: str) -> str | None:
 _ROLE = re.compile(r"\bname of (?:the |an? )?(.*)|^\W*who (?:is|was|are|were) (?:the |an? )(.*)", re.IGNORECASE)
 
 
+# Words that end a role's noun phrase: "the astronaut due to fly", "the official set to attend".
+_POSTMODIFIERS = frozenset({"due", "set", "likely", "able", "about", "whose", "when", "where"})
+_WHICH = re.compile(r"^\W*which (.*)", re.IGNORECASE)
+
+
 def named_role(question: str) -> str | None:
-    """Who a name question asks for: 'the name of Velomara's chief executive' -> 'executive'."""
+    """Who a name question asks for: 'the name of Velomara's chief executive' -> 'executive',
+    'Which architect at Dunmore & Salk led the team?' -> 'architect'."""
     m = _ROLE.search(question)
-    if not m:
+    which = _WHICH.search(question) if _EXPECTS_NAME.search(question) else None
+    if not m and not which:
         return None
     phrase = []
-    for w in words(m.group(1) or m.group(2)):
-        if w.lower() in _PHRASE_END or w.lower().endswith(("ed", "ing")):
+    for w in words(m.group(1) or m.group(2) if m else which.group(1)):
+        if w.lower() in _PHRASE_END | _POSTMODIFIERS or w.lower().endswith(("ed", "ing")):
             break
         phrase.append(w)
     head = phrase[-1].lower() if phrase else ""
@@ -181,10 +189,32 @@ def answers_question(question: str, answer: str, context: str = "") -> bool:
     the sentence before) must speak of the question's focus (see focus_terms):
     "35 drones were launched" does not say how many civilians were killed. The
     numbers the question is pinned to ("in 2020", "the $1.5 billion loan") must be
-    there too, or the answer is about another year or another thing. A check of
-    form, not of truth; truth is the verifier's (rag.cite).
+    there too, or the answer is about another year or another thing. Where the answer
+    itself speaks of the thing counted or the role named, the number or name must sit
+    with it (see bound_to_focus). A check of form, not of truth; truth is the
+    verifier's (rag.cite).
     """
-    if has_expected_answer(question, answer) is False:
+    if has_expected_answer(question, answer) is False or not bound_to_focus(question, answer):
         return False
     said = MARKER.sub("", f"{answer} {context}")
     return focus_terms(question) <= set(content_terms(said)) and numbers(question) <= numbers(said)
+
+
+def bound_to_focus(question: str, answer: str) -> bool:
+    """False when the answer's sentences about the question's focus lack what was asked.
+
+    "He confirmed plans for the flight of a Belarusian astronaut in 2023" holds no
+    astronaut's name, though the sentence before names Putin; "passenger trains
+    returned on 3 March" counts no passengers, though another sentence counts 1,200
+    trees. The sentence about the focus, or the one after it ("Russia launched a
+    wave of drones. Air defences intercepted 30 of them."), must hold the answer.
+    An answer that never names the focus is left to the context check.
+    """
+    thing = counted_thing(question) or named_role(question)
+    if not thing:
+        return True
+    text = MARKER.sub("", answer)
+    sentences = [text[s:e] for s, e in split_sentences(text)]
+    about = [i for i, sentence in enumerate(sentences) if stem(thing) in content_terms(sentence)]
+    return not about or any(has_expected_answer(question, " ".join(sentences[i:i + 2])) is not False
+                            for i in about)

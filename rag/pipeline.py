@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 4000
 REFUSAL = "The documents do not answer this question."
+QUOTE_INTRO = "The documents say: "
 RELEVANT_SENTENCES = 3
 QUOTE_MARGIN = 0.1  # how much worse a runner-up may rank and still be quoted instead
 
@@ -115,7 +116,7 @@ def quote_answer(hits: list[Hit], spans: list[tuple[int, int, int]]) -> tuple[st
     is passage n's sentences first..last."""
     citations = [citation_for(n, hits[n - 1], first, last) for n, first, last in spans]
     quotes = " … ".join("“" + c.quote.strip("“”\"") + f"” [{c.n}]" for c in citations)
-    return f"The documents say: {quotes}", citations
+    return f"{QUOTE_INTRO}{quotes}", citations
 
 
 def choose_quotes(question: str, hits: list[Hit], ranked: list[tuple[int, int, float]],
@@ -134,7 +135,7 @@ def choose_quotes(question: str, hits: list[Hit], ranked: list[tuple[int, int, f
     close = [(n, i) for n, i, score in ranked[:RELEVANT_SENTENCES] if score >= top - QUOTE_MARGIN]
     spans = [(n, i, *quote_span(question, hits[n - 1], i, idf)) for n, i in close]
     answering = [(n, i, first, last) for n, i, first, last in spans if answers_question(
-        question, quote_answer(hits, [(n, first, last)])[0], hits[n - 1].chunk.text)]
+        question, citation_for(n, hits[n - 1], first, last).quote, hits[n - 1].chunk.text)]
     picked = (answering or spans)[:1]
     n0, i0, first0, last0 = picked[0]
     for n, i, first, last in answering[1:]:
@@ -270,7 +271,8 @@ class Pipeline:
         # "Air defences intercepted 30 of them [1]": what "them" is may sit in the
         # sentence before, so the cited passages count as context for the check.
         context = " ".join(hits[c.n - 1].chunk.text for c in citations)
-        return text, citations, not answers_question(question, text, context)
+        # Judged without the quote's introduction, which would make its first word look like a name.
+        return text, citations, not answers_question(question, text.replace(QUOTE_INTRO, ""), context)
 
 
 def load_encoder(settings: Settings) -> Encoder:

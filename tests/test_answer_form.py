@@ -43,6 +43,14 @@ from rag.answer_form import answers_question, counted_thing, named_role
     ("How many passengers travelled on opening day?", "Passenger trains returned on Monday, 3 March 2025 [1].", False),
     ("How many passengers travelled on opening day?", "On 3 March, 4,100 passengers travelled [1].", True),
     ("How long did the strike last?", "The strike lasted from 3 March to 9 March [1].", True),
+    ("What is the name of the astronaut due to fly in 2023?",
+     "Putin spoke on Monday. He confirmed the flight of an astronaut in 2023 [1].", False),
+    ("What is the name of the astronaut due to fly in 2023?",
+     "Putin spoke on Monday. He said the astronaut Marina Vasilevskaya will fly in 2023 [1].", True),
+    ("How many Shahed drones were intercepted?",
+     "Russia launched a wave of Shahed drones [1]. Air defences intercepted 30 of them [1].", True),
+    ("How many passengers travelled on opening day?",
+     "About 1,200 trees were felled [2]. Passenger trains returned on 3 March at 6:12 a.m. [1].", False),
 ])
 def test_an_answer_must_hold_what_the_question_asks_for(question, answer, expected):
     assert answers_question(question, answer) is expected
@@ -80,6 +88,9 @@ def test_an_answer_about_another_year_than_the_one_asked_is_not_an_answer():
     ("Who is Stephen Lendman?", None),  # a person, not a role: any answer about him may do
     ("What was the name of the company that bought it?", None),  # "company" is the answer's kind
     ("Who is the author of the article?", None),  # a byline does not say "author"
+    ("Which architect at Dunmore & Salk led the team?", "architect"),
+    ("Which company is buying the site?", None),
+    ("Which interest rate applies?", None),  # not a question for a name
 ])
 def test_the_role_a_name_question_asks_about(question, role):
     assert named_role(question) == role

@@ -130,3 +130,10 @@ def test_a_close_runner_up_without_what_was_asked_is_not_quoted():
     hits = [hit("a.txt", "The loan was agreed in Sochi."), hit("b.txt", "Talks went on for hours.")]
     ok, picked = choose_quotes("How large was the loan?", hits, [(1, 0, 0.6), (2, 0, 0.59)], {})
     assert not ok and [(n, i) for n, i, _, _ in picked] == [(1, 0)]  # no number: judged as no answer
+
+
+def test_a_quote_is_judged_without_its_introduction():
+    # After "The documents say: “" the quote's first word would pass for a name.
+    hits = [hit("roof.txt", "Architects from the firm Dunmore & Salk replaced the roof.")]
+    ok, _ = choose_quotes("Which architect at Dunmore & Salk led the team?", hits, [(1, 0, 0.5)], {})
+    assert not ok
