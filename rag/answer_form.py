@@ -19,7 +19,7 @@ MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;-]\s*\d+)*)\s*\]")
 
 _EXPECTS_NUMBER = re.compile(
     r"\bhow (?:many|much|large|big|long|far|old|often|high|tall|soon|fast|deep|wide)\b|"
-    r"\bwhat (?:\w+ )?(?:share|percentage|proportion|number|amount|size|sum|rate|price|cost|"
+    r"\bwhat (?:(?:is|was|are|were) the )?(?:\w+ )?(?:share|percentage|proportion|number|amount|size|sum|rate|price|cost|"
     r"temperature|speed|distance|age|figure|toll)\b", re.IGNORECASE)
 _EXPECTS_YEAR = re.compile(r"\b(?:what|which) year\b", re.IGNORECASE)
 # "When ...?" asks for a time; "How were they greeted when they arrived?" does not.
@@ -60,9 +60,10 @@ _UNITS = (
                 re.IGNORECASE),
      re.compile(r"%|\bper ?cent\b|\b(?:half|third|quarter|fifth|tenth|majority|minority)\b", re.IGNORECASE)),
     (re.compile(r"\bhow much (?:money\b|.*\b(?:cost|costs|pay|paid|spend|spent|charge|charged|earn|"
-                r"worth)\b)|\bwhat (?:\w+ )?(?:price|cost|fee|salary|fine)\b(?!\s+(?:rise|increase|change|hike|cut|"
+                r"worth)\b)|\bwhat (?:(?:is|was|are|were) the )?(?:\w+ )?(?:price|cost|fee|salary|fine)\b"
+                r"(?!\s+(?:rise|increase|change|hike|cut|"
                 r"fall|drop|growth))", re.IGNORECASE),
-     re.compile(r"[$£€¥₽₴]|\b(?:dollars?|euros?|pounds?|cents?|pence|r[o]?ubles?|hryvnias?|yuan|yen|francs?)\b",
+     re.compile(r"[$£€¥₽₴]|\b(?:dollars?|euros?|pounds?|cents?|pence|r[o]?ubles?|hryvnias?|yuan|yen|francs?|chf|kron(?:a|e|or|er)|rupees?)\b",
                 re.IGNORECASE)),
 )
 
@@ -200,6 +201,15 @@ def answers_question(question: str, answer: str, context: str = "") -> bool:
     return focus_terms(question) <= set(content_terms(said)) and numbers(question) <= numbers(said)
 
 
+# A sentence saying the thing asked is not known or not given: "the trust has been unable to
+# establish which architect drew the plans", "the beekeeper, who asked not to be named".
+_UNDISCLOSED = re.compile(r"\b(?:not|never) (?:been |be )?(?:named|identified|disclosed|revealed|made public|known)\b|"
+                          r"\bunable to (?:establish|determine|identify|confirm|say)\b|"
+                          r"\b(?:declined|refused) to (?:name|identify|disclose|reveal|say)\b|"
+                          r"\b(?:would|did|could) not (?:name|identify|disclose|reveal|say)\b|"
+                          r"\b(?:unknown|undisclosed|unnamed)\b", re.IGNORECASE)
+
+
 def bound_to_focus(question: str, answer: str) -> bool:
     """False when the answer's sentences about the question's focus lack what was asked.
 
@@ -207,8 +217,9 @@ def bound_to_focus(question: str, answer: str) -> bool:
     astronaut's name, though the sentence before names Putin; "passenger trains
     returned on 3 March" counts no passengers, though another sentence counts 1,200
     trees. The sentence about the focus, or the one after it ("Russia launched a
-    wave of drones. Air defences intercepted 30 of them."), must hold the answer.
-    An answer that never names the focus is left to the context check.
+    wave of drones. Air defences intercepted 30 of them."), must hold the answer, and
+    must not say that it is not known. An answer that never names the focus is left to
+    the context check.
     """
     thing = counted_thing(question) or named_role(question)
     if not thing:
@@ -216,5 +227,7 @@ def bound_to_focus(question: str, answer: str) -> bool:
     text = MARKER.sub("", answer)
     sentences = [text[s:e] for s, e in split_sentences(text)]
     about = [i for i, sentence in enumerate(sentences) if stem(thing) in content_terms(sentence)]
+    if any(_UNDISCLOSED.search(sentences[i]) for i in about):
+        return False  # the documents say they do not know
     return not about or any(has_expected_answer(question, " ".join(sentences[i:i + 2])) is not False
                             for i in about)

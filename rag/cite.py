@@ -153,23 +153,22 @@ def misbinds_numbers(claim: str, evidence: str) -> bool:
     return False
 
 
-def omitted_names(claim: str, question: str) -> set[str]:
-    """The question's names that an answer sentence leaves to the question.
+def speaks_of_question_names(claim: str, question: str, hit: Hit, first: int, last: int) -> bool:
+    """True when claim names something the question names, or passage sentences
+    first..last do, with the sentence before them and the article's title (what "it",
+    "he" or "the company" in them may refer to).
 
     "Anand Raveley." or "Its chief executive is Anand Raveley." answering "What is the
-    name of Velomara Mobility's chief executive?" says "Velomara Mobility's chief executive
-    is Anand Raveley": a passage sentence holding the name is support only if it speaks
-    of Velomara too, not of another firm's chief.
+    name of Velomara Mobility's chief executive?" says "Velomara Mobility's chief
+    executive is Anand Raveley": a passage sentence holding the name is support only if
+    it speaks of Velomara too, not of another firm's chief.
     """
-    return {stem(n) for n in names(question)} - known_forms(claim)
-
-
-def surroundings(hit: Hit, sentence: int) -> str:
-    """A passage sentence with the sentence before it and the article's title: what
-    "it", "he" or "the company" in it may refer to."""
+    asked = {stem(n) for n in names(question)}
+    if not asked or asked & known_forms(claim):
+        return True
     spans = hit.chunk.sentence_spans()
-    start = spans[max(0, sentence - 1)][2]
-    return f"{hit.chunk.title} {hit.chunk.text[start:spans[sentence][3]]}"
+    start = spans[max(0, first - 1)][2]
+    return bool(asked & known_forms(f"{hit.chunk.title} {hit.chunk.text[start:spans[last][3]]}"))
 
 
 class Verifier:
@@ -190,13 +189,11 @@ class Verifier:
         cosine = vecs[: len(claims)] @ vecs[len(claims):].T
         results: list[Support | None] = []
         for ci, claim in enumerate(claims):
-            omitted = omitted_names(claim.text, question)
             best: Support | None = None
             for ui, (n, i, text) in enumerate(units):
                 if (unsupported_facts(claim.text, hits[n - 1].chunk.text, question)
-                        or drops_qualifier(claim.text, text) or misbinds_numbers(claim.text, text)):
-                    continue
-                if omitted and not omitted <= known_forms(surroundings(hits[n - 1], i)):
+                        or drops_qualifier(claim.text, text) or misbinds_numbers(claim.text, text)
+                        or not speaks_of_question_names(claim.text, question, hits[n - 1], i, i)):
                     continue
                 overlap = lexical_overlap(claim.text, text, given)
                 cos = float(cosine[ci, ui])

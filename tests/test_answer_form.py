@@ -51,6 +51,10 @@ from rag.answer_form import answers_question, counted_thing, named_role
      "Russia launched a wave of Shahed drones [1]. Air defences intercepted 30 of them [1].", True),
     ("How many passengers travelled on opening day?",
      "About 1,200 trees were felled [2]. Passenger trains returned on 3 March at 6:12 a.m. [1].", False),
+    ("Which architect designed the Regent?", "It was designed in 1928 by a Bristol practice, and the trust "
+     "has been unable to establish which architect drew the plans [1].", False),
+    ("What was the total price tag for the plant?", "The plant opened on 11 March 2024 [1].", False),
+    ("What was the total price tag for the plant?", "The plant cost 18.6 million euros [1].", True),
 ])
 def test_an_answer_must_hold_what_the_question_asks_for(question, answer, expected):
     assert answers_question(question, answer) is expected

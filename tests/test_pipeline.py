@@ -137,3 +137,14 @@ def test_a_quote_is_judged_without_its_introduction():
     hits = [hit("roof.txt", "Architects from the firm Dunmore & Salk replaced the roof.")]
     ok, _ = choose_quotes("Which architect at Dunmore & Salk led the team?", hits, [(1, 0, 0.5)], {})
     assert not ok
+
+
+def test_a_quote_about_another_company_is_no_answer():
+    hits = [hit("water.txt", "Orrin Valley Water will raise its bills.",
+                "Its chief executive, Anand Raveley, said the drought showed the limits."),
+            hit("bikes.txt", "The scheme is run by Velomara Mobility.", "Its chief executive, Ines Varga, rides daily.")]
+    question = "What is the name of Velomara Mobility's chief executive?"
+    ok, picked = choose_quotes(question, hits, [(1, 1, 0.6), (2, 1, 0.55)], {})
+    assert ok and [(n, i) for n, i, _, _ in picked] == [(2, 1)]  # the sentence before names Velomara
+    ok, _ = choose_quotes(question, hits[:1], [(1, 1, 0.6)], {})
+    assert not ok
