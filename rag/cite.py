@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 
 from embeddings.encoder import Encoder
-from rag.answer_form import MARKER, has_expected_answer
+from rag.answer_form import MARKER, focus_terms, has_expected_answer
 from rag.schema import Citation, Hit
 from rag.text import (content_terms, known_forms, names, numbers, question_terms, split_sentences,
                       stem, words)
@@ -280,6 +280,7 @@ def rank_sentences(question: str, hits: list[Hit], encoder: Encoder | None,
     which would delay the first answer token by as much).
     """
     q_terms = question_terms(question)
+    focus = focus_terms(question)
     asks_author = bool(_ASKS_AUTHOR.search(question))
     units, seen = [], set()
     for n, hit in enumerate(hits, start=1):
@@ -308,6 +309,8 @@ def rank_sentences(question: str, hits: list[Hit], encoder: Encoder | None,
                    + 0.5 * sum(idf.get(t, 1.0) for t in (q_terms & titles[n]) - terms)) / total
         expected = has_expected_answer(question, text)
         bonus = 0.0 if expected is None else (0.1 if expected else -0.1)
+        if focus & terms:
+            bonus += 0.1  # it speaks of the thing counted, the role or the speaker asked about
         if asks_author and _BYLINE.search(text):
             bonus += 0.3  # a byline answers "who wrote it" whatever the question's other words
         ranked.append((n, i, 0.5 * covered + 0.5 * float(c) + bonus))

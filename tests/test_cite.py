@@ -174,3 +174,9 @@ def test_a_bare_name_needs_a_sentence_about_what_the_question_names(encoder):
     # A sentence that names its own subject is checked as it stands.
     [support] = verifier.supports([Claim("Velomara Mobility is led by Ines Varga.", ())], hits, question)
     assert support is not None and support.n == 2
+
+
+def test_a_sentence_about_the_thing_counted_ranks_above_one_as_close_without_it():
+    hits = [hit("arms.txt", "Russia sent 4 Iskander missiles.", "Russia sent 4 launchers.")]
+    ranked = rank_sentences("How many Iskander launchers did Russia send?", hits, None, {})
+    assert [(n, i) for n, i, _ in ranked] == [(1, 1), (1, 0)]
