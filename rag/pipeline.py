@@ -127,8 +127,8 @@ def choose_quotes(question: str, hits: list[Hit], ranked: list[tuple[int, int, f
     skipping close runners-up that lack what the question asks for (a number for "how
     many", a year, ...). When another sentence (of another passage, or elsewhere in the
     same one) ranks as close and answers as well, the ranking cannot tell the two apart
-    (on this project's question sets it puts the answering sentence first for 3
-    questions in 4, and within the first two for 9 in 10), so both are quoted and the
+    (on this project's question sets it puts the answering sentence first for 4
+    questions in 5, and within the first three for 19 in 20), so both are quoted and the
     reader sees the answer either way.
     """
     top = ranked[0][2]
