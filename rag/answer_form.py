@@ -35,7 +35,9 @@ _EXPECTS_NAME = re.compile(r"^\s*(?:who|whom|whose)\b|\bwhat (?:is|was|are|were)
 _EXPECTS_DAY = re.compile(r"\b(?:what|which) (?:date|day)\b", re.IGNORECASE)
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|march|mar|april|apr|may|june|jun|july|jul|aug(?:ust)?|"
           r"sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
-_DAY_WORDS = re.compile(rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b|"
+# A day of a month: "9 August", "9th of August", "Aug. 9".
+_DAY_OF_MONTH = rf"\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?"
+_DAY_WORDS = re.compile(rf"\b(?:{_DAY_OF_MONTH}|"
                         r"(?:mon|tues|wednes|thurs|fri|satur|sun)day|\d{4}-\d\d-\d\d|\d{1,2}/\d{1,2}/\d{2,4}|"
                         r"yesterday|today|tomorrow)\b", re.IGNORECASE)
 _TIME_WORDS = re.compile(r"\b(?:\d{4}|jan(?:uary)?|feb(?:ruary)?|march|april|may|june|july|aug(?:ust)?|"
@@ -69,8 +71,7 @@ _UNITS = (
 
 
 # A calendar date or a clock time: "3 March 2025", "March 3, 2025", "March 2025", "3 March", "6:12".
-_DATE = re.compile(rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?|"
-                   rf"{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?|{_MONTH}\s+\d{{4}}|"
+_DATE = re.compile(rf"\b(?:(?:{_DAY_OF_MONTH})(?:,?\s+\d{{4}})?|{_MONTH}\s+\d{{4}}|"
                    r"\d{1,2}:\d\d(?:\s*[ap]\.?m\b\.?)?|\d{1,2}\.\d\d\s*[ap]\.?m\b\.?)(?!\d)", re.IGNORECASE)
 
 
@@ -142,6 +143,10 @@ _POSTMODIFIERS = frozenset({"due", "set", "likely", "able", "about", "whose", "w
 _WHICH = re.compile(r"^\W*which (.*)", re.IGNORECASE)
 
 
+# A byline ("By Jane Roe") names the author without the word "author".
+_BYLINE_ROLES = frozenset({"author", "authors", "writer", "writers", "reporter", "reporters", "journalist"})
+
+
 def named_role(question: str) -> str | None:
     """Who a name question asks for: 'the name of Velomara's chief executive' -> 'executive',
     'Which architect at Dunmore & Salk led the team?' -> 'architect'."""
@@ -150,14 +155,17 @@ def named_role(question: str) -> str | None:
     if not m and not which:
         return None
     phrase = []
-    for w in words(m.group(1) or m.group(2) if m else which.group(1)):
+    for w in words((m.group(1) or m.group(2)) if m else which.group(1)):
         if w.lower() in _PHRASE_END | _POSTMODIFIERS or w.lower().endswith(("ed", "ing")):
             break
         phrase.append(w)
     head = phrase[-1].lower() if phrase else ""
-    # A byline ("By Jane Roe") names the author without the word "author".
-    byline = {"author", "authors", "writer", "writers", "reporter", "reporters", "journalist"}
-    return head if len(head) > 2 and head not in STOPWORDS | QUESTION_FRAME | byline else None
+    return head if len(head) > 2 and head not in STOPWORDS | QUESTION_FRAME | _BYLINE_ROLES else None
+
+
+def asked_about(question: str) -> str | None:
+    """The thing a question counts ("how many civilians") or the role it asks to name."""
+    return counted_thing(question) or named_role(question)
 
 
 _SPEAKER = re.compile(r"\b(?:what|how) (?:did|does|do|has|have|had|will|would) (.+?) (?:say|said|tell|"
@@ -170,7 +178,7 @@ def focus_terms(question: str) -> set[str]:
     speaker ("what did Armenia's prime minister say"). Not the thing measured: "3.5%
     interest" answers "what interest rate" without the word "rate"."""
     codes = {stem(n) for n in names(question) if any(ch.isdigit() for ch in n)}
-    thing = counted_thing(question) or named_role(question)
+    thing = asked_about(question)
     if thing:
         return codes | {stem(thing)}
     m = _SPEAKER.search(question)
@@ -221,7 +229,7 @@ def bound_to_focus(question: str, answer: str) -> bool:
     must not say that it is not known. An answer that never names the focus is left to
     the context check.
     """
-    thing = counted_thing(question) or named_role(question)
+    thing = asked_about(question)
     if not thing:
         return True
     text = MARKER.sub("", answer)

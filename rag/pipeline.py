@@ -134,13 +134,16 @@ def choose_quotes(question: str, hits: list[Hit], ranked: list[tuple[int, int, f
     top = ranked[0][2]
     close = [(n, i) for n, i, score in ranked[:RELEVANT_SENTENCES] if score >= top - QUOTE_MARGIN]
     spans = [(n, i, *quote_span(question, hits[n - 1], i, idf)) for n, i in close]
-    quotes = {sp: citation_for(sp[0], hits[sp[0] - 1], *sp[2:]).quote for sp in spans}
-    # A quote must answer in form, and speak of what the question names: "Its chief
-    # executive, Anand Raveley" in an article about a water company is no answer to
-    # "who is Velomara Mobility's chief executive".
-    answering = [(n, i, first, last) for n, i, first, last in spans
-                 if answers_question(question, quotes[n, i, first, last], hits[n - 1].chunk.text)
-                 and speaks_of_question_names(quotes[n, i, first, last], question, hits[n - 1], first, last)]
+
+    def answers(n: int, first: int, last: int) -> bool:
+        # In form, and about what the question names: "Its chief executive, Anand Raveley"
+        # in an article about a water company is no answer to "who is Velomara Mobility's
+        # chief executive".
+        quote = citation_for(n, hits[n - 1], first, last).quote
+        return (answers_question(question, quote, hits[n - 1].chunk.text)
+                and speaks_of_question_names(quote, question, hits[n - 1], first, last))
+
+    answering = [(n, i, first, last) for n, i, first, last in spans if answers(n, first, last)]
     picked = (answering or spans)[:1]
     n0, i0, first0, last0 = picked[0]
     for n, i, first, last in answering[1:]:
