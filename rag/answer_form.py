@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 
-from rag.text import QUESTION_FRAME, STOPWORDS, content_terms, names, numbers, split_sentences, stem, words
+from rag.text import (QUESTION_FRAME, STOPWORDS, content_terms, names, numbers, question_terms, split_sentences,
+                      stem, words)
 
 # Citation markers like [2], which are references, not numbers of the answer.
 MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;-]\s*\d+)*)\s*\]")
@@ -31,6 +32,26 @@ _EXPECTS_NAME = re.compile(r"^\s*(?:who|whom|whose)\b|\bwhat (?:is|was|are|were)
                            r"ministers?|official|spokes(?:man|woman|person)|architect|engineer|author|"
                            r"writer|director|founder|chief|head|leader|mayor|governor|astronaut|name)\b|"
                            r"^\s*where\b", re.IGNORECASE)
+# For a person's name, names of places and bodies do not count.
+_ASKS_PERSON = re.compile(r"^\W*(?:who|whom|whose)\b", re.IGNORECASE)
+# A capitalised word after "in", "from", "near" ... names a place: "a facility in northern Sweden".
+_PLACE = re.compile(r"\b(?i:in|at|from|near|outside|across|throughout|around|towards?|"
+                    r"(?:village|town|city|county|region|province|canton|district) of)\s+(?:the\s+)?"
+                    r"(?:(?i:(?:north|south)(?:-?(?:east|west))?(?:ern)?|east(?:ern)?|west(?:ern)?|central)\s+)?"
+                    r"([A-Z][\w'’-]*)")
+# The last word of a name that makes it a place or a body, not a person: "St. Anne's Regional
+# Medical Center", "Halvorsen & Brant Engineering", "Ashcombe Borough Council".
+_INSTITUTIONS = frozenset("""
+center centre hospital clinic school college university academy council committee commission authority
+agency department ministry office court trust foundation association society institute street road avenue
+lane square park bridge station airport harbour harbor church cathedral hall house museum library theatre
+theater cinema stadium arena plant factory company corporation corp inc ltd llc plc group bank fund
+engineering energy homes mobility water news times post press herald river valley lake island county
+district province region city town village bay coast
+""".split())
+# A run of capitalised words ("Dr Maria Lopez of Riverton Hospital" is two runs).
+_CAPITALISED = re.compile(r"[A-Z][\w'’.-]*(?:\s+(?:&\s+)?[A-Z][\w'’.-]*)*")
+_CURRENCY_CODES = frozenset({"chf", "usd", "eur", "gbp", "sek", "nok", "dkk", "rub", "uah", "jpy", "cny"})
 # "On what date" wants a day: "9 August", "Aug. 9", "Monday", "2025-03-14"; a year alone is not one.
 _EXPECTS_DAY = re.compile(r"\b(?:what|which) (?:date|day)\b", re.IGNORECASE)
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|march|mar|april|apr|may|june|jun|july|jul|aug(?:ust)?|"
@@ -75,8 +96,39 @@ _DATE = re.compile(rf"\b(?:(?:{_DAY_OF_MONTH})(?:,?\s+\d{{4}})?|{_MONTH}\s+\d{{4
                    r"\d{1,2}:\d\d(?:\s*[ap]\.?m\b\.?)?|\d{1,2}\.\d\d\s*[ap]\.?m\b\.?)(?!\d)", re.IGNORECASE)
 
 
-_DURATION = re.compile(r"\bhow (?:long|soon|often)\b|\bhow many (?:\w+ )?(?:days|weeks|months|years|hours)\b",
-                       re.IGNORECASE)
+_DURATION = re.compile(r"\bhow (?:long|soon|often|old)\b|\bhow many (?:\w+ )?(?:days|weeks|months|years|hours)\b|"
+                       r"\bwhat age\b", re.IGNORECASE)
+# A span of time: "over the past ten years", "a five-year plan", "for 18 months". It measures
+# time, not the size or number asked for, unless the question asks how long.
+_SPAN = re.compile(r"\b(?:\d[\d,.]*|a|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+                   r"fifteen|twenty|thirty|fifty|a hundred)[\s-]+(?:years?|months?|weeks?|days?|hours?|minutes?|"
+                   r"decades?)\b(?:\s+old\b)?", re.IGNORECASE)
+
+# A figure asked for per period ("an annual pass", "over a full year", "per month") must be
+# given for that period: "a monthly pass costs 19 euros" does not price the annual one.
+_PERIODS = (
+    (re.compile(r"\b(?:annual(?:ly)?|yearly|per annum|(?:a|per|each|every|one|full|whole|a full|a whole) year)\b",
+                re.IGNORECASE),
+     re.compile(r"\b(?:annual(?:ly)?|yearly|years?|annum|12 months|twelve months)\b", re.IGNORECASE)),
+    (re.compile(r"\b(?:monthly|(?:a|per|each|every) month)\b", re.IGNORECASE),
+     re.compile(r"\bmonth(?:s|ly)?\b", re.IGNORECASE)),
+    (re.compile(r"\b(?:weekly|(?:a|per|each|every) week)\b", re.IGNORECASE),
+     re.compile(r"\bweek(?:s|ly)?\b", re.IGNORECASE)),
+    (re.compile(r"\b(?:daily|nightly|(?:a|per|each|every) (?:day|night))\b", re.IGNORECASE),
+     re.compile(r"\b(?:days?|daily|nights?|nightly)\b", re.IGNORECASE)),
+)
+
+
+def gives_period(question: str, sentence: str) -> bool:
+    """False when the question asks for a figure per year (month, week, day) and the sentence
+    gives it for no such period. A figure for a calendar year ("120,000 visitors in 2024") is
+    a yearly one, unless the sentence says it is per month or week or day."""
+    for n, (asks, given) in enumerate(_PERIODS):
+        if asks.search(question) and not given.search(sentence):
+            other = any(a.search(sentence) for a, _ in _PERIODS[1:])
+            if n > 0 or not _YEAR.search(sentence) or other:
+                return False
+    return True
 
 
 def quantities(text: str) -> set[str]:
@@ -94,11 +146,13 @@ def has_expected_answer(question: str, sentence: str) -> bool | None:
     if _EXPECTS_YEAR.search(question):
         return bool(set(_YEAR.findall(sentence)) - set(_YEAR.findall(question)))
     if _EXPECTS_NUMBER.search(question):
-        scale = {w.lower() for w in _NUMBER_WORDS.findall(sentence)}
         if any(asks.search(question) and not unit.search(sentence) for asks, unit in _UNITS):
             return False
-        # A date or a clock time counts nothing, unless the question asks how long.
-        counted = sentence if _DURATION.search(question) else _DATE.sub(" ", sentence)
+        if not gives_period(question, sentence):
+            return False
+        # A date, a clock time or a span of time counts nothing, unless the question asks how long.
+        counted = sentence if _DURATION.search(question) else _SPAN.sub(" ", _DATE.sub(" ", sentence))
+        scale = {w.lower() for w in _NUMBER_WORDS.findall(counted)}
         return bool(quantities(counted) - numbers(question)) or bool(
             scale - {w.lower() for w in _NUMBER_WORDS.findall(question)})
     if _EXPECTS_DAY.search(question):
@@ -106,7 +160,11 @@ def has_expected_answer(question: str, sentence: str) -> bool | None:
     if _EXPECTS_TIME.search(question):
         return bool(_TIME_WORDS.search(sentence))
     if _EXPECTS_NAME.search(question):
-        return bool(names(sentence) - {w.lower() for w in words(question)} - _CALENDAR)
+        found = names(sentence) - {w.lower() for w in words(question)} - _CALENDAR
+        if _ASKS_PERSON.search(question) or _ROLE.search(question):
+            # "ran a similar facility in northern Sweden", "collected CHF 12,500": no one's name.
+            found -= {m.lower() for m in _PLACE.findall(sentence)} | _CURRENCY_CODES | institution_words(sentence)
+        return bool(found)
     return None
 
 
@@ -130,7 +188,7 @@ def counted_thing(question: str) -> str | None:
         if w.lower() in _PHRASE_END:
             break
         phrase.append(w)
-    plural = [w for w in phrase if len(w) > 3 and w.lower().endswith("s")]
+    plural = [w for w in phrase if len(w) > 3 and w.lower().endswith("s") and not w.lower().endswith(("'s", "’s"))]
     irregular = [w for w in phrase if w.lower() in _IRREGULAR_PLURALS]
     return (plural or irregular or phrase or [None])[0]
 
@@ -161,6 +219,27 @@ def named_role(question: str) -> str | None:
         phrase.append(w)
     head = phrase[-1].lower() if phrase else ""
     return head if len(head) > 2 and head not in STOPWORDS | QUESTION_FRAME | _BYLINE_ROLES else None
+
+
+def institution_words(text: str) -> set[str]:
+    """The words of names in text that end like a place or a body (see _INSTITUTIONS)."""
+    found = set()
+    for m in _CAPITALISED.finditer(text):
+        parts = [p.lower() for w in words(m.group()) for p in w.split("-") if p]
+        if parts and _singular(parts[-1]) in _INSTITUTIONS:
+            found |= set(parts)
+    return found
+
+
+def _singular(word: str) -> str:
+    w = word.lower().replace("’", "'").removesuffix("'s")
+    return w[:-1] if w.endswith("s") and not w.endswith("ss") else w
+
+
+def mentions(thing: str, text: str) -> bool:
+    """Whether text uses the word thing (singular or plural). Stricter than comparing stems:
+    "Halvorsen & Brant Engineering" is not an engineer, though both stem to "engin"."""
+    return _singular(thing) in {_singular(w) for w in words(text)}
 
 
 def asked_about(question: str) -> str | None:
@@ -211,10 +290,14 @@ def answers_question(question: str, answer: str, context: str = "") -> bool:
 
 # A sentence saying the thing asked is not known or not given: "the trust has been unable to
 # establish which architect drew the plans", "the beekeeper, who asked not to be named".
-_UNDISCLOSED = re.compile(r"\b(?:not|never) (?:been |be )?(?:named|identified|disclosed|revealed|made public|known)\b|"
+_SAY = r"(?:name|identify|disclose|reveal|say|give|provide|confirm|comment|specify|release|share)"
+_UNDISCLOSED = re.compile(r"\b(?:not|never) (?:yet )?(?:been |be )?(?:named|identified|disclosed|revealed|made public|"
+                          r"known|released|specified|announced|chosen|selected|appointed|decided|determined)\b|"
+                          r"\byet to (?:be )?(?:named|identified|disclosed|revealed|announced|chosen|selected|"
+                          r"appointed|decided|determined|name|identify|disclose|reveal|announce|choose|select|"
+                          r"appoint|decide|determine)\b|"
                           r"\bunable to (?:establish|determine|identify|confirm|say)\b|"
-                          r"\b(?:declined|refused) to (?:name|identify|disclose|reveal|say)\b|"
-                          r"\b(?:would|did|could) not (?:name|identify|disclose|reveal|say)\b|"
+                          rf"\b(?:declined|refused) to {_SAY}\b|\b(?:would|did|could|will) not {_SAY}\b|"
                           r"\b(?:unknown|undisclosed|unnamed)\b", re.IGNORECASE)
 
 
@@ -230,11 +313,15 @@ def bound_to_focus(question: str, answer: str) -> bool:
     the context check.
     """
     thing = asked_about(question)
-    if not thing:
-        return True
     text = MARKER.sub("", answer)
     sentences = [text[s:e] for s, e in split_sentences(text)]
-    about = [i for i, sentence in enumerate(sentences) if stem(thing) in content_terms(sentence)]
+    if not thing:
+        # "The family declined to say how much the insurance would pay" answers no
+        # "how much did the insurance pay", though another sentence may hold a figure.
+        terms = question_terms(question)
+        return not any(_UNDISCLOSED.search(sentence) and terms & set(content_terms(sentence))
+                       and not has_expected_answer(question, sentence) for sentence in sentences)
+    about = [i for i, sentence in enumerate(sentences) if mentions(thing, sentence)]
     if any(_UNDISCLOSED.search(sentences[i]) for i in about):
         return False  # the documents say they do not know
     return not about or any(has_expected_answer(question, " ".join(sentences[i:i + 2])) is not False

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embeddings.encoder import Encoder, SentenceTransformerEncoder, model_name
-from rag.answer_form import answers_question
+from rag.answer_form import answers_question, mentions, named_role
 from rag.cite import (Claim, Verifier, citation_for, key_terms, parse_claims, quote_span, rank_sentences,
                       says_unknown, speaks_of_question_names)
 from rag.errors import IndexMissingError, InputError, ModelError
@@ -31,7 +31,7 @@ from rag.prompt import build_prompt, select_excerpts
 from rag.retrieve import Retriever
 from rag.schema import Answer, Citation, Hit
 from rag.settings import DEFAULT_COLLECTION, Settings
-from rag.text import content_terms
+from rag.text import content_terms, names, words
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,7 @@ def choose_quotes(question: str, hits: list[Hit], ranked: list[tuple[int, int, f
         # chief executive".
         quote = citation_for(n, hits[n - 1], first, last).quote
         return (answers_question(question, quote, hits[n - 1].chunk.text)
+                and holds_the_role(question, quote, hits, hits[n - 1].chunk.source)
                 and speaks_of_question_names(quote, question, hits[n - 1], first, last))
 
     answering = [(n, i, first, last) for n, i, first, last in spans if answers(n, first, last)]
@@ -154,6 +155,20 @@ def choose_quotes(question: str, hits: list[Hit], ranked: list[tuple[int, int, f
             picked[0] = (n0, i0, min(first, first0), max(last, last0))
             break
     return bool(answering), picked
+
+
+def holds_the_role(question: str, quote: str, hits: list[Hit], source: str) -> bool:
+    """For "the name of the plant's chief engineer": whether the quote speaks of that role,
+    or names someone whom a retrieved sentence of the same article gives that role ("Peskov
+    said ..." with "Kremlin spokesman Dmitry Peskov" elsewhere). The contractor named in
+    the sentence after "the plant's chief engineer" is no engineer."""
+    role = named_role(question)
+    if not role or mentions(role, quote):
+        return True
+    named = names(quote) - {w.lower() for w in words(question)}
+    return any(mentions(role, sentence) and named & names(sentence)
+               for h in hits if h.chunk.source == source
+               for sentence in (h.chunk.text[a:b] for *_, a, b in h.chunk.sentence_spans()))
 
 
 def adds_information(claims: list[Claim], supports: list, question: str) -> bool:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rag.answer_form import answers_question, counted_thing, named_role
+from rag.answer_form import answers_question, counted_thing, mentions, named_role
 
 
 @pytest.mark.parametrize("question,answer,expected", [
@@ -55,6 +55,35 @@ from rag.answer_form import answers_question, counted_thing, named_role
      "has been unable to establish which architect drew the plans [1].", False),
     ("What was the total price tag for the plant?", "The plant opened on 11 March 2024 [1].", False),
     ("What was the total price tag for the plant?", "The plant cost 18.6 million euros [1].", True),
+    # A figure asked per period must be given for that period.
+    ("How much does an annual pass cost?", "A monthly pass costs 19 euros [1].", False),
+    ("How much does an annual pass cost?", "An annual pass costs 190 euros [1].", True),
+    ("How many tonnes will the plant burn over a full year?", "It burns 1,800 tonnes a month [1].", False),
+    ("How many tonnes will the plant burn over a full year?", "It burns 20,000 tonnes a year [1].", True),
+    ("How many visitors does the museum get each year?", "It had 120,000 visitors in 2024 [1].", True),
+    # A span of time is no size.
+    ("How large were the meadows in 2024?", "The meadows more than doubled over the past ten years [1].", False),
+    ("How large were the meadows in 2024?", "The meadows covered 640 hectares in 2024 [1].", True),
+    ("How old is the mayor?", "The mayor, 55 years old, spoke [1].", True),
+    # A place or a currency is no one's name.
+    ("What is the name of the plant's chief engineer?",
+     "The chief engineer, who ran a plant in northern Sweden, spoke [1].", False),
+    ("What is the name of the plant's chief engineer?",
+     "The chief engineer, Lars Berg, who ran a plant in northern Sweden, spoke [1].", True),
+    ("Who first reported the disease?", "Members collected CHF 12,500 for the village of Grisach [1].", False),
+    ("Which town hosts the plant?", "The plant was built in Kestrand [1].", True),
+    ("What is the name of the firefighter who was hurt?",
+     "One firefighter was taken to St. Anne's Regional Medical Center [1].", False),
+    ("What is the name of the firefighter who was hurt?",
+     "Firefighter Dana Ruiz was taken to St. Anne's Regional Medical Center [1].", True),
+    ("Who treated the firefighter?", "He was seen by Dr Maria Lopez of Riverton Hospital [1].", True),
+    # A sentence saying the fact is not given answers nothing, whatever else the answer holds.
+    ("How much will the insurance pay?", "The bakery was built in 1921 for $40,000. "
+     "The family declined to say how much their insurance would cover [1].", False),
+    ("How much did the renovation cost?", "The renovation cost £18.4 million, though the council "
+     "did not say how it would be paid for [1].", True),
+    ("Which company will build the plant?", "Arden Hale designed the plant. "
+     "The firm that will build the plant has not yet been chosen [1].", False),
 ])
 def test_an_answer_must_hold_what_the_question_asks_for(question, answer, expected):
     assert answers_question(question, answer) is expected
@@ -73,6 +102,7 @@ def test_what_is_counted_may_be_named_in_the_sentence_before():
     ("How many people were killed?", "people"),
     ("How many passengers travelled on the first day?", "passengers"),
     ("How large was the loan?", None),
+    ("How many of the bakery's employees were hurt?", "employees"),
 ])
 def test_the_thing_a_how_many_question_counts(question, thing):
     assert counted_thing(question) == thing
@@ -98,3 +128,9 @@ def test_an_answer_about_another_year_than_the_one_asked_is_not_an_answer():
 ])
 def test_the_role_a_name_question_asks_about(question, role):
     assert named_role(question) == role
+
+
+def test_a_role_is_matched_as_a_word_not_as_a_stem():
+    # "Engineering" stems like "engineer", but a firm's name is not the engineer's.
+    assert mentions("engineer", "The chief engineers met.")
+    assert not mentions("engineer", "The main contractor was Halvorsen & Brant Engineering.")

@@ -148,3 +148,29 @@ def test_a_quote_about_another_company_is_no_answer():
     assert ok and [(n, i) for n, i, _, _ in picked] == [(2, 1)]  # the sentence before names Velomara
     ok, _ = choose_quotes(question, hits[:1], [(1, 1, 0.6)], {})
     assert not ok
+
+
+def test_a_quote_for_a_role_must_speak_of_the_role():
+    hits = [hit("plant.txt", "The main contractor was Halvorsen & Brant Engineering.",
+                "The plant's chief engineer once ran a plant in Sweden.")]
+    question = "What is the name of the chief engineer at the plant?"
+    ok, _ = choose_quotes(question, hits, [(1, 0, 0.6), (1, 1, 0.55)], {})
+    assert not ok  # a firm's name, and an engineer with no name
+    named = [hit("plant.txt", "The main contractor was Halvorsen & Brant Engineering.",
+                 "The plant's chief engineer, Lars Berg, once ran a plant in Sweden.")]
+    ok, picked = choose_quotes(question, named, [(1, 0, 0.6), (1, 1, 0.55)], {})
+    text, _ = quote_answer(named, [(n, a, b) for n, _, a, b in picked])
+    assert ok and "Lars Berg" in text
+
+
+def test_a_quote_may_name_the_holder_of_a_role_given_elsewhere_in_the_article():
+    question = "Which spokesman dismissed the claim?"
+    hits = [hit("k.txt", "In reply, Peskov said her remark was wrong.", "It was Monday.", "Each spokesman spoke."),
+            hit("k.txt", "Separately, Kremlin spokesman Dmitry Peskov affirmed the result.")]
+    ok, _ = choose_quotes(question, hits, [(1, 0, 0.6)], {})
+    assert ok
+    # Orlov is a spokesman; Peskov is not said to be one.
+    hits = [hit("k.txt", "In reply, Peskov said her remark was wrong.", "It was Monday.", "Each spokesman spoke."),
+            hit("k.txt", "A spokesman for the army, Ivan Orlov, spoke too.")]
+    ok, _ = choose_quotes(question, hits, [(1, 0, 0.6)], {})
+    assert not ok
