@@ -269,7 +269,8 @@ def focus_terms(question: str) -> set[str]:
     return codes | set(content_terms(m.group(1)))
 
 
-def answers_question(question: str, answer: str, context: str = "") -> bool:
+def answers_question(question: str, answer: str, context: str = "",
+                     aliases: frozenset[str] = frozenset()) -> bool:
     """False when an answer cannot be what the question asks for.
 
     It must hold the kind of thing asked (see has_expected_answer), and it or its
@@ -280,12 +281,17 @@ def answers_question(question: str, answer: str, context: str = "") -> bool:
     there too, or the answer is about another year or another thing. Where the answer
     itself speaks of the thing counted or the role named, the number or name must sit
     with it (see bound_to_focus). A check of form, not of truth; truth is the
-    verifier's (rag.cite).
+    verifier's (rag.cite). aliases are words the documents use for the thing asked about
+    ("soldiers" for "troops").
     """
-    if has_expected_answer(question, answer) is False or not bound_to_focus(question, answer):
+    if has_expected_answer(question, answer) is False or not bound_to_focus(question, answer, aliases):
         return False
     said = MARKER.sub("", f"{answer} {context}")
-    return focus_terms(question) <= set(content_terms(said)) and numbers(question) <= numbers(said)
+    terms = set(content_terms(said))
+    thing = asked_about(question)
+    if thing and any(stem(a) in terms for a in aliases):
+        terms.add(stem(thing))
+    return focus_terms(question) <= terms and numbers(question) <= numbers(said)
 
 
 # A sentence saying the thing asked is not known or not given: "the trust has been unable to
@@ -301,7 +307,7 @@ _UNDISCLOSED = re.compile(r"\b(?:not|never) (?:yet )?(?:been |be )?(?:named|iden
                           r"\b(?:unknown|undisclosed|unnamed)\b", re.IGNORECASE)
 
 
-def bound_to_focus(question: str, answer: str) -> bool:
+def bound_to_focus(question: str, answer: str, aliases: frozenset[str] = frozenset()) -> bool:
     """False when the answer's sentences about the question's focus lack what was asked.
 
     "He confirmed plans for the flight of a Belarusian astronaut in 2023" holds no
@@ -321,7 +327,8 @@ def bound_to_focus(question: str, answer: str) -> bool:
         terms = question_terms(question)
         return not any(_UNDISCLOSED.search(sentence) and terms & set(content_terms(sentence))
                        and not has_expected_answer(question, sentence) for sentence in sentences)
-    about = [i for i, sentence in enumerate(sentences) if mentions(thing, sentence)]
+    about = [i for i, sentence in enumerate(sentences)
+             if any(mentions(word, sentence) for word in (thing, *aliases))]
     if any(_UNDISCLOSED.search(sentences[i]) for i in about):
         return False  # the documents say they do not know
     return not about or any(has_expected_answer(question, " ".join(sentences[i:i + 2])) is not False

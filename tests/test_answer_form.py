@@ -134,3 +134,13 @@ def test_a_role_is_matched_as_a_word_not_as_a_stem():
     # "Engineering" stems like "engineer", but a firm's name is not the engineer's.
     assert mentions("engineer", "The chief engineers met.")
     assert not mentions("engineer", "The main contractor was Halvorsen & Brant Engineering.")
+
+
+def test_the_documents_word_for_the_thing_counted_may_stand_in_for_it():
+    question = "How many troops had Russia lost?"
+    answer = "On Monday, Russian forces lost 27,700 soldiers [1]."
+    assert not answers_question(question, answer)
+    assert answers_question(question, answer, aliases=frozenset({"soldiers"}))
+    # The alias binds like the word: the number must stand with it.
+    assert not answers_question(question, "The soldiers came home on Monday, 3 March [1].",
+                                aliases=frozenset({"soldiers"}))

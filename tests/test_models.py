@@ -49,6 +49,15 @@ def test_off_topic_question_is_refused(real_pipeline):
     assert answer.refused and "do not answer" in answer.text
 
 
+def test_the_documents_other_word_for_the_thing_counted_counts(real_pipeline):
+    hits = real_pipeline.retriever.search("How many troops had Russia lost?", 5)
+    assert "soldiers" in real_pipeline.aliases("How many troops had Russia lost?", hits)
+    # Close in meaning but no plural: "military trucks" are not troops.
+    assert not {"army", "military"} & real_pipeline.aliases("How many troops had Russia lost?", hits)
+    hits = real_pipeline.retriever.search("How many civilians were killed in Kyiv?", 5)
+    assert not real_pipeline.aliases("How many civilians were killed in Kyiv?", hits)  # drones are no civilians
+
+
 def test_rag_ask_json_from_the_command_line(tmp_path):
     env = {**os.environ, "RAG_INDEX_DIR": str(tmp_path / "index"), "RAG_THREADS": "2"}
     result = subprocess.run(
