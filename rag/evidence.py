@@ -6,6 +6,10 @@ evidence itself: how well the best passage covers the question's key terms,
 weighted by rarity (a term the corpus never uses, like "population" in a
 corpus without it, weighs most), how close it is in embedding space, and
 whether the names the question asks about occur in any passage at all.
+
+Also here: the passages' own words for what a question asks about, found by
+comparing word vectors (WordVectors), so that "27,700 soldiers" can answer
+"how many troops".
 """
 
 from __future__ import annotations
