@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 
 from embeddings.encoder import Encoder
-from rag.answer_form import MARKER, focus_terms, has_expected_answer
+from rag.answer_form import MARKER, focus_terms, has_expected_answer, mentions, named_role
 from rag.schema import Citation, Hit
 from rag.text import (content_terms, known_forms, names, numbers, question_terms, split_sentences,
                       stem, words)
@@ -169,6 +169,24 @@ def speaks_of_question_names(claim: str, question: str, hit: Hit, first: int, la
     spans = hit.chunk.sentence_spans()
     start = spans[max(0, first - 1)][2]
     return bool(asked & known_forms(f"{hit.chunk.title} {hit.chunk.text[start:spans[last][3]]}"))
+
+
+def holds_the_role(question: str, quote: str, hits: list[Hit], source: str,
+                   aliases: frozenset[str] = frozenset()) -> bool:
+    """For "the name of the plant's chief engineer": whether the quote speaks of that role,
+    or names someone whom a retrieved sentence of the same article gives that role ("Peskov
+    said ..." with "Kremlin spokesman Dmitry Peskov" elsewhere). The contractor named in
+    the sentence after "the plant's chief engineer" is no engineer."""
+    role = named_role(question)
+    if not role:
+        return True
+    roles = (role, *aliases)
+    if any(mentions(r, quote) for r in roles):
+        return True
+    named = names(quote) - {w.lower() for w in words(question)}
+    return any(any(mentions(r, sentence) for r in roles) and named & names(sentence)
+               for h in hits if h.chunk.source == source
+               for sentence in (h.chunk.text[a:b] for *_, a, b in h.chunk.sentence_spans()))
 
 
 class Verifier:

@@ -6,10 +6,6 @@ evidence itself: how well the best passage covers the question's key terms,
 weighted by rarity (a term the corpus never uses, like "population" in a
 corpus without it, weighs most), how close it is in embedding space, and
 whether the names the question asks about occur in any passage at all.
-
-Also here: the passages' own words for what a question asks about, found by
-comparing word vectors (WordVectors), so that "27,700 soldiers" can answer
-"how many troops".
 """
 
 from __future__ import annotations
@@ -18,56 +14,15 @@ import difflib
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
-from embeddings.encoder import Encoder
 from rag.index import Index
 from rag.schema import Hit
-from rag.text import STOPWORDS, content_terms, question_terms, names, stem, words
+from rag.text import content_terms, question_terms, names, stem
 
 # Calibrated on the dev questions and the project's own extra questions
 # (tests/data/*questions.jsonl); `rag eval` reports the effect.
 MIN_COVERAGE = 0.45
 MIN_DENSE = 0.45
 MAX_UNKNOWN_SHARE = 0.5
-# How close (cosine of all-MiniLM-L6-v2 word vectors) a passage's word must be to stand for
-# the thing a question counts or the role it names: "soldiers" for "troops" is 0.89,
-# "spokesperson" for "spokesman" 0.87; "trains" for "passengers" only 0.54, "profit" for
-# "revenue" 0.73.
-SAME_THING = 0.75
-
-
-class WordVectors:
-    """Embedding vectors of single words, kept once computed (a corpus has a bounded
-    vocabulary, and the same passages come back for related questions)."""
-
-    MAX_WORDS = 50_000
-
-    def __init__(self, encoder: Encoder) -> None:
-        self.encoder = encoder
-        self._cache: dict[str, np.ndarray] = {}
-
-    def _vectors(self, batch: list[str]) -> np.ndarray:
-        if len(self._cache) + len(batch) > self.MAX_WORDS:
-            self._cache.clear()
-        missing = [w for w in dict.fromkeys(batch) if w not in self._cache]
-        if missing:
-            self._cache.update(zip(missing, self.encoder.encode(missing)))
-        return np.stack([self._cache[w] for w in batch])
-
-    def alike(self, word: str, vocabulary: list[str], threshold: float) -> list[str]:
-        """The words of vocabulary whose cosine similarity to word is at least threshold."""
-        if not vocabulary:
-            return []
-        sims = self._vectors(vocabulary) @ self._vectors([word])[0]
-        return [w for w, sim in zip(vocabulary, sims) if sim >= threshold]
-
-
-def vocabulary(hits: list[Hit]) -> list[str]:
-    """The lower-cased words of the passages, without stopwords, digits or names."""
-    found = {w.lower() for h in hits for w in words(h.chunk.text)
-             if w.islower() and w.isalpha() and len(w) > 2 and w not in STOPWORDS}
-    return sorted(found)
 
 
 @dataclass(frozen=True)
