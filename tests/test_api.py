@@ -7,6 +7,7 @@ few run a real `rag serve` with the bundled models (marked `models`).
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import httpx
@@ -320,7 +321,11 @@ def test_real_server_answers_with_citations_streamed_and_not(real_client):
     chunks = list(real_client.chat.completions.create(model="rag", messages=ask_user(REAL_DRONES), stream=True))
     assert sum(1 for c in chunks if (c.model_extra or {}).get("rag_draft")) > 3  # the model's words, as they came
     content = "".join(c.choices[0].delta.content or "" for c in chunks)
-    assert content == completion.choices[0].message.content  # temperature 0: the same checked answer
+    # The same checked answer, but not always word for word: the second request reuses the
+    # first one's prompt from llama.cpp's cache, which sums floats in another order, and greedy
+    # decoding can then pick another near-tie word ("against Kyiv" for "against Ukraine").
+    assert "35" in content
+    assert re.findall(r"\[\d+\]", content) == re.findall(r"\[\d+\]", completion.choices[0].message.content)
     assert chunks[-1].model_extra["rag"]["citations"][0]["source"] == REAL_DRONES_SOURCE
 
 
