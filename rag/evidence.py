@@ -19,10 +19,13 @@ from rag.schema import Hit
 from rag.text import content_terms, question_terms, names, stem
 
 # Calibrated on the dev questions and the project's own extra questions
-# (tests/data/*questions.jsonl); `rag eval` reports the effect.
+# (tests/data/*questions.jsonl); `rag eval` reports the effect. A question put in other
+# words than its article's ("refurbishment" for "restoration", "genuine" for "legitimate")
+# had up to 0.59 of its weight in words the corpus never uses; off-topic questions without
+# a name the corpus lacks, 0.65 and more.
 MIN_COVERAGE = 0.45
 MIN_DENSE = 0.45
-MAX_UNKNOWN_SHARE = 0.5
+MAX_UNKNOWN_SHARE = 0.6
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,9 @@ ourselves out over own said same say says she should so some such than that the 
 them themselves then there these they this those through to too under until up very was we
 were what when where which while who whom why will with would you your yours yourself
 yourselves according did does many much kind happen happened tell describe according
+instead toward towards within without upon onto across along among amid around behind beside
+besides beyond despite inside though although unless whether yet via per else ever even
+still already might must shall get gets got go goes went gone going
 """.split())
 
 
