@@ -96,6 +96,16 @@ _DATE = re.compile(rf"\b(?:(?:{_DAY_OF_MONTH})(?:,?\s+\d{{4}})?|{_MONTH}\s+\d{{4
                    r"\d{1,2}:\d\d(?:\s*[ap]\.?m\b\.?)?|\d{1,2}\.\d\d\s*[ap]\.?m\b\.?)(?!\d)", re.IGNORECASE)
 
 
+# Money, a share, a measure or a year: "$1.5 million", "CHF 180", "7.8 percent", "47-kilometre",
+# "since 2019".
+_MEASURED = re.compile(
+    r"[$£€¥₽₴]\s?\d[\d,.]*(?:\s*(?:million|billion|bn|m|k)\b)?|"
+    r"\b(?:chf|usd|eur|gbp|sek|nok|dkk)\s?\d[\d,.]*(?:\s*(?:million|billion)\b)?|"
+    r"\b\d[\d,.]*(?:\s*(?:million|billion))?(?:\s*%|[\s-]*(?:per ?cent|dollars?|euros?|pounds?|cents?|pence|"
+    r"francs?|chf|kron(?:a|e|or|er)|rupees?|yen|yuan|r[o]?ubles?|hryvnias?|km|kilomet(?:re|er)s?|"
+    r"met(?:re|er)s?|miles?|kg|kilos?|kilograms?|grams?|tonnes?|tons?|litres?|liters?|degrees?|hectares?|"
+    r"acres?|mph|feet|foot|inch(?:es)?|centimet(?:re|er)s?|cm|mm)\b)|"
+    r"\b(?:in|since|by|until|till|from|before|after|during)\s+(?:1[5-9]|20)\d\d\b", re.IGNORECASE)  # "since 2019"
 _DURATION = re.compile(r"\bhow (?:long|soon|often|old)\b|\bhow many (?:\w+ )?(?:days|weeks|months|years|hours)\b|"
                        r"\bwhat age\b", re.IGNORECASE)
 # A span of time: "over the past ten years", "a five-year plan", "for 18 months". It measures
@@ -131,6 +141,44 @@ def gives_period(question: str, sentence: str) -> bool:
     return True
 
 
+_COUNT_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+                "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a": 1, "an": 1}
+_UNIT = r"(day|week|month|year|night)s?\b"
+# "In its first month", "in the first six weeks": the stretch of time a figure is asked for.
+_FIRST_STRETCH = re.compile(rf"\b(?:first|opening)\s+(?:(\w+)\s+)?{_UNIT}", re.IGNORECASE)
+_STRETCH = re.compile(rf"\b(\d+|{'|'.join(_COUNT_WORDS)})[\s-]+{_UNIT}", re.IGNORECASE)
+
+
+def _how_many(word: str | None) -> int | None:
+    if word is None:
+        return 1
+    return int(word) if word.isdigit() else _COUNT_WORDS.get(word.lower())
+
+
+def gives_stretch(question: str, sentence: str) -> bool:
+    """False when the question asks for a figure over a first stretch of time ("in its first
+    month") and the sentence gives one over another stretch ("ran for six months and recorded
+    31,000 rides")."""
+    asked = _FIRST_STRETCH.search(question)
+    if not asked or _FIRST_STRETCH.search(sentence):
+        return True
+    length, unit = _how_many(asked.group(1)), asked.group(2).lower()
+    return not any(m.group(2).lower() == unit and _how_many(m.group(1)) != length
+                   for m in _STRETCH.finditer(sentence))
+
+
+# Deaths and injuries are counted apart: "12 people were injured" does not say how many died.
+_DEATHS = re.compile(r"\b(?:kill(?:ed|s|ing)?|died|dies|dead|deaths?|fatal(?:ities|ly)?|lives|"
+                     r"(?:death )?toll)\b", re.IGNORECASE)
+_INJURIES = re.compile(r"\b(?:injur(?:ed|y|ies|ing)|wounded|wounds?|hurt|hospitali[sz]ed)\b", re.IGNORECASE)
+
+
+def counts_other_harm(question: str, sentence: str) -> bool:
+    """True when the question counts deaths and the sentence only injuries, or the reverse."""
+    return any(asks.search(question) and not asks.search(sentence) and other.search(sentence)
+               for asks, other in ((_DEATHS, _INJURIES), (_INJURIES, _DEATHS)))
+
+
 def quantities(text: str) -> set[str]:
     """Numbers written as quantities ('1,084', '$1.5', '62%'), not codes like 'S-400' or 'AU24'."""
     return {n for n in numbers(text) if n[0].isdigit()}
@@ -148,10 +196,15 @@ def has_expected_answer(question: str, sentence: str) -> bool | None:
     if _EXPECTS_NUMBER.search(question):
         if any(asks.search(question) and not unit.search(sentence) for asks, unit in _UNITS):
             return False
-        if not gives_period(question, sentence):
+        if (not gives_period(question, sentence) or not gives_stretch(question, sentence)
+                or counts_other_harm(question, sentence)):
             return False
-        # A date, a clock time or a span of time counts nothing, unless the question asks how long.
+        # A date, a clock time or a span of time counts nothing, unless the question asks how long;
+        # nor does money, a share or a measure ("1.50 euros per ride") count the rides asked for.
         counted = sentence if _DURATION.search(question) else _SPAN.sub(" ", _DATE.sub(" ", sentence))
+        thing = counted_thing(question)
+        if thing and not _DURATION.search(question) and not _MEASURED.search(f"2 {thing}"):
+            counted = _MEASURED.sub(" ", counted)
         scale = {w.lower() for w in _NUMBER_WORDS.findall(counted)}
         return bool(quantities(counted) - numbers(question)) or bool(
             scale - {w.lower() for w in _NUMBER_WORDS.findall(question)})
@@ -208,17 +261,36 @@ _BYLINE_ROLES = frozenset({"author", "authors", "writer", "writers", "reporter",
 def named_role(question: str) -> str | None:
     """Who a name question asks for: 'the name of Velomara's chief executive' -> 'executive',
     'Which architect at Dunmore & Salk led the team?' -> 'architect'."""
+    phrase = _role_phrase(question)
+    head = phrase[-1].lower() if phrase else ""
+    return head if len(head) > 2 and head not in STOPWORDS | QUESTION_FRAME | _BYLINE_ROLES else None
+
+
+# Words that make a role another one: the deputy mayor is not the mayor.
+_RANKS = frozenset({"deputy", "vice", "assistant", "acting", "interim", "former", "associate"})
+
+
+def _role_phrase(question: str) -> list[str]:
+    """The words naming the role a name question asks for: 'the deputy mayor'."""
     m = _ROLE.search(question)
     which = _WHICH.search(question) if _EXPECTS_NAME.search(question) else None
     if not m and not which:
-        return None
+        return []
     phrase = []
     for w in words((m.group(1) or m.group(2)) if m else which.group(1)):
-        if w.lower() in _PHRASE_END | _POSTMODIFIERS or w.lower().endswith(("ed", "ing")):
-            break
+        if w.lower() not in _RANKS and (w.lower() in _PHRASE_END | _POSTMODIFIERS
+                                        or w.lower().endswith(("ed", "ing"))):
+            break  # "the astronaut due to fly", "the firm hired to build it"; not "the acting head"
         phrase.append(w)
-    head = phrase[-1].lower() if phrase else ""
-    return head if len(head) > 2 and head not in STOPWORDS | QUESTION_FRAME | _BYLINE_ROLES else None
+    return phrase
+
+
+def role_rank(question: str) -> str | None:
+    """The rank of the role a name question asks for: 'Who is the deputy mayor?' -> 'deputy'."""
+    if not named_role(question):
+        return None
+    before = [part.lower() for w in _role_phrase(question)[:-1] for part in w.split("-")]
+    return next((w for w in before if w in _RANKS), None)
 
 
 def institution_words(text: str) -> set[str]:
@@ -237,14 +309,54 @@ def _singular(word: str) -> str:
 
 
 def mentions(thing: str, text: str) -> bool:
-    """Whether text uses the word thing (singular or plural). Stricter than comparing stems:
+    """Whether text uses the word thing (singular or plural), alone or in a hyphenated word
+    ("vice-president"). Stricter than comparing stems:
     "Halvorsen & Brant Engineering" is not an engineer, though both stem to "engin"."""
-    return _singular(thing) in {_singular(w) for w in words(text)}
+    return _singular(thing) in {_singular(p) for w in words(text) for p in {w, *w.split("-")}}
+
+
+# "How much did the new digital projector cost", "how much insurance coverage do they have",
+# "what was the cost of the recall": the thing whose amount is asked.
+_PRICED = re.compile(
+    r"\bhow much (?:(?:did|does|do|will|would|could|is|was|are|were|has|have|had) (.+?) (?:cost|costs|be worth|"
+    r"worth)\b|(?!(?:did|does|do|will|would|could|is|was|are|were|has|have|had|money|time|more|less|of)\b)"
+    r"(\w+(?: \w+)?) (?:did|does|do|will|would|could|is|was|are|were|has|have|had)\b)|"
+    r"\bwhat (?:is|was|will be|were|would be) the (?:\w+ )?(?:cost|price) of (.+)", re.IGNORECASE)
+_GENERIC_AMOUNTS = frozenset({"money", "cash", "funding", "amount", "sum", "total"})
+
+
+def priced_thing(question: str) -> str | None:
+    """What a "how much" question measures: 'How much did the new digital projector at
+    the Regent cost?' -> 'projector'; None for money in general ("how much money")."""
+    m = _PRICED.search(question)
+    if not m:
+        return None
+    phrase = []
+    for w in words(next(g for g in m.groups() if g)):
+        if w.lower() in _PHRASE_END:
+            break
+        phrase.append(w)
+    head = phrase[-1].lower() if phrase else ""
+    if len(head) <= 2 or head in STOPWORDS | QUESTION_FRAME | _GENERIC_AMOUNTS or head[0].isdigit():
+        return None
+    return phrase[-1]
 
 
 def asked_about(question: str) -> str | None:
-    """The thing a question counts ("how many civilians") or the role it asks to name."""
-    return counted_thing(question) or named_role(question)
+    """The thing a question counts ("how many civilians"), prices ("how much did the
+    projector cost") or the role it asks to name."""
+    return counted_thing(question) or named_role(question) or priced_thing(question)
+
+
+def speaks_of_asked_thing(question: str, text: str, aliases: frozenset[str] = frozenset()) -> bool:
+    """Whether text speaks of what the question counts or prices (or its alias); True when
+    it asks for neither. "12 apiaries were affected" does not speak of colonies. Of a role,
+    only its rank is asked here ("the deputy mayor"): holds_the_role sees to the rest."""
+    rank = role_rank(question)
+    if rank:  # "Mayor Denise Okafor" names no deputy mayor
+        return mentions(rank, text)
+    thing = counted_thing(question) or (None if named_role(question) else priced_thing(question))
+    return thing is None or any(mentions(word, text) for word in (thing, *aliases))
 
 
 _SPEAKER = re.compile(r"\b(?:what|how) (?:did|does|do|has|have|had|will|would) (.+?) (?:say|said|tell|"
@@ -329,7 +441,12 @@ def bound_to_focus(question: str, answer: str, aliases: frozenset[str] = frozens
                        and not has_expected_answer(question, sentence) for sentence in sentences)
     about = [i for i, sentence in enumerate(sentences)
              if any(mentions(word, sentence) for word in (thing, *aliases))]
-    if any(_UNDISCLOSED.search(sentences[i]) for i in about):
-        return False  # the documents say they do not know
+    # The documents say they do not know. A sentence that gives an amount may say that
+    # something else is not known ("the renovation cost £18.4 million, though the council
+    # did not say how it would be paid for"); one about a count or a role is taken at its word.
+    priced = not (counted_thing(question) or named_role(question))
+    if any(_UNDISCLOSED.search(sentences[i]) and not (priced and has_expected_answer(question, sentences[i]))
+           for i in about):
+        return False
     return not about or any(has_expected_answer(question, " ".join(sentences[i:i + 2])) is not False
                             for i in about)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 
 from embeddings.encoder import Encoder
-from rag.answer_form import MARKER, focus_terms, has_expected_answer, mentions, named_role
+from rag.answer_form import MARKER, focus_terms, has_expected_answer, mentions, named_role, role_rank
 from rag.schema import Citation, Hit
 from rag.text import (content_terms, known_forms, names, numbers, question_terms, split_sentences,
                       stem, words)
@@ -180,11 +180,15 @@ def holds_the_role(question: str, quote: str, hits: list[Hit], source: str,
     role = named_role(question)
     if not role:
         return True
-    roles = (role, *aliases)
-    if any(mentions(r, quote) for r in roles):
+    rank = role_rank(question)  # the deputy mayor is not the mayor
+
+    def gives_role(text: str) -> bool:
+        return any(mentions(r, text) for r in (role, *aliases)) and (not rank or mentions(rank, text))
+
+    if gives_role(quote):
         return True
     named = names(quote) - {w.lower() for w in words(question)}
-    return any(any(mentions(r, sentence) for r in roles) and named & names(sentence)
+    return any(gives_role(sentence) and named & names(sentence)
                for h in hits if h.chunk.source == source
                for sentence in (h.chunk.text[a:b] for *_, a, b in h.chunk.sentence_spans()))
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from embeddings.encoder import Encoder, SentenceTransformerEncoder, model_name
 from embeddings.word_vectors import WordVectors
-from rag.answer_form import answers_question, asked_about, mentions
+from rag.answer_form import answers_question, asked_about, has_expected_answer, mentions, speaks_of_asked_thing
 from rag.cite import (Claim, Verifier, citation_for, holds_the_role, key_terms, parse_claims, quote_span,
                       rank_sentences, says_unknown, speaks_of_question_names)
 from rag.errors import IndexMissingError, InputError, ModelError
@@ -125,6 +125,39 @@ def quote_answer(hits: list[Hit], spans: list[tuple[int, int, int]]) -> tuple[st
     return f"{QUOTE_INTRO}{quotes}", citations
 
 
+def passage_answers(question: str, hits: list[Hit], n: int, first: int, last: int,
+                    aliases: frozenset[str] = frozenset()) -> bool:
+    """Whether passage n's sentences first..last answer the question: in form, about what
+    the question names ("Its chief executive, Anand Raveley" in an article about a water
+    company is no answer to "who is Velomara Mobility's chief executive"), and about the
+    thing counted or priced, there or in the sentence before ("12 apiaries were affected"
+    does not count colonies, though the article does elsewhere)."""
+    hit = hits[n - 1]
+    quote = citation_for(n, hit, first, last).quote
+    return (answers_question(question, quote, hit.chunk.text, aliases)
+            and speaks_of_asked_thing(question, surroundings(hit, first, last), aliases)
+            and holds_the_role(question, quote, hits, hit.chunk.source, aliases)
+            and speaks_of_question_names(quote, question, hit, first, last))
+
+
+def surroundings(hit: Hit, first: int, last: int) -> str:
+    """Passage sentences first..last with the sentence before them and the article's title:
+    where what "them", "it" or "the project" in them stands for is named."""
+    spans = hit.chunk.sentence_spans()
+    return f"{hit.chunk.title}. {hit.chunk.text[spans[max(0, first - 1)][2]:spans[last][3]]}"
+
+
+def grounds(question: str, hit: Hit, first: int, last: int, aliases: frozenset[str] = frozenset()) -> bool:
+    """Whether the passage sentences first..last that a model's sentence rests on hold what
+    was asked, whatever the model's own words: a number for "how many ovens" that counts
+    ovens, there or in the sentence before. Who holds a role is left to the checks of the
+    answer: a title may be written otherwise ("Lieutenant General", "Cmdr.")."""
+    spans = hit.chunk.sentence_spans()
+    text = hit.chunk.text[spans[first][2]:spans[last][3]]
+    return (has_expected_answer(question, text) is not False
+            and speaks_of_asked_thing(question, surroundings(hit, first, last), aliases))
+
+
 def choose_quotes(question: str, hits: list[Hit], ranked: list[tuple[int, int, float]],
                   idf: dict[str, float], aliases: frozenset[str] = frozenset()
                   ) -> tuple[bool, list[tuple[int, int, int, int]]]:
@@ -141,17 +174,8 @@ def choose_quotes(question: str, hits: list[Hit], ranked: list[tuple[int, int, f
     top = ranked[0][2]
     close = [(n, i) for n, i, score in ranked[:RELEVANT_SENTENCES] if score >= top - QUOTE_MARGIN]
     spans = [(n, i, *quote_span(question, hits[n - 1], i, idf)) for n, i in close]
-
-    def answers(n: int, first: int, last: int) -> bool:
-        # In form, and about what the question names: "Its chief executive, Anand Raveley"
-        # in an article about a water company is no answer to "who is Velomara Mobility's
-        # chief executive".
-        quote = citation_for(n, hits[n - 1], first, last).quote
-        return (answers_question(question, quote, hits[n - 1].chunk.text, aliases)
-                and holds_the_role(question, quote, hits, hits[n - 1].chunk.source, aliases)
-                and speaks_of_question_names(quote, question, hits[n - 1], first, last))
-
-    answering = [(n, i, first, last) for n, i, first, last in spans if answers(n, first, last)]
+    answering = [(n, i, first, last) for n, i, first, last in spans
+                 if passage_answers(question, hits, n, first, last, aliases)]
     picked = (answering or spans)[:1]
     n0, i0, first0, last0 = picked[0]
     for n, i, first, last in answering[1:]:
@@ -288,16 +312,22 @@ class Pipeline:
         best = hits[n - 1].chunk.text[slice(*hits[n - 1].chunk.sentence_spans()[i][2:])]
         key = key_terms(best, question, lambda terms: idf_weights(terms, index)[0])
         kept = " ".join(c.text for c, s in zip(claims, supports) if s is not None)
+        # The model's restatement of the question is no evidence: "The bakery has 400 ovens"
+        # may rest on "She sells about 400 croissants" (see grounds).
+        grounded = any(grounds(question, hits[s.n - 1], *quote_span(question, hits[s.n - 1], s.sentence, idf),
+                               aliases) for s in supports if s is not None)
         if key and len(key & set(content_terms(kept))) * 2 < len(key):
             text = f"{text} {quote}"
             citations = citations + [c for c in quote_citations if c not in citations]
+            grounded = grounded or quote_ok
         # Verified sentences that never give what was asked (no number for "how many
         # civilians were killed", no civilians either) are on topic but do not answer.
         # "Air defences intercepted 30 of them [1]": what "them" is may sit in the
         # sentence before, so the cited passages count as context for the check.
         context = " ".join(hits[c.n - 1].chunk.text for c in citations)
         # Judged without the quote's introduction, which would make its first word look like a name.
-        return text, citations, not answers_question(question, text.replace(QUOTE_INTRO, ""), context, aliases)
+        return text, citations, not (grounded and answers_question(question, text.replace(QUOTE_INTRO, ""),
+                                                                   context, aliases))
 
     def aliases(self, question: str, hits: list[Hit]) -> frozenset[str]:
         """Words of the passages that name what the question counts or the role it asks

@@ -174,3 +174,36 @@ def test_a_quote_may_name_the_holder_of_a_role_given_elsewhere_in_the_article():
             hit("k.txt", "A spokesman for the army, Ivan Orlov, spoke too.")]
     ok, _ = choose_quotes(question, hits, [(1, 0, 0.6)], {})
     assert not ok
+
+
+def test_a_quote_must_speak_of_the_thing_counted_not_only_its_article():
+    hits = [hit("bees.txt", "The restrictions affect 612 colonies.", "Inspectors came on Monday.",
+                "The valley last saw an outbreak in 2019, when 12 apiaries were affected.")]
+    question = "How many colonies were destroyed in the 2019 outbreak?"
+    ok, _ = choose_quotes(question, hits, [(1, 2, 0.6)], {})
+    assert not ok  # the article counts colonies, but not in 2019
+    near = [hit("bees.txt", "Inspectors came on Monday.", "The 2019 outbreak reached many colonies.",
+                "In the end 41 of them were destroyed.")]
+    ok, _ = choose_quotes(question, near, [(1, 2, 0.6)], {})
+    assert ok  # "them" are the colonies of the sentence before
+
+
+def test_the_models_restatement_of_the_question_is_no_evidence(settings, encoder, llm):
+    # The passage counts croissants; the model's sentence says ovens. Every word it adds
+    # (the number) is in the passage, but the passage does not count ovens.
+    llm.queue.append("Marie Dubois's bakery has 400 ovens [1].")
+    answer = pipeline(settings, encoder, llm).ask("How many ovens does Marie Dubois's bakery have?")
+    assert answer.refused
+    llm.queue.append("Marie Dubois sells about 400 croissants every morning [1].")
+    answer = pipeline(settings, encoder, llm).ask("How many croissants does Marie Dubois sell every morning?")
+    assert not answer.refused and "400 croissants" in answer.text
+
+
+def test_a_quote_for_a_deputy_must_name_a_deputy():
+    question = "What is the name of Millbrook's deputy mayor?"
+    hits = [hit("m.txt", "Millbrook's Mayor Denise Okafor backed the plan.")]
+    ok, _ = choose_quotes(question, hits, [(1, 0, 0.6)], {})
+    assert not ok
+    hits = [hit("m.txt", "Millbrook's deputy mayor, Raymond Pruitt, backed the plan.")]
+    ok, _ = choose_quotes(question, hits, [(1, 0, 0.6)], {})
+    assert ok
