@@ -21,7 +21,7 @@ MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;-]\s*\d+)*)\s*\]")
 _EXPECTS_NUMBER = re.compile(
     r"\bhow (?:many|much|large|big|long|far|old|often|high|tall|soon|fast|deep|wide)\b|"
     r"\bwhat (?:(?:is|was|are|were) the )?(?:\w+ )?(?:share|percentage|proportion|number|amount|size|sum|rate|price|cost|"
-    r"temperature|speed|distance|age|figure|toll)\b", re.IGNORECASE)
+    r"temperature|speed|distance|age|figure|toll|value)\b", re.IGNORECASE)
 _EXPECTS_YEAR = re.compile(r"\b(?:what|which) year\b", re.IGNORECASE)
 # "When ...?" asks for a time; "How were they greeted when they arrived?" does not.
 _EXPECTS_TIME = re.compile(r"^\W*(?:since |until |till |by )?when\b|\bwhat (?:date|day|month|time)\b|"
@@ -35,7 +35,7 @@ _EXPECTS_NAME = re.compile(r"^\s*(?:who|whom|whose)\b|\bwhat (?:is|was|are|were)
 # For a person's name, names of places and bodies do not count.
 _ASKS_PERSON = re.compile(r"^\W*(?:who|whom|whose)\b", re.IGNORECASE)
 # A capitalised word after "in", "from", "near" ... names a place: "a facility in northern Sweden".
-_PLACE = re.compile(r"\b(?i:in|at|from|near|outside|across|throughout|around|towards?|"
+_PLACE = re.compile(r"\b(?i:in|at|from|near|outside|across|along|throughout|around|towards?|"
                     r"(?:village|town|city|county|region|province|canton|district) of)\s+(?:the\s+)?"
                     r"(?:(?i:(?:north|south)(?:-?(?:east|west))?(?:ern)?|east(?:ern)?|west(?:ern)?|central)\s+)?"
                     r"([A-Z][\w'’-]*)")
@@ -49,6 +49,16 @@ theater cinema stadium arena plant factory company corporation corp inc ltd llc 
 engineering energy homes mobility water news times post press herald river valley lake island county
 district province region city town village bay coast
 """.split())
+# Of those, the ones a firm's name does not end with: "Riverton Borough Council" builds nothing
+# as a company would.
+_FIRMS = frozenset("""
+company corporation corp inc ltd llc plc group bank fund engineering energy homes mobility water
+news times post press herald plant factory trust
+""".split())
+# The first word of a name that makes it a place: "the River Aske", "Lake Vattern".
+_PLACE_HEADS = frozenset({"river", "lake", "mount", "cape", "port", "fort"})
+_ASKS_FIRM = re.compile(r"\b(?:which|what) (?:\w+ )?(?:company|firm|supplier|manufacturer|business|"
+                        r"contractor|builder|developer|housebuilder|operator)\b", re.IGNORECASE)
 # A run of capitalised words ("Dr Maria Lopez of Riverton Hospital" is two runs).
 _CAPITALISED = re.compile(r"[A-Z][\w'’.-]*(?:\s+(?:&\s+)?[A-Z][\w'’.-]*)*")
 _CURRENCY_CODES = frozenset({"chf", "usd", "eur", "gbp", "sek", "nok", "dkk", "rub", "uah", "jpy", "cny"})
@@ -75,15 +85,19 @@ _NUMBER_WORDS = re.compile(r"\b(?:one|two|three|four|five|six|seven|eight|nine|t
 
 
 # A number answers "what temperature" only with degrees, "what share" only as a
-# share, "how much did it cost" only as money.
+# share, "what interest rate" only as a share or per something, "how much did it cost"
+# only as money.
 _UNITS = (
     (re.compile(r"\btemperatures?\b", re.IGNORECASE),
      re.compile(r"°|\bdegrees?\b|\bcelsius\b|\bfahrenheit\b", re.IGNORECASE)),
     (re.compile(r"\bwhat (?:\w+ )?(?:percentage|share|proportion|fraction)\b|\bper ?cent(?:age)?\b",
                 re.IGNORECASE),
      re.compile(r"%|\bper ?cent\b|\b(?:half|third|quarter|fifth|tenth|majority|minority)\b", re.IGNORECASE)),
+    (re.compile(r"\b(?:what|which|at what) (?:\w+ )?rate\b", re.IGNORECASE),
+     re.compile(r"%|\bper ?cent\b|\bper\b|\bpercentage points?\b|\bbasis points?\b|\ba (?:year|month|week|day|hour)\b",
+                re.IGNORECASE)),
     (re.compile(r"\bhow much (?:money\b|.*\b(?:cost|costs|pay|paid|spend|spent|charge|charged|earn|"
-                r"worth)\b)|\bwhat (?:(?:is|was|are|were) the )?(?:\w+ )?(?:price|cost|fee|salary|fine)\b"
+                r"worth)\b)|\bwhat (?:(?:is|was|are|were) the )?(?:\w+ )?(?:price|cost|fee|salary|fine|value)\b"
                 r"(?!\s+(?:rise|increase|change|hike|cut|"
                 r"fall|drop|growth))", re.IGNORECASE),
      re.compile(r"[$£€¥₽₴]|\b(?:dollars?|euros?|pounds?|cents?|pence|r[o]?ubles?|hryvnias?|yuan|yen|francs?|chf|kron(?:a|e|or|er)|rupees?)\b",
@@ -167,6 +181,21 @@ def gives_stretch(question: str, sentence: str) -> bool:
                    for m in _STRETCH.finditer(sentence))
 
 
+# "The previous fiscal year", "this year", "next season": a period named from now.
+_RELATIVE = re.compile(r"\b(previous|last|prior|this|current|next|coming)\s+(?:(?:fiscal|financial|calendar|"
+                       r"school|academic|tax)\s+)?(year|month|week|season|quarter|term)\b", re.IGNORECASE)
+_WHEN = {"previous": -1, "last": -1, "prior": -1, "this": 0, "current": 0, "next": 1, "coming": 1}
+
+
+def gives_relative_period(question: str, sentence: str) -> bool:
+    """False when the question asks about one period named from now ("the previous fiscal
+    year") and the sentence speaks only of another ("this fiscal year")."""
+    asked = {(_WHEN[m.group(1).lower()], m.group(2).lower()) for m in _RELATIVE.finditer(question)}
+    given = {(_WHEN[m.group(1).lower()], m.group(2).lower()) for m in _RELATIVE.finditer(sentence)}
+    units = {u for _, u in asked}
+    return not asked or bool(asked & given) or not any(u in units for _, u in given)
+
+
 # Deaths and injuries are counted apart: "12 people were injured" does not say how many died.
 _DEATHS = re.compile(r"\b(?:kill(?:ed|s|ing)?|died|dies|dead|deaths?|fatal(?:ities|ly)?|lives|"
                      r"(?:death )?toll)\b", re.IGNORECASE)
@@ -197,7 +226,7 @@ def has_expected_answer(question: str, sentence: str) -> bool | None:
         if any(asks.search(question) and not unit.search(sentence) for asks, unit in _UNITS):
             return False
         if (not gives_period(question, sentence) or not gives_stretch(question, sentence)
-                or counts_other_harm(question, sentence)):
+                or not gives_relative_period(question, sentence) or counts_other_harm(question, sentence)):
             return False
         # A date, a clock time or a span of time counts nothing, unless the question asks how long;
         # nor does money, a share or a measure ("1.50 euros per ride") count the rides asked for.
@@ -215,8 +244,11 @@ def has_expected_answer(question: str, sentence: str) -> bool | None:
     if _EXPECTS_NAME.search(question):
         found = names(sentence) - {w.lower() for w in words(question)} - _CALENDAR
         if _ASKS_PERSON.search(question) or _ROLE.search(question):
-            # "ran a similar facility in northern Sweden", "collected CHF 12,500": no one's name.
-            found -= {m.lower() for m in _PLACE.findall(sentence)} | _CURRENCY_CODES | institution_words(sentence)
+            found -= not_people(sentence)
+        elif _ASKS_FIRM.search(question):
+            # "Riverton Borough Council voted to build a barrier along the River Aske": no firm.
+            found -= ({m.lower() for m in _PLACE.findall(sentence)} | _CURRENCY_CODES
+                      | institution_words(sentence, _INSTITUTIONS - _FIRMS))
         return bool(found)
     return None
 
@@ -224,7 +256,8 @@ def has_expected_answer(question: str, sentence: str) -> bool | None:
 _HOW_MANY = re.compile(r"\bhow many\s+(?:of\s+(?:the|these|those|its|their)\s+)?(.*)", re.IGNORECASE)
 _PHRASE_END = frozenset({"did", "do", "does", "had", "have", "has", "were", "was", "is", "are", "will",
                          "would", "could", "can", "should", "might", "in", "on", "at", "to", "for",
-                         "from", "by", "with", "of", "that", "who", "which"})
+                         "from", "by", "with", "of", "that", "who", "which", "near", "outside", "across",
+                         "along", "around", "behind", "beside", "between", "inside", "opposite"})
 
 
 _IRREGULAR_PLURALS = frozenset({"people", "children", "men", "women", "police", "personnel", "staff",
@@ -293,12 +326,32 @@ def role_rank(question: str) -> str | None:
     return next((w for w in before if w in _RANKS), None)
 
 
-def institution_words(text: str) -> set[str]:
-    """The words of names in text that end like a place or a body (see _INSTITUTIONS)."""
+def role_of_another(question: str, text: str) -> bool:
+    """True when text gives the role asked for only as the role of a body the question does not
+    name: "Lars Thomsen, chairman of the Danish Dairy Farmers' Union" is not the chairman of
+    Halden Foods' board."""
+    role, asked = named_role(question), names(question)
+    if not role or not asked:
+        return False
+    mention = re.compile(rf"\b(?i:{re.escape(_singular(role))}s?)\b(?:\s+(?i:of|at)\s+(?:the\s+)?"
+                         r"([A-Z][\w'’.-]*(?:\s+(?:&\s+)?[A-Z][\w'’.-]*)*))?")
+    bodies = [m.group(1) for m in mention.finditer(text)]
+    return bool(bodies) and all(b and not {w.lower() for w in words(b)} & asked for b in bodies)
+
+
+def not_people(text: str) -> set[str]:
+    """Words of text's names that name no person: "ran a similar facility in northern Sweden",
+    "collected CHF 12,500", "St. Anne's Regional Medical Center", "on Monday"."""
+    return {m.lower() for m in _PLACE.findall(text)} | _CURRENCY_CODES | institution_words(text) | _CALENDAR
+
+
+def institution_words(text: str, kinds: frozenset[str] = _INSTITUTIONS) -> set[str]:
+    """The words of names in text that end like a place or a body (see _INSTITUTIONS), or
+    begin like a place ("River Aske")."""
     found = set()
     for m in _CAPITALISED.finditer(text):
         parts = [p.lower() for w in words(m.group()) for p in w.split("-") if p]
-        if parts and _singular(parts[-1]) in _INSTITUTIONS:
+        if parts and (_singular(parts[-1]) in kinds or parts[0] in _PLACE_HEADS):
             found |= set(parts)
     return found
 
@@ -309,20 +362,37 @@ def _singular(word: str) -> str:
 
 
 def mentions(thing: str, text: str) -> bool:
-    """Whether text uses the word thing (singular or plural), alone or in a hyphenated word
-    ("vice-president"). Stricter than comparing stems:
+    """Whether text uses the word thing (singular or plural), alone, in a hyphenated word
+    ("vice-president") or as a title ("Cmdr." for commander). Stricter than comparing stems:
     "Halvorsen & Brant Engineering" is not an engineer, though both stem to "engin"."""
-    return _singular(thing) in {_singular(p) for w in words(text) for p in {w, *w.split("-")}}
+    seen = {_singular(p) for w in words(text) for p in {w, *w.split("-")}}
+    return _singular(thing) in seen | {_TITLES[w] for w in seen if w in _TITLES}
+
+
+# Titles as news writes them before a name: "Cmdr. Serhiy Nayev", "Gov. Ann Lee".
+_TITLES = {"cmdr": "commander", "gen": "general", "lt": "lieutenant", "col": "colonel", "sgt": "sergeant",
+           "capt": "captain", "gov": "governor", "sen": "senator", "rep": "representative", "pres": "president",
+           "supt": "superintendent", "insp": "inspector", "det": "detective", "prof": "professor", "dr": "doctor",
+           "cllr": "councillor", "amb": "ambassador"}
 
 
 # "How much did the new digital projector cost", "how much insurance coverage do they have",
-# "what was the cost of the recall": the thing whose amount is asked.
+# "what was the cost of the recall", "how large is the grant": the thing whose amount is asked.
 _PRICED = re.compile(
     r"\bhow much (?:(?:did|does|do|will|would|could|is|was|are|were|has|have|had) (.+?) (?:cost|costs|be worth|"
     r"worth)\b|(?!(?:did|does|do|will|would|could|is|was|are|were|has|have|had|money|time|more|less|of)\b)"
     r"(\w+(?: \w+)?) (?:did|does|do|will|would|could|is|was|are|were|has|have|had)\b)|"
-    r"\bwhat (?:is|was|will be|were|would be) the (?:\w+ )?(?:cost|price) of (.+)", re.IGNORECASE)
+    r"\bwhat (?:is|was|will be|were|would be) the (?:\w+ )?(?:cost|price|value|size) of (.+)|"
+    r"\bhow (?:large|big) (?:is|was|are|were|will be|would be) (?:the |a |an |its |their )?(.+)", re.IGNORECASE)
+_DETERMINERS = frozenset({"the", "a", "an", "its", "their", "his", "her", "this", "that", "these", "those"})
 _GENERIC_AMOUNTS = frozenset({"money", "cash", "funding", "amount", "sum", "total"})
+
+
+def _starts_clause(tokens: list[str]) -> bool:
+    """Whether tokens start with a name that a verb follows: "Moscow promised Minsk",
+    "Ashcombe Borough Council is giving"; not "CycleLink pass"."""
+    rest = [w for w in tokens if not w[0].isupper()]
+    return bool(rest) and (rest[0].lower() in _PHRASE_END or rest[0].lower().endswith("ed"))
 
 
 def priced_thing(question: str) -> str | None:
@@ -331,9 +401,18 @@ def priced_thing(question: str) -> str | None:
     m = _PRICED.search(question)
     if not m:
         return None
-    phrase = []
-    for w in words(next(g for g in m.groups() if g)):
+    phrase: list[str] = []
+    group = next(i for i, g in enumerate(m.groups()) if g)
+    tokens = words(m.group(group + 1))
+    for i, w in enumerate(tokens):
+        if not phrase and w.lower() in _DETERMINERS:
+            continue
         if w.lower() in _PHRASE_END:
+            break
+        # "How large is the state loan Moscow promised", "the grant the museum applied for": a
+        # clause follows. (Not so in "how much does the team expect the whole trip to cost".)
+        if group >= 2 and (w.lower() in _DETERMINERS or w.lower().endswith(("ed", "ing"))
+                           or (phrase and w[0].isupper() and _starts_clause(tokens[i:]))):
             break
         phrase.append(w)
     head = phrase[-1].lower() if phrase else ""
@@ -449,4 +528,24 @@ def bound_to_focus(question: str, answer: str, aliases: frozenset[str] = frozens
            for i in about):
         return False
     return not about or any(has_expected_answer(question, " ".join(sentences[i:i + 2])) is not False
+                            and (not priced or amount_may_be_of(sentences[i], (thing, *aliases)))
                             for i in about)
+
+
+_AMOUNT = re.compile(r"(?:[$£€¥₽₴]\s?)?\d[\d,.]*")
+# "a grant of 1.1 million pounds", "a target of more than £60,000": whose amount it is.
+_OWNER = re.compile(r"\b([A-Za-z]+)\s+of\s+(?:(?:about|around|nearly|almost|roughly|some|just|over|under|"
+                    r"more than|less than|up to)\s+)?(?:(?:chf|usd|eur|gbp)\s?)?$", re.IGNORECASE)
+_ANY_OWNER = frozenset({"total", "sum", "amount", "cost", "costs", "price", "value", "figure", "average", "maximum"})
+
+
+def amount_may_be_of(sentence: str, things: tuple[str, ...]) -> bool:
+    """False when every amount in the sentence is said to be another thing's: "a grant of
+    1.1 million pounds ... and the rest will be covered by a loan" gives no loan's size."""
+    owners = []
+    for m in _AMOUNT.finditer(sentence):
+        if _YEAR.fullmatch(m.group()):
+            continue  # "in 2024"
+        owner = _OWNER.search(sentence[:m.start()])
+        owners.append(owner.group(1).lower() if owner else None)
+    return not owners or any(o is None or o in _ANY_OWNER or any(mentions(t, o) for t in things) for o in owners)

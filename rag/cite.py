@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 
 from embeddings.encoder import Encoder
-from rag.answer_form import MARKER, focus_terms, has_expected_answer, mentions, named_role, role_rank
+from rag.answer_form import (MARKER, focus_terms, has_expected_answer, mentions, named_role, not_people,
+                              role_of_another, role_rank)
 from rag.schema import Citation, Hit
 from rag.text import (content_terms, known_forms, names, numbers, question_terms, split_sentences,
                       stem, words)
@@ -171,26 +172,50 @@ def speaks_of_question_names(claim: str, question: str, hit: Hit, first: int, la
     return bool(asked & known_forms(f"{hit.chunk.title} {hit.chunk.text[start:spans[last][3]]}"))
 
 
+def gives_role(question: str, text: str, aliases: frozenset[str] = frozenset()) -> bool:
+    """Whether text speaks of the role the question asks for (or its alias), at its rank ("the
+    deputy mayor"), and not only as another body's ("chairman of the Danish Dairy Farmers' Union")."""
+    role, rank = named_role(question), role_rank(question)
+    return (any(mentions(r, text) for r in (role or "", *aliases)) and (not rank or mentions(rank, text))
+            and not role_of_another(question, text))
+
+
+def names_near_role(question: str, text: str, aliases: frozenset[str] = frozenset()) -> set[str]:
+    """The names in text that stand next to a mention of the role asked for ("Kremlin spokesman
+    Dmitry Peskov", "Lars Berg, the plant's chief engineer"), not elsewhere in the sentence:
+    in "HSE inspector Marcus Tindall said staff had warned a site supervisor" no supervisor
+    is named."""
+    roles = (named_role(question) or "", *aliases)
+    tokens = words(text)
+    candidates = names(text) - {w.lower() for w in words(question)} - not_people(text)
+    near = set()
+    for i, w in enumerate(tokens):
+        if any(mentions(r, w) for r in roles):
+            near |= {t.lower() for t in tokens[max(0, i - 4):i + 7]} & candidates
+    return near
+
+
+def names_the_holder(question: str, text: str, hits: list[Hit], source: str,
+                     aliases: frozenset[str] = frozenset()) -> bool:
+    """Whether a retrieved sentence gives the role asked for to someone text names: of the same
+    article (source), or of another one when it names them in full ("Ukrainian joint forces
+    Cmdr. Serhiy Nayev" for "Lieutenant General Serhiy Nayev")."""
+    named = names(text) - {w.lower() for w in words(question)}
+    return any(gives_role(question, sentence, aliases)
+               and len(named & names_near_role(question, sentence, aliases)) >= (1 if h.chunk.source == source else 2)
+               for h in hits for sentence in (h.chunk.text[a:b] for *_, a, b in h.chunk.sentence_spans()))
+
+
 def holds_the_role(question: str, quote: str, hits: list[Hit], source: str,
                    aliases: frozenset[str] = frozenset()) -> bool:
-    """For "the name of the plant's chief engineer": whether the quote speaks of that role,
-    or names someone whom a retrieved sentence of the same article gives that role ("Peskov
-    said ..." with "Kremlin spokesman Dmitry Peskov" elsewhere). The contractor named in
-    the sentence after "the plant's chief engineer" is no engineer."""
-    role = named_role(question)
-    if not role:
+    """For "the name of the plant's chief engineer": whether the quote names someone next to
+    a mention of that role, or names someone whom a retrieved sentence gives that role ("Peskov said ..." with
+    "Kremlin spokesman Dmitry Peskov" elsewhere). The contractor named in the sentence after
+    "the plant's chief engineer" is no engineer."""
+    if not named_role(question):
         return True
-    rank = role_rank(question)  # the deputy mayor is not the mayor
-
-    def gives_role(text: str) -> bool:
-        return any(mentions(r, text) for r in (role, *aliases)) and (not rank or mentions(rank, text))
-
-    if gives_role(quote):
-        return True
-    named = names(quote) - {w.lower() for w in words(question)}
-    return any(gives_role(sentence) and named & names(sentence)
-               for h in hits if h.chunk.source == source
-               for sentence in (h.chunk.text[a:b] for *_, a, b in h.chunk.sentence_spans()))
+    return ((gives_role(question, quote, aliases) and bool(names_near_role(question, quote, aliases)))
+            or names_the_holder(question, quote, hits, source, aliases))
 
 
 class Verifier:

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from embeddings.encoder import Encoder, SentenceTransformerEncoder, model_name
 from embeddings.word_vectors import WordVectors
-from rag.answer_form import answers_question, asked_about, has_expected_answer, mentions, speaks_of_asked_thing
-from rag.cite import (Claim, Verifier, citation_for, holds_the_role, key_terms, parse_claims, quote_span,
-                      rank_sentences, says_unknown, speaks_of_question_names)
+from rag.answer_form import (answers_question, asked_about, has_expected_answer, mentions, named_role,
+                             role_of_another, speaks_of_asked_thing)
+from rag.cite import (Claim, Verifier, citation_for, holds_the_role, key_terms, names_the_holder, parse_claims,
+                      quote_span, rank_sentences, says_unknown, speaks_of_question_names)
 from rag.errors import IndexMissingError, InputError, ModelError
 from rag.evidence import assess, idf_weights
 from rag.generate import ChatModel, load_chat_model
@@ -150,11 +151,12 @@ def surroundings(hit: Hit, first: int, last: int) -> str:
 def grounds(question: str, hit: Hit, first: int, last: int, aliases: frozenset[str] = frozenset()) -> bool:
     """Whether the passage sentences first..last that a model's sentence rests on hold what
     was asked, whatever the model's own words: a number for "how many ovens" that counts
-    ovens, there or in the sentence before. Who holds a role is left to the checks of the
-    answer: a title may be written otherwise ("Lieutenant General", "Cmdr.")."""
+    ovens, there or in the sentence before; not the chairman of another body. Who holds a
+    role is otherwise left to the checks of the answer: a title may be written otherwise
+    ("Lieutenant General", "Cmdr.")."""
     spans = hit.chunk.sentence_spans()
     text = hit.chunk.text[spans[first][2]:spans[last][3]]
-    return (has_expected_answer(question, text) is not False
+    return (has_expected_answer(question, text) is not False and not role_of_another(question, text)
             and speaks_of_asked_thing(question, surroundings(hit, first, last), aliases))
 
 
@@ -316,6 +318,10 @@ class Pipeline:
         # may rest on "She sells about 400 croissants" (see grounds).
         grounded = any(grounds(question, hits[s.n - 1], *quote_span(question, hits[s.n - 1], s.sentence, idf),
                                aliases) for s in supports if s is not None)
+        # "The site supervisor is Daniel Fairlie": a retrieved sentence must give him the role.
+        if named_role(question):
+            grounded = grounded and any(names_the_holder(question, kept, hits, hits[s.n - 1].chunk.source, aliases)
+                                        for s in supports if s is not None)
         if key and len(key & set(content_terms(kept))) * 2 < len(key):
             text = f"{text} {quote}"
             citations = citations + [c for c in quote_citations if c not in citations]

@@ -3,7 +3,7 @@
 import pytest
 
 from rag.answer_form import (answers_question, counted_thing, mentions, named_role, priced_thing,
-                              role_rank, speaks_of_asked_thing)
+                              role_of_another, role_rank, speaks_of_asked_thing)
 
 
 @pytest.mark.parametrize("question,answer,expected", [
@@ -125,6 +125,7 @@ def test_an_answer_about_another_year_than_the_one_asked_is_not_an_answer():
     ("Which architect at Dunmore & Salk led the team?", "architect"),
     ("Which company is buying the site?", None),
     ("Which interest rate applies?", None),  # not a question for a name
+    ("Which town near the nuclear plant was hit?", None),  # a town is the answer's kind
 ])
 def test_the_role_a_name_question_asks_about(question, role):
     assert named_role(question) == role
@@ -164,6 +165,9 @@ def test_money_shares_and_measures_do_not_count_things(question, answer, expecte
     ("How much insurance coverage do the Wojciks have on the building?", "coverage"),
     ("What was the total cost of the restoration?", "restoration"),
     ("How much is the loan worth?", "loan"),
+    ("How much does the team expect the whole Houston trip to cost?", "trip"),
+    ("How large is the heritage grant the museum applied for?", "grant"),
+    ("How large was the state loan Moscow promised Minsk?", "loan"),
     ("How much money did the association collect?", None),  # any sum of money
     ("How much did the council pay for the land?", None),
     ("How much has the price risen?", None),
@@ -225,3 +229,44 @@ def test_deaths_and_injuries_are_counted_apart(question, answer, expected):
 ])
 def test_a_figure_for_a_first_stretch_of_time_must_be_for_that_stretch(question, answer, expected):
     assert answers_question(question, answer) is expected
+
+
+@pytest.mark.parametrize("question,answer,expected", [
+    # A period named from now must be the one asked.
+    ("How much aid did the US give in the previous fiscal year?", "It has given $300 million in aid this fiscal year [1].",
+     False),
+    ("How much aid did the US give in the current fiscal year?", "It has given $300 million in aid this fiscal year [1].",
+     True),
+    # A rate is a share, or so much per something.
+    ("What interest rate will Belarus pay on the loan?", "Moscow will grant a loan of $1.5 billion [1].", False),
+    ("What interest rate will Belarus pay on the loan?", "The loan carries 3.5% interest [1].", True),
+    # A council or a river is no company.
+    ("Which company will build the flood barrier?", "Riverton Borough Council voted to build a barrier along the "
+     "River Aske [1].", False),
+    ("Which company will build the flood barrier?", "The contract went to Grayling Civil Engineering [1].", True),
+])
+def test_periods_rates_and_firms(question, answer, expected):
+    assert answers_question(question, answer) is expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Lars Thomsen, chairman of the Danish Dairy Farmers' Union, said members were worried.", True),
+    ("Halden Foods chairman Erik Lund said the plant would close.", False),
+    ("Erik Lund, chairman of Halden Foods, said so.", False),
+])
+def test_the_role_of_another_body_is_not_the_role_asked(text, expected):
+    assert role_of_another("Who is the chairman of Halden Foods' board of directors?", text) is expected
+
+
+def test_an_amount_said_to_be_another_things_is_not_the_one_asked():
+    question = "How large is the loan the council is giving the club?"
+    assert priced_thing(question) == "loan"
+    assert not answers_question(question, "The club received a grant of 1.1 million pounds, and the rest "
+                                "will be covered by a loan from the council [1].")
+    assert answers_question(question, "The council will lend the club a loan of 2 million pounds [1].")
+    assert answers_question(question, "The loan, worth 2 million pounds, was agreed in 2024 [1].")
+
+
+def test_a_title_before_a_name_stands_for_the_role():
+    assert mentions("commander", "Ukrainian joint forces Cmdr. Serhiy Nayev said.")
+    assert mentions("governor", "Gov. Ann Lee signed it.")

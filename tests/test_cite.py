@@ -1,6 +1,6 @@
 """The citation checker: what it keeps, fixes and drops, sentence by sentence."""
 
-from rag.cite import Claim, Verifier, parse_claims, rank_sentences, says_unknown
+from rag.cite import Claim, Verifier, names_near_role, parse_claims, rank_sentences, says_unknown
 from rag.schema import Chunk, Hit
 from rag.text import names
 from tests.fakes import hit
@@ -180,3 +180,11 @@ def test_a_sentence_about_the_thing_counted_ranks_above_one_as_close_without_it(
     hits = [hit("arms.txt", "Russia sent 4 Iskander missiles.", "Russia sent 4 launchers.")]
     ranked = rank_sentences("How many Iskander launchers did Russia send?", hits, None, {})
     assert [(n, i) for n, i, _ in ranked] == [(1, 1), (1, 0)]
+
+
+def test_a_role_holder_is_named_next_to_the_role():
+    question = "What is the name of the site supervisor who was warned?"
+    assert not names_near_role(question, "HSE inspector Marcus Tindall said two employees had warned a site supervisor.")
+    assert names_near_role(question, "The site supervisor, Jan Brook, was warned twice.") == {"jan", "brook"}
+    assert names_near_role("Which spokesman dismissed it?", "In Moscow, Kremlin spokesman Dmitry Peskov said so.") == {
+        "kremlin", "dmitry", "peskov"}

@@ -207,3 +207,13 @@ def test_a_quote_for_a_deputy_must_name_a_deputy():
     hits = [hit("m.txt", "Millbrook's deputy mayor, Raymond Pruitt, backed the plan.")]
     ok, _ = choose_quotes(question, hits, [(1, 0, 0.6)], {})
     assert ok
+
+
+def test_a_model_naming_the_holder_of_a_role_needs_a_sentence_that_gives_it(settings, encoder, llm, tmp_path):
+    # The passage names a supervisor and, elsewhere, Marie Dubois; the model pairs them.
+    (settings.corpus[0] / "site.txt").write_text(
+        "Site accident\n\nMarie Dubois fell from the scaffold on Monday. "
+        "Two workers had warned the site supervisor about missing boards the week before.\n", encoding="utf-8")
+    llm.queue.append("The site supervisor who was warned about missing boards is Marie Dubois [1].")
+    answer = pipeline(settings, encoder, llm).ask("What is the name of the site supervisor warned about missing boards?")
+    assert answer.refused
