@@ -201,17 +201,22 @@ def names_the_holder(question: str, text: str, hits: list[Hit], source: str,
     article (source), or of another one when it names them in full ("Ukrainian joint forces
     Cmdr. Serhiy Nayev" for "Lieutenant General Serhiy Nayev")."""
     named = names(text) - {w.lower() for w in words(question)}
-    return any(gives_role(question, sentence, aliases)
-               and len(named & names_near_role(question, sentence, aliases)) >= (1 if h.chunk.source == source else 2)
-               for h in hits for sentence in (h.chunk.text[a:b] for *_, a, b in h.chunk.sentence_spans()))
+    for h in hits:
+        needed = 1 if h.chunk.source == source else 2
+        for *_, a, b in h.chunk.sentence_spans():
+            sentence = h.chunk.text[a:b]
+            near = names_near_role(question, sentence, aliases)
+            if len(named & near) >= needed and gives_role(question, sentence, aliases):
+                return True
+    return False
 
 
 def holds_the_role(question: str, quote: str, hits: list[Hit], source: str,
                    aliases: frozenset[str] = frozenset()) -> bool:
-    """For "the name of the plant's chief engineer": whether the quote names someone next to
-    a mention of that role, or names someone whom a retrieved sentence gives that role ("Peskov said ..." with
-    "Kremlin spokesman Dmitry Peskov" elsewhere). The contractor named in the sentence after
-    "the plant's chief engineer" is no engineer."""
+    """For "the name of the plant's chief engineer": whether the quote names someone next to a
+    mention of that role, or someone whom a retrieved sentence gives that role ("Peskov said
+    ..." with "Kremlin spokesman Dmitry Peskov" elsewhere). The contractor named in the
+    sentence after "the plant's chief engineer" is no engineer."""
     if not named_role(question):
         return True
     return ((gives_role(question, quote, aliases) and bool(names_near_role(question, quote, aliases)))

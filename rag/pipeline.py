@@ -151,9 +151,10 @@ def surroundings(hit: Hit, first: int, last: int) -> str:
 def grounds(question: str, hit: Hit, first: int, last: int, aliases: frozenset[str] = frozenset()) -> bool:
     """Whether the passage sentences first..last that a model's sentence rests on hold what
     was asked, whatever the model's own words: a number for "how many ovens" that counts
-    ovens, there or in the sentence before; not the chairman of another body. Who holds a
-    role is otherwise left to the checks of the answer: a title may be written otherwise
-    ("Lieutenant General", "Cmdr.")."""
+    ovens, there or in the sentence before; not the chairman of another body. Whether the
+    person the model names holds the role asked is checked on the model's names (see
+    names_the_holder), since the supporting sentence may give it in other words ("Lieutenant
+    General Serhiy Nayev" where another article has "Cmdr. Serhiy Nayev")."""
     spans = hit.chunk.sentence_spans()
     text = hit.chunk.text[spans[first][2]:spans[last][3]]
     return (has_expected_answer(question, text) is not False and not role_of_another(question, text)
