@@ -84,6 +84,10 @@ _NUMBER_WORDS = re.compile(r"\b(?:one|two|three|four|five|six|seven|eight|nine|t
                            re.IGNORECASE)
 
 
+# Money as news writes it: "$1.5 million", "12 euros", "CHF 180".
+_MONEY_SIGNS = "[$£€¥₽₴]"
+_MONEY_WORDS = r"dollars?|euros?|pounds?|cents?|pence|r[o]?ubles?|hryvnias?|yuan|yen|francs?|chf|kron(?:a|e|or|er)|rupees?"
+
 # A number answers "what temperature" only with degrees, "what share" only as a
 # share, "what interest rate" only as a share or per something, "how much did it cost"
 # only as money.
@@ -100,8 +104,7 @@ _UNITS = (
                 r"worth)\b)|\bwhat (?:(?:is|was|are|were) the )?(?:\w+ )?(?:price|cost|fee|salary|fine|value)\b"
                 r"(?!\s+(?:rise|increase|change|hike|cut|"
                 r"fall|drop|growth))", re.IGNORECASE),
-     re.compile(r"[$£€¥₽₴]|\b(?:dollars?|euros?|pounds?|cents?|pence|r[o]?ubles?|hryvnias?|yuan|yen|francs?|chf|kron(?:a|e|or|er)|rupees?)\b",
-                re.IGNORECASE)),
+     re.compile(rf"{_MONEY_SIGNS}|\b(?:{_MONEY_WORDS})\b", re.IGNORECASE)),
 )
 
 
@@ -113,10 +116,9 @@ _DATE = re.compile(rf"\b(?:(?:{_DAY_OF_MONTH})(?:,?\s+\d{{4}})?|{_MONTH}\s+\d{{4
 # Money, a share, a measure or a year: "$1.5 million", "CHF 180", "7.8 percent", "47-kilometre",
 # "since 2019".
 _MEASURED = re.compile(
-    r"[$£€¥₽₴]\s?\d[\d,.]*(?:\s*(?:million|billion|bn|m|k)\b)?|"
+    rf"{_MONEY_SIGNS}\s?\d[\d,.]*(?:\s*(?:million|billion|bn|m|k)\b)?|"
     r"\b(?:chf|usd|eur|gbp|sek|nok|dkk)\s?\d[\d,.]*(?:\s*(?:million|billion)\b)?|"
-    r"\b\d[\d,.]*(?:\s*(?:million|billion))?(?:\s*%|[\s-]*(?:per ?cent|dollars?|euros?|pounds?|cents?|pence|"
-    r"francs?|chf|kron(?:a|e|or|er)|rupees?|yen|yuan|r[o]?ubles?|hryvnias?|km|kilomet(?:re|er)s?|"
+    rf"\b\d[\d,.]*(?:\s*(?:million|billion))?(?:\s*%|[\s-]*(?:per ?cent|{_MONEY_WORDS}|km|kilomet(?:re|er)s?|"
     r"met(?:re|er)s?|miles?|kg|kilos?|kilograms?|grams?|tonnes?|tons?|litres?|liters?|degrees?|hectares?|"
     r"acres?|mph|feet|foot|inch(?:es)?|centimet(?:re|er)s?|cm|mm)\b)|"
     r"\b(?:in|since|by|until|till|from|before|after|during)\s+(?:1[5-9]|20)\d\d\b", re.IGNORECASE)  # "since 2019"
@@ -244,11 +246,10 @@ def has_expected_answer(question: str, sentence: str) -> bool | None:
     if _EXPECTS_NAME.search(question):
         found = names(sentence) - {w.lower() for w in words(question)} - _CALENDAR
         if _ASKS_PERSON.search(question) or _ROLE.search(question):
-            found -= not_people(sentence)
+            found -= places_and_bodies(sentence)
         elif _ASKS_FIRM.search(question):
             # "Riverton Borough Council voted to build a barrier along the River Aske": no firm.
-            found -= ({m.lower() for m in _PLACE.findall(sentence)} | _CURRENCY_CODES
-                      | institution_words(sentence, _INSTITUTIONS - _FIRMS))
+            found -= places_and_bodies(sentence, _INSTITUTIONS - _FIRMS)
         return bool(found)
     return None
 
@@ -339,10 +340,11 @@ def role_of_another(question: str, text: str) -> bool:
     return bool(bodies) and all(b and not {w.lower() for w in words(b)} & asked for b in bodies)
 
 
-def not_people(text: str) -> set[str]:
+def places_and_bodies(text: str, bodies: frozenset[str] = _INSTITUTIONS) -> set[str]:
     """Words of text's names that name no person: "ran a similar facility in northern Sweden",
-    "collected CHF 12,500", "St. Anne's Regional Medical Center", "on Monday"."""
-    return {m.lower() for m in _PLACE.findall(text)} | _CURRENCY_CODES | institution_words(text) | _CALENDAR
+    "collected CHF 12,500", "St. Anne's Regional Medical Center", "on Monday". bodies: the
+    last words that make a name a body's (for a firm asked, firms' endings are left out)."""
+    return {m.lower() for m in _PLACE.findall(text)} | _CURRENCY_CODES | institution_words(text, bodies) | _CALENDAR
 
 
 def institution_words(text: str, kinds: frozenset[str] = _INSTITUTIONS) -> set[str]:
@@ -421,10 +423,20 @@ def priced_thing(question: str) -> str | None:
     return phrase[-1]
 
 
+def asked(question: str) -> tuple[str | None, str | None]:
+    """What a question asks about and how: ("count", "civilians") for "how many civilians",
+    ("role", "mayor") for "who is the mayor", ("amount", "projector") for "how much did the
+    projector cost"; (None, None) for none of these."""
+    for kind, find in (("count", counted_thing), ("role", named_role), ("amount", priced_thing)):
+        word = find(question)
+        if word:
+            return kind, word
+    return None, None
+
+
 def asked_about(question: str) -> str | None:
-    """The thing a question counts ("how many civilians"), prices ("how much did the
-    projector cost") or the role it asks to name."""
-    return counted_thing(question) or named_role(question) or priced_thing(question)
+    """The thing a question counts, prices or the role it asks to name (see asked)."""
+    return asked(question)[1]
 
 
 def speaks_of_asked_thing(question: str, text: str, aliases: frozenset[str] = frozenset()) -> bool:
@@ -434,8 +446,8 @@ def speaks_of_asked_thing(question: str, text: str, aliases: frozenset[str] = fr
     rank = role_rank(question)
     if rank:  # "Mayor Denise Okafor" names no deputy mayor
         return mentions(rank, text)
-    thing = counted_thing(question) or (None if named_role(question) else priced_thing(question))
-    return thing is None or any(mentions(word, text) for word in (thing, *aliases))
+    kind, thing = asked(question)
+    return kind not in ("count", "amount") or any(mentions(word, text) for word in (thing, *aliases))
 
 
 _SPEAKER = re.compile(r"\b(?:what|how) (?:did|does|do|has|have|had|will|would) (.+?) (?:say|said|tell|"
@@ -509,7 +521,7 @@ def bound_to_focus(question: str, answer: str, aliases: frozenset[str] = frozens
     must not say that it is not known. An answer that never names the focus is left to
     the context check.
     """
-    thing = asked_about(question)
+    kind, thing = asked(question)
     text = MARKER.sub("", answer)
     sentences = [text[s:e] for s, e in split_sentences(text)]
     if not thing:
@@ -523,7 +535,7 @@ def bound_to_focus(question: str, answer: str, aliases: frozenset[str] = frozens
     # The documents say they do not know. A sentence that gives an amount may say that
     # something else is not known ("the renovation cost £18.4 million, though the council
     # did not say how it would be paid for"); one about a count or a role is taken at its word.
-    priced = not (counted_thing(question) or named_role(question))
+    priced = kind == "amount"
     if any(_UNDISCLOSED.search(sentences[i]) and not (priced and has_expected_answer(question, sentences[i]))
            for i in about):
         return False
@@ -532,7 +544,7 @@ def bound_to_focus(question: str, answer: str, aliases: frozenset[str] = frozens
                             for i in about)
 
 
-_AMOUNT = re.compile(r"(?:[$£€¥₽₴]\s?)?\d[\d,.]*")
+_AMOUNT = re.compile(rf"(?:{_MONEY_SIGNS}\s?)?\d[\d,.]*")
 # "a grant of 1.1 million pounds", "a target of more than £60,000": whose amount it is.
 _OWNER = re.compile(r"\b([A-Za-z]+)\s+of\s+(?:(?:about|around|nearly|almost|roughly|some|just|over|under|"
                     r"more than|less than|up to)\s+)?(?:(?:chf|usd|eur|gbp)\s?)?$", re.IGNORECASE)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 
 from embeddings.encoder import Encoder
-from rag.answer_form import (MARKER, focus_terms, has_expected_answer, mentions, named_role, not_people,
+from rag.answer_form import (MARKER, focus_terms, has_expected_answer, mentions, named_role, places_and_bodies,
                               role_of_another, role_rank)
 from rag.schema import Citation, Hit
 from rag.text import (content_terms, known_forms, names, numbers, question_terms, split_sentences,
@@ -187,7 +187,7 @@ def names_near_role(question: str, text: str, aliases: frozenset[str] = frozense
     is named."""
     roles = (named_role(question) or "", *aliases)
     tokens = words(text)
-    candidates = names(text) - {w.lower() for w in words(question)} - not_people(text)
+    candidates = names(text) - {w.lower() for w in words(question)} - places_and_bodies(text)
     near = set()
     for i, w in enumerate(tokens):
         if any(mentions(r, w) for r in roles):
