@@ -23,7 +23,7 @@ from rag.answer_form import (answers_question, asked_about, has_expected_answer,
 from rag.cite import (Claim, Verifier, citation_for, holds_the_role, key_terms, names_the_holder, parse_claims,
                       quote_span, rank_sentences, says_unknown, speaks_of_question_names)
 from rag.errors import IndexMissingError, InputError, ModelError
-from rag.evidence import assess, idf_weights
+from rag.evidence import SAME_THING, assess, idf_weights, vocabulary
 from rag.generate import ChatModel, load_chat_model
 from rag.index import (BuildReport, Index, assemble_index, chunking_config, index_exists, load_index,
                        save_index)
@@ -33,7 +33,7 @@ from rag.prompt import build_prompt, select_excerpts
 from rag.retrieve import Retriever
 from rag.schema import Answer, Citation, Hit
 from rag.settings import DEFAULT_COLLECTION, Settings
-from rag.text import STOPWORDS, content_terms, words
+from rag.text import content_terms
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,6 @@ REFUSAL = "The documents do not answer this question."
 QUOTE_INTRO = "The documents say: "
 RELEVANT_SENTENCES = 3
 QUOTE_MARGIN = 0.1  # how much worse a runner-up may rank and still be quoted instead
-# How close (cosine of all-MiniLM-L6-v2 word vectors) a passage's word must be to stand for
-# the thing a question counts or the role it names: "soldiers" for "troops" is 0.89,
-# "spokesperson" for "spokesman" 0.87; "trains" for "passengers" only 0.54, "profit" for
-# "revenue" 0.73.
-SAME_THING = 0.75
 
 
 @dataclass(frozen=True)
@@ -191,13 +186,6 @@ def choose_quotes(question: str, hits: list[Hit], ranked: list[tuple[int, int, f
     return bool(answering), picked
 
 
-def vocabulary(hits: list[Hit]) -> list[str]:
-    """The lower-cased words of the passages, without stopwords, digits or names."""
-    found = {w.lower() for h in hits for w in words(h.chunk.text)
-             if w.islower() and w.isalpha() and len(w) > 2 and w not in STOPWORDS}
-    return sorted(found)
-
-
 def adds_information(claims: list[Claim], supports: list, question: str) -> bool:
     """True when some kept sentence says more than the question already does."""
     q_terms = set(content_terms(question))
@@ -263,7 +251,7 @@ class Pipeline:
         hits = retriever.search(question, k)
         timings = {"retrieve": (time.perf_counter() - started) * 1000}
         yield Retrieved(tuple(hits))
-        evidence, idf = assess(question, hits, index)
+        evidence, idf = assess(question, hits, index, self.vectors)
         raw = ""
         # The excerpts the model sees are chosen by a ranking that needs no model call,
         # so the first token is not kept waiting; the answer is checked against the full one.

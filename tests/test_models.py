@@ -58,6 +58,22 @@ def test_the_documents_other_word_for_the_thing_counted_counts(real_pipeline):
     assert not real_pipeline.aliases("How many civilians were killed in Kyiv?", hits)  # drones are no civilians
 
 
+def test_a_word_the_documents_say_otherwise_does_not_refuse_the_question(real_pipeline):
+    from rag.evidence import assess
+
+    index = real_pipeline.index
+    question = "How much money did Moscow promise to lend Minsk?"  # the article says "loan"
+    hits = real_pipeline.retriever.search(question, 5)
+    plain, _ = assess(question, hits, index)
+    with_meaning, _ = assess(question, hits, index, real_pipeline.vectors)
+    assert not plain.answerable and plain.unknown_share >= 0.6  # "lend" and "money" are unknown words
+    assert with_meaning.answerable and with_meaning.unknown_share < plain.unknown_share
+    # Off the documents' subject, no word has a near twin in the passages: still refused.
+    question = "What was Russia's annual inflation rate in November 2022?"
+    hits = real_pipeline.retriever.search(question, 5)
+    assert not assess(question, hits, index, real_pipeline.vectors)[0].answerable
+
+
 def test_rag_ask_json_from_the_command_line(tmp_path):
     env = {**os.environ, "RAG_INDEX_DIR": str(tmp_path / "index"), "RAG_THREADS": "2"}
     result = subprocess.run(
