@@ -21,7 +21,7 @@ from embeddings.word_vectors import WordVectors
 from rag.answer_form import (answers_question, asked_about, has_expected_answer, mentions, named_role,
                              role_of_another, speaks_of_asked_thing)
 from rag.cite import (Claim, Verifier, citation_for, holds_the_role, key_terms, names_the_holder, parse_claims,
-                      quote_span, rank_sentences, says_unknown, speaks_of_question_names)
+                      quote_span, rank_sentences, rerank, says_unknown, speaks_of_question_names)
 from rag.errors import IndexMissingError, InputError, ModelError
 from rag.evidence import SAME_THING, assess, idf_weights, vocabulary
 from rag.generate import ChatModel, load_chat_model
@@ -33,7 +33,7 @@ from rag.prompt import build_prompt, select_excerpts
 from rag.retrieve import Retriever
 from rag.schema import Answer, Citation, Hit
 from rag.settings import DEFAULT_COLLECTION, Settings
-from rag.text import content_terms
+from rag.text import content_terms, question_terms
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,11 @@ class Pipeline:
         k = k or self.settings.k
         retriever = self.retriever  # one index for the whole question, even mid-upload
         index = retriever.index
-        hits = retriever.search(question, k)
+        if self.settings.rerank:
+            idf = idf_weights(question_terms(question), index)[0]
+            hits = rerank(question, retriever.search(question, 2 * k), idf, k)
+        else:
+            hits = retriever.search(question, k)
         timings = {"retrieve": (time.perf_counter() - started) * 1000}
         yield Retrieved(tuple(hits))
         evidence, idf = assess(question, hits, index, self.vectors)

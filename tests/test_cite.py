@@ -1,8 +1,10 @@
 """The citation checker: what it keeps, fixes and drops, sentence by sentence."""
 
-from rag.cite import Claim, Verifier, names_near_role, parse_claims, rank_sentences, says_unknown
+from dataclasses import replace
+
+from rag.cite import Claim, Verifier, names_near_role, parse_claims, rank_sentences, rerank, says_unknown
 from rag.schema import Chunk, Hit
-from rag.text import names
+from rag.text import names, question_terms
 from tests.fakes import hit
 
 
@@ -188,3 +190,16 @@ def test_a_role_holder_is_named_next_to_the_role():
     assert names_near_role(question, "The site supervisor, Jan Brook, was warned twice.") == {"jan", "brook"}
     assert names_near_role("Which spokesman dismissed it?", "In Moscow, Kremlin spokesman Dmitry Peskov said so.") == {
         "kremlin", "dmitry", "peskov"}
+
+
+def test_rerank_brings_in_the_passage_whose_sentence_answers():
+    question = "Who started the wildlife rescue, and in what year?"
+    candidates = [replace(hit("a.txt", "The wildlife rescue admitted 3,870 animals last year."), score=1.0),
+                  replace(hit("b.txt", "The wildlife rescue has a 24-hour helpline."), score=0.95),
+                  replace(hit("c.txt", "Its founder, Gwen Aldous, started the rescue in her garden in 2004."),
+                          score=0.85)]
+    idf = {t: 1.0 for t in question_terms(question)}
+    # Retrieval ranked the helpline second; the passage that names the founder and the year comes in.
+    assert [h.chunk.source for h in rerank(question, candidates, idf, 2)] == ["a.txt", "c.txt"]
+    assert [h.chunk.source for h in rerank(question, candidates, idf, 3)][2] == "b.txt"
+    assert rerank(question, [], idf, 2) == []
