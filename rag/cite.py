@@ -355,10 +355,13 @@ def rank_sentences(question: str, hits: list[Hit], encoder: Encoder | None,
         terms = set(content_terms(text))
         if not terms - q_terms:
             continue
-        # Every sentence of an article is about its title's subject, so the title's
-        # terms count (at half weight) for each of them.
-        covered = (sum(idf.get(t, 1.0) for t in q_terms & terms)
-                   + 0.5 * sum(idf.get(t, 1.0) for t in (q_terms & titles[n]) - terms)) / total
+        # Every sentence of an article is about its title's subject, so the title's terms
+        # count for each of them: a lead sentence that restates the title gains nothing by
+        # it ("...will leave its Mill Lane ground" is no answer to "which company is buying
+        # the Mill Lane site"). At half weight for the sentences that do not restate it, the
+        # answering sentence ranked first for 160 of the project's 203 answerable questions,
+        # at full weight 168 (within the first three: 192 both).
+        covered = sum(idf.get(t, 1.0) for t in q_terms & (terms | titles[n])) / total
         expected = has_expected_answer(question, text)
         bonus = 0.0 if expected is None else (0.1 if expected else -0.1)
         if focus & terms:
