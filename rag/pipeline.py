@@ -18,8 +18,8 @@ from pathlib import Path
 
 from embeddings.encoder import Encoder, SentenceTransformerEncoder, model_name
 from embeddings.word_vectors import WordVectors
-from rag.answer_form import (answers_question, asked_about, has_expected_answer, mentions, named_role,
-                             role_of_another, speaks_of_asked_thing)
+from rag.answer_form import (amount_may_be_of, answers_question, asked, asked_about, has_expected_answer,
+                             mentions, named_role, role_of_another, speaks_of_asked_thing)
 from rag.cite import (Claim, Verifier, citation_for, holds_the_role, key_terms, names_the_holder, parse_claims,
                       quote_span, rank_sentences, rerank, says_unknown, speaks_of_question_names)
 from rag.errors import IndexMissingError, InputError, ModelError
@@ -146,14 +146,17 @@ def surroundings(hit: Hit, first: int, last: int) -> str:
 def grounds(question: str, hit: Hit, first: int, last: int, aliases: frozenset[str] = frozenset()) -> bool:
     """Whether the passage sentences first..last that a model's sentence rests on hold what
     was asked, whatever the model's own words: a number for "how many ovens" that counts
-    ovens, there or in the sentence before; not the chairman of another body. Whether the
-    person the model names holds the role asked is checked on the model's names (see
-    names_the_holder), since the supporting sentence may give it in other words ("Lieutenant
-    General Serhiy Nayev" where another article has "Cmdr. Serhiy Nayev")."""
+    ovens, there or in the sentence before; not the chairman of another body; not "a grant
+    of 1.1 million pounds" for the size of the loan. Whether the person the model names
+    holds the role asked is checked on the model's names (see names_the_holder), since the
+    supporting sentence may give it in other words ("Lieutenant General Serhiy Nayev" where
+    another article has "Cmdr. Serhiy Nayev")."""
     spans = hit.chunk.sentence_spans()
     text = hit.chunk.text[spans[first][2]:spans[last][3]]
+    kind, thing = asked(question)
     return (has_expected_answer(question, text) is not False and not role_of_another(question, text)
-            and speaks_of_asked_thing(question, surroundings(hit, first, last), aliases))
+            and speaks_of_asked_thing(question, surroundings(hit, first, last), aliases)
+            and (kind != "amount" or amount_may_be_of(text, (thing, *aliases))))
 
 
 def choose_quotes(question: str, hits: list[Hit], ranked: list[tuple[int, int, float]],

@@ -217,3 +217,12 @@ def test_a_model_naming_the_holder_of_a_role_needs_a_sentence_that_gives_it(sett
     llm.queue.append("The site supervisor who was warned about missing boards is Marie Dubois [1].")
     answer = pipeline(settings, encoder, llm).ask("What is the name of the site supervisor warned about missing boards?")
     assert answer.refused
+
+
+def test_a_model_giving_another_things_amount_is_refused(settings, encoder, llm):
+    (settings.corpus[0] / "club.txt").write_text(
+        "New stadium\n\nThe club has received a grant of 1.1 million pounds from the Grounds Trust, "
+        "and the remaining amount will be covered by a loan from the borough council.\n", encoding="utf-8")
+    llm.queue.append("The loan from the borough council is 1.1 million pounds [1].")
+    answer = pipeline(settings, encoder, llm).ask("How big is the loan the borough council is giving the club?")
+    assert answer.refused
