@@ -154,10 +154,11 @@ def misbinds_numbers(claim: str, evidence: str) -> bool:
     return False
 
 
-def speaks_of_question_names(claim: str, question: str, hit: Hit, first: int, last: int) -> bool:
+def speaks_of_question_names(claim: str, question: str, hit: Hit, first: int, last: int,
+                             article: str = "") -> bool:
     """True when claim names something the question names, or passage sentences
     first..last do, with the sentence before them and the article's title (what "it",
-    "he" or "the company" in them may refer to).
+    "he" or "the company" in them may refer to), or `article`: text of the same article.
 
     "Anand Raveley." or "Its chief executive is Anand Raveley." answering "What is the
     name of Velomara Mobility's chief executive?" says "Velomara Mobility's chief
@@ -169,7 +170,7 @@ def speaks_of_question_names(claim: str, question: str, hit: Hit, first: int, la
         return True
     spans = hit.chunk.sentence_spans()
     start = spans[max(0, first - 1)][2]
-    return bool(asked & known_forms(f"{hit.chunk.title} {hit.chunk.text[start:spans[last][3]]}"))
+    return bool(asked & known_forms(f"{hit.chunk.title} {hit.chunk.text[start:spans[last][3]]} {article}"))
 
 
 def gives_role(question: str, text: str, aliases: frozenset[str] = frozenset()) -> bool:

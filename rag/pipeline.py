@@ -127,13 +127,21 @@ def passage_answers(question: str, hits: list[Hit], n: int, first: int, last: in
     the question names ("Its chief executive, Anand Raveley" in an article about a water
     company is no answer to "who is Velomara Mobility's chief executive"), and about the
     thing counted or priced, there or in the sentence before ("12 apiaries were affected"
-    does not count colonies, though the article does elsewhere)."""
+    does not count colonies, though the article does elsewhere). The names the question asks
+    about may be anywhere in the article's retrieved passages: "The centre's founder, Gwen
+    Aldous" answers "who started the Fenwatch rescue" in an article that names Fenwatch."""
     hit = hits[n - 1]
     quote = citation_for(n, hit, first, last).quote
     return (answers_question(question, quote, hit.chunk.text, aliases)
             and speaks_of_asked_thing(question, surroundings(hit, first, last), aliases)
             and holds_the_role(question, quote, hits, hit.chunk.source, aliases)
-            and speaks_of_question_names(quote, question, hit, first, last))
+            and speaks_of_question_names(quote, question, hit, first, last, same_article(hits, hit)))
+
+
+def same_article(hits: list[Hit], hit: Hit) -> str:
+    """The retrieved text of hit's article: where "the centre's founder" is said to be
+    Fenwatch's, a paragraph or two before."""
+    return " ".join(h.chunk.text for h in hits if h.chunk.source == hit.chunk.source)
 
 
 def surroundings(hit: Hit, first: int, last: int) -> str:

@@ -150,6 +150,17 @@ def test_a_quote_about_another_company_is_no_answer():
     assert not ok
 
 
+def test_a_quote_may_speak_of_what_the_question_names_in_words_its_article_explains():
+    question = "Who started the Fenwatch wildlife rescue?"
+    founder = hit("rescue.txt", "The centre's founder, Gwen Aldous, started it in her garden.")
+    same = [hit("rescue.txt", "Fenwatch Wildlife Rescue admitted 3,870 animals."), founder]
+    ok, _ = choose_quotes(question, same, [(2, 0, 0.6)], {})
+    assert ok  # "the centre" is Fenwatch: the article says so a paragraph before
+    other = [hit("news.txt", "Fenwatch Wildlife Rescue admitted 3,870 animals."), founder]
+    ok, _ = choose_quotes(question, other, [(2, 0, 0.6)], {})
+    assert not ok  # another article's Fenwatch says nothing of this centre
+
+
 def test_a_quote_for_a_role_must_speak_of_the_role():
     hits = [hit("plant.txt", "The main contractor was Halvorsen & Brant Engineering.",
                 "The plant's chief engineer once ran a plant in Sweden.")]
