@@ -21,7 +21,8 @@ MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;-]\s*\d+)*)\s*\]")
 _EXPECTS_NUMBER = re.compile(
     r"\bhow (?:many|much|large|big|long|far|old|often|high|tall|soon|fast|deep|wide)\b|"
     r"\bwhat (?:(?:is|was|are|were) the )?(?:\w+ )?(?:share|percentage|proportion|number|amount|size|sum|rate|price|cost|"
-    r"temperature|speed|distance|age|figure|toll|value)\b", re.IGNORECASE)
+    r"temperature|speed|distance|age|figure|toll|value)\b|"
+    r"\bwhat (?:will|would|does|do|did|could|should|might) (?:\w+ ){1,4}cost\b", re.IGNORECASE)  # "what will it cost"
 _EXPECTS_YEAR = re.compile(r"\b(?:what|which) year\b", re.IGNORECASE)
 # "When ...?" asks for a time; "How were they greeted when they arrived?" does not.
 _EXPECTS_TIME = re.compile(r"^\W*(?:since |until |till |by )?when\b|\bwhat (?:date|day|month|time)\b|"
@@ -101,7 +102,8 @@ _UNITS = (
      re.compile(r"%|\bper ?cent\b|\bper\b|\bpercentage points?\b|\bbasis points?\b|\ba (?:year|month|week|day|hour)\b",
                 re.IGNORECASE)),
     (re.compile(r"\bhow much (?:money\b|.*\b(?:cost|costs|pay|paid|spend|spent|charge|charged|earn|"
-                r"worth)\b)|\bwhat (?:(?:is|was|are|were) the )?(?:\w+ )?(?:price|cost|fee|salary|fine|value)\b"
+                r"worth)\b)|\bwhat (?:will|would|does|do|did|could|should|might) (?:\w+ ){1,4}cost\b|"
+                r"\bwhat (?:(?:is|was|are|were) the )?(?:\w+ )?(?:price|cost|fee|salary|fine|value)\b"
                 r"(?!\s+(?:rise|increase|change|hike|cut|"
                 r"fall|drop|growth))", re.IGNORECASE),
      re.compile(rf"{_MONEY_SIGNS}|\b(?:{_MONEY_WORDS})\b", re.IGNORECASE)),
@@ -166,7 +168,7 @@ _STRETCH = re.compile(rf"\b(\d+|{'|'.join(_COUNT_WORDS)})[\s-]+{_UNIT}", re.IGNO
 
 
 def _how_many(word: str | None) -> int | None:
-    if word is None:
+    if word is None or word.lower() in ("full", "whole", "entire"):  # "its first full year"
         return 1
     return int(word) if word.isdigit() else _COUNT_WORDS.get(word.lower())
 
@@ -176,9 +178,12 @@ def gives_stretch(question: str, sentence: str) -> bool:
     month") and the sentence gives one over another stretch ("ran for six months and recorded
     31,000 rides")."""
     asked = _FIRST_STRETCH.search(question)
-    if not asked or _FIRST_STRETCH.search(sentence):
+    if not asked:
         return True
     length, unit = _how_many(asked.group(1)), asked.group(2).lower()
+    firsts = {(_how_many(m.group(1)), m.group(2).lower()) for m in _FIRST_STRETCH.finditer(sentence)}
+    if firsts:  # "in the first full year" does not give the first month
+        return (length, unit) in firsts
     return not any(m.group(2).lower() == unit and _how_many(m.group(1)) != length
                    for m in _STRETCH.finditer(sentence))
 

@@ -226,6 +226,10 @@ def test_deaths_and_injuries_are_counted_apart(question, answer, expected):
     ("How many rides were recorded in its first month?", "In its first month riders took 12,000 rides [1].", True),
     ("How many visitors came in the first two weeks?", "In two weeks 5,000 visitors came [1].", True),
     ("How many visitors came in the first two weeks?", "In three weeks 5,000 visitors came [1].", False),
+    # A first stretch of another length is not the one asked; "full" changes nothing.
+    ("How many rides were recorded in its first month?", "It expects 1.2 million rides in the first full year [1].",
+     False),
+    ("How many visitors came in its first year?", "It drew 80,000 visitors in its first full year [1].", True),
 ])
 def test_a_figure_for_a_first_stretch_of_time_must_be_for_that_stretch(question, answer, expected):
     assert answers_question(question, answer) is expected
@@ -244,6 +248,10 @@ def test_a_figure_for_a_first_stretch_of_time_must_be_for_that_stretch(question,
     ("Which company will build the flood barrier?", "Riverton Borough Council voted to build a barrier along the "
      "River Aske [1].", False),
     ("Which company will build the flood barrier?", "The contract went to Grayling Civil Engineering [1].", True),
+    # "What will it cost" asks for money, for the period named.
+    ("What will the drug cost the NHS per patient each month?", "The trial cost about $140 million [1].", False),
+    ("What will the drug cost the NHS per patient each month?", "It will cost the NHS £900 a month per patient [1].",
+     True),
 ])
 def test_periods_rates_and_firms(question, answer, expected):
     assert answers_question(question, answer) is expected
