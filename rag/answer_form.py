@@ -511,6 +511,9 @@ _UNDISCLOSED = re.compile(r"\b(?:not|never) (?:yet )?(?:been |be )?(?:named|iden
                           r"appointed|decided|determined|name|identify|disclose|reveal|announce|choose|select|"
                           r"appoint|decide|determine)\b|"
                           r"\bunable to (?:establish|determine|identify|confirm|say)\b|"
+                          # "a first screening that is being chosen by a public vote": not chosen yet
+                          r"\b(?:is|are|still) (?:being|to be) (?:chosen|selected|decided|determined|finali[sz]ed)\b|"
+                          r"\bwill be (?:chosen|selected|decided|determined) (?:by|later|at|in|through|after)\b|"
                           rf"\b(?:declined|refused) to {_SAY}\b|\b(?:would|did|could|will) not {_SAY}\b|"
                           r"\b(?:unknown|undisclosed|unnamed)\b", re.IGNORECASE)
 

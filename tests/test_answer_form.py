@@ -84,6 +84,10 @@ from rag.answer_form import (answers_question, counted_thing, mentions, named_ro
      "did not say how it would be paid for [1].", True),
     ("Which company will build the plant?", "Arden Hale designed the plant. "
      "The firm that will build the plant has not yet been chosen [1].", False),
+    ("Which film has been picked as the first screening?",
+     "The Regal will reopen in October, with a first screening that is being chosen by a public vote [1].", False),
+    ("Which film has been picked as the first screening?",
+     "The Regal will reopen in October with a screening of Casablanca [1].", True),
 ])
 def test_an_answer_must_hold_what_the_question_asks_for(question, answer, expected):
     assert answers_question(question, answer) is expected
