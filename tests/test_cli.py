@@ -103,3 +103,18 @@ def test_ask_json_answers_with_fakes(run, monkeypatch):
     result = run("ask", "How many croissants does Marie Dubois sell?", "--json")
     assert result.exit_code == 0
     assert '"refused": false' in result.output and "400 croissants" in result.output
+
+
+def test_eval_reports_the_metrics_and_whether_passages_were_reranked(run, monkeypatch, tmp_path):
+    import json
+
+    monkeypatch.setattr(rag.pipeline, "load_chat_model", lambda settings: FakeLLM())
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "q1", "question": "How many croissants does Marie Dubois sell?",
+                                     "answers": [["400"]], "sources": ["bakery.txt"], "answerable": True}) + "\n",
+                         encoding="utf-8")
+    for flags, reranked in (((), True), (("--no-rerank",), False)):
+        result = run("eval", str(questions), "--json", *flags)
+        assert result.exit_code == 0, result.output
+        metrics = json.loads(result.output)["metrics"]
+        assert metrics["rerank"] is reranked and metrics["evidence_recall@k"] == 1.0
