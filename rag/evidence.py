@@ -82,8 +82,8 @@ def vocabulary(hits: list[Hit]) -> list[str]:
 
 
 def said_otherwise(question: str, unknown: set[str], hits: list[Hit], vectors: WordVectors) -> set[str]:
-    """The unknown terms whose question word the passages use a word of the same meaning
-    for ("How much did Moscow promise to lend" where the article has "loan"). Not names:
+    """The unknown terms whose question word the passages say in another word of the same
+    meaning ("How much did Moscow promise to lend" where the article has "loan"). Not names:
     a person or place the documents never mention is not there under another name."""
     vocab = vocabulary(hits)
     asked_names = names(question)
