@@ -18,11 +18,12 @@ from rag.text import (QUESTION_FRAME, STOPWORDS, content_terms, names, numbers, 
 # Citation markers like [2], which are references, not numbers of the answer.
 MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;-]\s*\d+)*)\s*\]")
 
+# "What will the drug cost?", "What did the new roof cost?": cost as a verb asks for money.
+_WHAT_WILL_COST = r"\bwhat (?:will|would|does|do|did|could|should|might) (?:\w+ ){1,4}cost\b"
 _EXPECTS_NUMBER = re.compile(
     r"\bhow (?:many|much|large|big|long|far|old|often|high|tall|soon|fast|deep|wide)\b|"
     r"\bwhat (?:(?:is|was|are|were) the )?(?:\w+ )?(?:share|percentage|proportion|number|amount|size|sum|rate|price|cost|"
-    r"temperature|speed|distance|age|figure|toll|value)\b|"
-    r"\bwhat (?:will|would|does|do|did|could|should|might) (?:\w+ ){1,4}cost\b", re.IGNORECASE)  # "what will it cost"
+    rf"temperature|speed|distance|age|figure|toll|value)\b|{_WHAT_WILL_COST}", re.IGNORECASE)
 _EXPECTS_YEAR = re.compile(r"\b(?:what|which) year\b", re.IGNORECASE)
 # "When ...?" asks for a time; "How were they greeted when they arrived?" does not.
 _EXPECTS_TIME = re.compile(r"^\W*(?:since |until |till |by )?when\b|\bwhat (?:date|day|month|time)\b|"
@@ -102,7 +103,7 @@ _UNITS = (
      re.compile(r"%|\bper ?cent\b|\bper\b|\bpercentage points?\b|\bbasis points?\b|\ba (?:year|month|week|day|hour)\b",
                 re.IGNORECASE)),
     (re.compile(r"\bhow much (?:money\b|.*\b(?:cost|costs|pay|paid|spend|spent|charge|charged|earn|"
-                r"worth)\b)|\bwhat (?:will|would|does|do|did|could|should|might) (?:\w+ ){1,4}cost\b|"
+                rf"worth)\b)|{_WHAT_WILL_COST}|"
                 r"\bwhat (?:(?:is|was|are|were) the )?(?:\w+ )?(?:price|cost|fee|salary|fine|value)\b"
                 r"(?!\s+(?:rise|increase|change|hike|cut|"
                 r"fall|drop|growth))", re.IGNORECASE),

@@ -81,15 +81,19 @@ def vocabulary(hits: list[Hit]) -> list[str]:
     return sorted(found)
 
 
+def same_meaning(word: str, vocab: list[str], vectors: WordVectors) -> list[str]:
+    """The words of vocab (see vocabulary) that mean what word does (cosine at least SAME_THING)."""
+    return vectors.alike(word.lower(), vocab, SAME_THING)
+
+
 def said_otherwise(question: str, unknown: set[str], hits: list[Hit], vectors: WordVectors) -> set[str]:
     """The unknown terms whose question word the passages say in another word of the same
     meaning ("How much did Moscow promise to lend" where the article has "loan"). Not names:
     a person or place the documents never mention is not there under another name."""
-    vocab = vocabulary(hits)
-    asked_names = names(question)
+    vocab, asked_names = vocabulary(hits), names(question)
     return {stem(w) for w in words(question)
             if stem(w) in unknown and w.isalpha() and w.lower() not in asked_names
-            and vectors.alike(w.lower(), vocab, SAME_THING)}
+            and same_meaning(w, vocab, vectors)}
 
 
 def assess(question: str, hits: list[Hit], index: Index,

@@ -23,7 +23,7 @@ from rag.answer_form import (amount_may_be_of, answers_question, asked, asked_ab
 from rag.cite import (Claim, Verifier, citation_for, holds_the_role, key_terms, names_the_holder, parse_claims,
                       quote_span, rank_sentences, rerank, says_unknown, speaks_of_question_names)
 from rag.errors import IndexMissingError, InputError, ModelError
-from rag.evidence import SAME_THING, assess, idf_weights, vocabulary
+from rag.evidence import assess, idf_weights, same_meaning, vocabulary
 from rag.generate import ChatModel, load_chat_model
 from rag.index import (BuildReport, Index, assemble_index, chunking_config, index_exists, load_index,
                        save_index)
@@ -347,7 +347,7 @@ class Pipeline:
         if not thing:
             return frozenset()
         plural = thing.lower().endswith("s")  # "army" and "military" are close to "troops" too
-        return frozenset(w for w in self.vectors.alike(thing.lower(), vocabulary(hits), SAME_THING)
+        return frozenset(w for w in same_meaning(thing, vocabulary(hits), self.vectors)
                          if not mentions(thing, w) and w.endswith("s") == plural)
 
 

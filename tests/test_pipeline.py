@@ -220,20 +220,20 @@ def test_a_quote_for_a_deputy_must_name_a_deputy():
     assert ok
 
 
-def test_a_model_naming_the_holder_of_a_role_needs_a_sentence_that_gives_it(settings, encoder, llm, tmp_path):
+@pytest.mark.parametrize("name,article,model_answer,question", [
     # The passage names a supervisor and, elsewhere, Marie Dubois; the model pairs them.
-    (settings.corpus[0] / "site.txt").write_text(
-        "Site accident\n\nMarie Dubois fell from the scaffold on Monday. "
-        "Two workers had warned the site supervisor about missing boards the week before.\n", encoding="utf-8")
-    llm.queue.append("The site supervisor who was warned about missing boards is Marie Dubois [1].")
-    answer = pipeline(settings, encoder, llm).ask("What is the name of the site supervisor warned about missing boards?")
-    assert answer.refused
-
-
-def test_a_model_giving_another_things_amount_is_refused(settings, encoder, llm):
-    (settings.corpus[0] / "club.txt").write_text(
-        "New stadium\n\nThe club has received a grant of 1.1 million pounds from the Grounds Trust, "
-        "and the remaining amount will be covered by a loan from the borough council.\n", encoding="utf-8")
-    llm.queue.append("The loan from the borough council is 1.1 million pounds [1].")
-    answer = pipeline(settings, encoder, llm).ask("How big is the loan the borough council is giving the club?")
-    assert answer.refused
+    ("site.txt", "Site accident\n\nMarie Dubois fell from the scaffold on Monday. "
+     "Two workers had warned the site supervisor about missing boards the week before.\n",
+     "The site supervisor who was warned about missing boards is Marie Dubois [1].",
+     "What is the name of the site supervisor warned about missing boards?"),
+    # The passage's amount is the grant's; the model gives it as the loan's.
+    ("club.txt", "New stadium\n\nThe club has received a grant of 1.1 million pounds from the Grounds Trust, "
+     "and the remaining amount will be covered by a loan from the borough council.\n",
+     "The loan from the borough council is 1.1 million pounds [1].",
+     "How big is the loan the borough council is giving the club?"),
+])
+def test_a_model_sentence_whose_passage_does_not_give_what_was_asked_is_refused(
+        settings, encoder, llm, name, article, model_answer, question):
+    (settings.corpus[0] / name).write_text(article, encoding="utf-8")
+    llm.queue.append(model_answer)
+    assert pipeline(settings, encoder, llm).ask(question).refused
