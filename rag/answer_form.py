@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-from rag.text import (QUESTION_FRAME, STOPWORDS, content_terms, names, numbers, question_terms, split_sentences,
-                      stem, words)
+from rag.text import (NUMBER_NAMES, QUESTION_FRAME, STOPWORDS, content_terms, names, numbers, question_terms,
+                      split_sentences, stem, words)
 
 # Citation markers like [2], which are references, not numbers of the answer.
 MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;-]\s*\d+)*)\s*\]")
@@ -21,7 +21,7 @@ MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;-]\s*\d+)*)\s*\]")
 # "What will the drug cost?", "What did the new roof cost?": cost as a verb asks for money.
 _WHAT_WILL_COST = r"\bwhat (?:will|would|does|do|did|could|should|might) (?:\w+ ){1,4}cost\b"
 _EXPECTS_NUMBER = re.compile(
-    r"\bhow (?:many|much|large|big|long|far|old|often|high|tall|soon|fast|deep|wide)\b|"
+    r"\bhow (?:many|much|large|big|long|far|old|often|high|tall|soon|fast|deep|wide|warm|hot|cold)\b|"
     r"\bwhat (?:(?:is|was|are|were) the )?(?:\w+ )?(?:share|percentage|proportion|number|amount|size|sum|rate|price|cost|"
     rf"temperature|speed|distance|age|figure|toll|value)\b|{_WHAT_WILL_COST}", re.IGNORECASE)
 _EXPECTS_YEAR = re.compile(r"\b(?:what|which) year\b", re.IGNORECASE)
@@ -34,6 +34,11 @@ _EXPECTS_NAME = re.compile(r"^\s*(?:who|whom|whose)\b|\bwhat (?:is|was|are|were)
                            r"ministers?|official|spokes(?:man|woman|person)|architect|engineer|author|"
                            r"writer|director|founder|chief|head|leader|mayor|governor|astronaut|name)\b|"
                            r"^\s*where\b", re.IGNORECASE)
+_ASKS_WHERE = re.compile(r"^\W*where\b", re.IGNORECASE)
+_ASKS_WHY = re.compile(r"^\W*why\b|\bwhat (?:was|is|were|are) the (?:reason|cause)\b", re.IGNORECASE)
+# Words that give a reason: "because of data protection rules", "as it does not have enough facilities".
+_REASON = re.compile(r"\b(?:because|due to|owing to|as a result|thanks to|in order to|so that|reasons?|caused by|"
+                     r"which is why|that is why|blamed|as it|as they|since it|since they)\b", re.IGNORECASE)
 # For a person's name, names of places and bodies do not count.
 _ASKS_PERSON = re.compile(r"^\W*(?:who|whom|whose)\b", re.IGNORECASE)
 # A capitalised word after "in", "from", "near" ... names a place: "a facility in northern Sweden".
@@ -81,9 +86,8 @@ _CALENDAR = frozenset({"january", "february", "march", "april", "may", "june", "
                        "september", "october", "november", "december", "monday", "tuesday",
                        "wednesday", "thursday", "friday", "saturday", "sunday"})
 _YEAR = re.compile(r"\b(?:1[5-9]|20)\d\d\b")
-_NUMBER_WORDS = re.compile(r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-                           r"dozens?|hundreds?|thousands?|millions?|billions?|half|twice|double)\b",
-                           re.IGNORECASE)
+_NUMBER_WORDS = re.compile(rf"\b(?:{NUMBER_NAMES}|dozens?|hundreds?|thousands?|millions?|billions?|half|twice|"
+                           r"double)\b", re.IGNORECASE)
 
 
 # Money as news writes it: "$1.5 million", "12 euros", "CHF 180".
@@ -94,8 +98,8 @@ _MONEY_WORDS = r"dollars?|euros?|pounds?|cents?|pence|r[o]?ubles?|hryvnias?|yuan
 # share, "what interest rate" only as a share or per something, "how much did it cost"
 # only as money.
 _UNITS = (
-    (re.compile(r"\btemperatures?\b", re.IGNORECASE),
-     re.compile(r"°|\bdegrees?\b|\bcelsius\b|\bfahrenheit\b", re.IGNORECASE)),
+    (re.compile(r"\btemperatures?\b|\bhow (?:warm|hot|cold)\b", re.IGNORECASE),
+     re.compile(r"°|\bdegrees?\b|\bcelsius\b|\bfahrenheit\b|\d\s?[CF]\b")),
     (re.compile(r"\bwhat (?:\w+ )?(?:percentage|share|proportion|fraction)\b|\bper ?cent(?:age)?\b",
                 re.IGNORECASE),
      re.compile(r"%|\bper ?cent\b|\b(?:half|third|quarter|fifth|tenth|majority|minority)\b", re.IGNORECASE)),
@@ -129,9 +133,13 @@ _DURATION = re.compile(r"\bhow (?:long|soon|often|old)\b|\bhow many (?:\w+ )?(?:
                        r"\bwhat age\b", re.IGNORECASE)
 # A span of time: "over the past ten years", "a five-year plan", "for 18 months". It measures
 # time, not the size or number asked for, unless the question asks how long.
-_SPAN = re.compile(r"\b(?:\d[\d,.]*|a|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-                   r"fifteen|twenty|thirty|fifty|a hundred)[\s-]+(?:years?|months?|weeks?|days?|hours?|minutes?|"
-                   r"decades?)\b(?:\s+old\b)?", re.IGNORECASE)
+_SPAN = re.compile(rf"\b(?:\d[\d,.]*|a|{NUMBER_NAMES}|a hundred)(?:[\s-]+and[\s-]+a[\s-]+half)?[\s-]+"
+                   r"(?:years?|months?|weeks?|days?|hours?|minutes?|decades?)\b(?:\s+old\b)?", re.IGNORECASE)
+# "How long did the talks last?" wants a stretch of time: "about two and a half hours", "since
+# 2019", "from 3 March to 9 March"; "the two would hold talks" counts no time.
+_HOW_LONG = re.compile(r"\bhow long\b", re.IGNORECASE)
+_SINCE = re.compile(rf"\b(?:since|until|till)\s+(?:(?:early|late|mid)[\s-]+)?(?:\d|{_MONTH}|last\b|the\s+\d)",
+                    re.IGNORECASE)
 
 # A figure asked for per period ("an annual pass", "over a full year", "per month") must be
 # given for that period: "a monthly pass costs 19 euros" does not price the annual one.
@@ -221,6 +229,26 @@ def quantities(text: str) -> set[str]:
     return {n for n in numbers(text) if n[0].isdigit()}
 
 
+def names_of_others(text: str, question: str) -> set[str]:
+    """The full names in text (two capitalised words or more: "Greenfold Catering", "Laura
+    Penhaligon") that share no word with the question. A single word ("Ukraine" for "Kyiv") is
+    more often a place the question names in other words."""
+    asked = {w.lower() for w in words(question)}
+    found = set()
+    for m in _CAPITALISED.finditer(text):
+        run = [w for w in m.group().split() if w != "&"]
+        while run and run[0].lower() in STOPWORDS:
+            run = run[1:]
+        if len(run) >= 2 and not any(p.lower() in asked for w in run for p in words(w)):
+            found.add(" ".join(run))
+    return found
+
+
+def asks_for_name(question: str) -> bool:
+    """Whether the question asks for a name: who, which company, what is it called ..."""
+    return bool(_EXPECTS_NAME.search(question))
+
+
 def has_expected_answer(question: str, sentence: str) -> bool | None:
     """Whether sentence holds the kind of thing question asks for; None when unknown.
 
@@ -236,6 +264,9 @@ def has_expected_answer(question: str, sentence: str) -> bool | None:
         if (not gives_period(question, sentence) or not gives_stretch(question, sentence)
                 or not gives_relative_period(question, sentence) or counts_other_harm(question, sentence)):
             return False
+        if _HOW_LONG.search(question):  # or how long a thing is: "the path is 4.2 kilometres long"
+            return bool(_SPAN.search(sentence) or _SINCE.search(sentence) or _MEASURED.search(sentence)
+                        or len(_DATE.findall(sentence)) + len(_YEAR.findall(sentence)) >= 2)
         # A date, a clock time or a span of time counts nothing, unless the question asks how long;
         # nor does money, a share or a measure ("1.50 euros per ride") count the rides asked for.
         counted = sentence if _DURATION.search(question) else _SPAN.sub(" ", _DATE.sub(" ", sentence))
@@ -249,6 +280,9 @@ def has_expected_answer(question: str, sentence: str) -> bool | None:
         return bool(_DAY_WORDS.search(sentence))
     if _EXPECTS_TIME.search(question):
         return bool(_TIME_WORDS.search(sentence))
+    if _ASKS_WHERE.search(question):  # a place it is in, at, near ...: "met ... in Sochi"
+        asked = {w.lower() for w in words(question)}
+        return any(m.group(1).lower() not in asked for m in _PLACE.finditer(sentence))
     if _EXPECTS_NAME.search(question):
         found = names(sentence) - {w.lower() for w in words(question)} - _CALENDAR
         if _ASKS_PERSON.search(question) or _ROLE.search(question):
@@ -257,6 +291,8 @@ def has_expected_answer(question: str, sentence: str) -> bool | None:
             # "Riverton Borough Council voted to build a barrier along the River Aske": no firm.
             found -= places_and_bodies(sentence, _INSTITUTIONS - _FIRMS)
         return bool(found)
+    if _ASKS_WHY.search(question) and _REASON.search(sentence):
+        return True  # a reason may be given without these words ("falling birth rates had left...")
     return None
 
 
@@ -286,7 +322,7 @@ def counted_thing(question: str) -> str | None:
     return (plural or irregular or phrase or [None])[0]
 
 
-_ROLE = re.compile(r"\bname of (?:the |an? )?(.*)|^\W*who (?:is|was|are|were) (?:the |an? )(.*)", re.IGNORECASE)
+_ROLE = re.compile(r"\bnames? of (?:the |an? )?(?:(?:two|three|four|five|\d+) )?(.*)|^\W*who (?:is|was|are|were) (?:the |an? )(.*)", re.IGNORECASE)
 
 
 # Words that end a role's noun phrase: "the astronaut due to fly", "the official set to attend".
@@ -296,6 +332,12 @@ _WHICH = re.compile(r"^\W*which (.*)", re.IGNORECASE)
 
 # A byline ("By Jane Roe") names the author without the word "author".
 _BYLINE_ROLES = frozenset({"author", "authors", "writer", "writers", "reporter", "reporters", "journalist"})
+# Words that name no particular office: "which official ruled" asks who ruled, whatever the title
+# ("the senior coroner, Andrew Whitlock").
+_ANYONE = frozenset({"official", "officials", "person", "people", "man", "woman", "men", "women", "individual",
+                     "individuals", "one"})
+# Adverbs end a role's noun phrase ("the official formally ruled"); these nouns end in -ly too.
+_LY_NOUNS = frozenset({"family", "families", "assembly", "supply", "ally", "allies", "italy", "july"})
 
 
 def named_role(question: str) -> str | None:
@@ -303,7 +345,7 @@ def named_role(question: str) -> str | None:
     'Which architect at Dunmore & Salk led the team?' -> 'architect'."""
     phrase = _role_phrase(question)
     head = phrase[-1].lower() if phrase else ""
-    return head if len(head) > 2 and head not in STOPWORDS | QUESTION_FRAME | _BYLINE_ROLES else None
+    return head if len(head) > 2 and head not in STOPWORDS | QUESTION_FRAME | _BYLINE_ROLES | _ANYONE else None
 
 
 # Words that make a role another one: the deputy mayor is not the mayor.
@@ -319,7 +361,8 @@ def _role_phrase(question: str) -> list[str]:
     phrase = []
     for w in words((m.group(1) or m.group(2)) if m else which.group(1)):
         if w.lower() not in _RANKS and (w.lower() in _PHRASE_END | _POSTMODIFIERS
-                                        or w.lower().endswith(("ed", "ing"))):
+                                        or w.lower().endswith(("ed", "ing"))
+                                        or (w.lower().endswith("ly") and w.lower() not in _LY_NOUNS)):
             break  # "the astronaut due to fly", "the firm hired to build it"; not "the acting head"
         phrase.append(w)
     return phrase
@@ -570,3 +613,27 @@ def amount_may_be_of(sentence: str, things: tuple[str, ...]) -> bool:
         owner = _OWNER.search(sentence[:m.start()])
         owners.append(owner.group(1).lower() if owner else None)
     return not owners or any(o is None or o in _ANY_OWNER or any(mentions(t, o) for t in things) for o in owners)
+
+
+_WH = r"(?:what|which|who|whom|whose|when|where|why|how)"
+# ", and how many did Ukraine shoot down?", " and in what year?": a second question asked in one.
+_SECOND_QUESTION = re.compile(rf",?\s+and\s+(?=(?:(?:in|on|at|for|from|by|to|until|since) )?{_WH}\b)", re.IGNORECASE)
+_LEADING_WH = re.compile(rf"^\W*(?:(?:in|on|at|for|from|by|to|until|since) )?{_WH}(?: (?:many|much|long|big|large|far|"
+                         r"old|often|soon))?\b\s*", re.IGNORECASE)
+
+
+def question_parts(question: str) -> list[str]:
+    """The questions asked in one: "Which night do they practise on now, and which night
+    might they switch to?" asks two. A part that does not stand alone ("and in what year?",
+    "and how many did Ukraine shoot down?", which does not say what it counts) takes the
+    first part's words after its question word: "in what year ... started the Fenwatch
+    rescue". One part (the question itself) when it asks one thing."""
+    question = question.strip()
+    if not _LEADING_WH.match(question):
+        return [question]
+    first, *rest = [p.strip(" ,?") for p in _SECOND_QUESTION.split(question)]
+    if not rest or not first:
+        return [question]
+    body = _LEADING_WH.sub("", first)
+    alone = [len(question_terms(p)) >= 2 and not (_HOW_MANY.match(p) and not counted_thing(p)) for p in rest]
+    return [f"{first}?"] + [f"{p}?" if ok else f"{p} {body}?" for p, ok in zip(rest, alone)]

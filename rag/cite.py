@@ -20,7 +20,7 @@ from embeddings.encoder import Encoder
 from rag.answer_form import (MARKER, focus_terms, has_expected_answer, mentions, named_role, places_and_bodies,
                               role_of_another, role_rank)
 from rag.schema import Citation, Hit
-from rag.text import (content_terms, known_forms, names, numbers, question_terms, split_sentences,
+from rag.text import (NUMBER_NAMES, content_terms, known_forms, names, numbers, question_terms, split_sentences,
                       stem, words)
 
 _REFUSAL = re.compile(
@@ -102,9 +102,8 @@ def unsupported_facts(claim: str, evidence: str, question: str) -> set[str]:
     return missing
 
 
-_SMALL_NUMBERS = r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
 _QUALIFIED = re.compile(
-    rf"\b(\d[\d,.]*|{_SMALL_NUMBERS})[\s-]+(?:and[\s-]+an?[\s-]+(half|quarter)|of\s+(?:the\s+)?(\d[\d,.]*))\b",
+    rf"\b(\d[\d,.]*|{NUMBER_NAMES})[\s-]+(?:and[\s-]+an?[\s-]+(half|quarter)|of\s+(?:the\s+)?(\d[\d,.]*))\b",
     re.IGNORECASE)
 
 

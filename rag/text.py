@@ -11,6 +11,10 @@ import re
 import unicodedata
 
 _WS = re.compile(r"\s+")
+# Numbers written in words, one to ninety-nine ("eighteen months", "twenty-seven complaints").
+NUMBER_NAMES = (r"(?:(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:-(?:one|two|three|four|five|six|"
+                r"seven|eight|nine))?|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|"
+                r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)")
 # A sentence ends at . ! ? … (optionally followed by closing quotes/brackets),
 # then whitespace, then something that can start a sentence.
 _BOUNDARY = re.compile(r"""[.!?…]+["'”’»)\]]*\s+(?=["'“‘«(\[]?[A-Z0-9À-Þ])""")

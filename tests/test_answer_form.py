@@ -2,8 +2,8 @@
 
 import pytest
 
-from rag.answer_form import (answers_question, counted_thing, mentions, named_role, priced_thing,
-                              role_of_another, role_rank, speaks_of_asked_thing)
+from rag.answer_form import (answers_question, counted_thing, has_expected_answer, mentions, named_role,
+                             priced_thing, question_parts, role_of_another, role_rank, speaks_of_asked_thing)
 
 
 @pytest.mark.parametrize("question,answer,expected", [
@@ -130,6 +130,8 @@ def test_an_answer_about_another_year_than_the_one_asked_is_not_an_answer():
     ("Which company is buying the site?", None),
     ("Which interest rate applies?", None),  # not a question for a name
     ("Which town near the nuclear plant was hit?", None),  # a town is the answer's kind
+    ("What are the names of the two dentists on the coach?", "dentists"),
+    ("Which official formally ruled that the coins were treasure?", None),  # any title will do
 ])
 def test_the_role_a_name_question_asks_about(question, role):
     assert named_role(question) == role
@@ -282,3 +284,41 @@ def test_an_amount_said_to_be_another_things_is_not_the_one_asked():
 def test_a_title_before_a_name_stands_for_the_role():
     assert mentions("commander", "Ukrainian joint forces Cmdr. Serhiy Nayev said.")
     assert mentions("governor", "Gov. Ann Lee signed it.")
+
+
+@pytest.mark.parametrize("question,parts", [
+    ("Which night do they practise on now, and which night are they thinking of switching to?",
+     ["Which night do they practise on now?", "which night are they thinking of switching to?"]),
+    # A part that does not stand alone takes the first part's words after its question word.
+    ("Who started the Fenwatch wildlife rescue, and in what year?",
+     ["Who started the Fenwatch wildlife rescue?", "in what year started the Fenwatch wildlife rescue?"]),
+    ("How many Shahed drones did Russia launch, and how many did Ukraine shoot down?",
+     ["How many Shahed drones did Russia launch?", "how many did Ukraine shoot down Shahed drones did Russia launch?"]),
+    ("What did Peskov and Putin say about the loan?", ["What did Peskov and Putin say about the loan?"]),
+    ("The loan was announced in Sochi. Who announced it, and when?",
+     ["The loan was announced in Sochi. Who announced it, and when?"]),
+])
+def test_question_parts(question, parts):
+    assert question_parts(question) == parts
+
+
+@pytest.mark.parametrize("question,answer,expected", [
+    ("How long will it be before the coach is reviewed?", "It will be reviewed after eighteen months.", True),
+    ("How many complaints has the council had?", "The council has had twenty-seven complaints.", True),
+    ("How many complaints has the council had?", "The bells have rung for twenty-seven years.", False),
+    # A reason is what "why" asks for; a sentence may give one without "because", so none is ruled out.
+    ("Why will the phones not be sold?", "They will be wiped because of data protection rules.", True),
+    ("Why did the schools merge?", "Falling birth rates had left both schools with empty places.", None),
+    # "How long" asks for a stretch of time (or a length), not any number.
+    ("How long did the talks last?", "They met for about two and a half hours.", True),
+    ("How long did the talks last?", "The two would hold talks with their ministers.", False),
+    ("How long has the pool been shut?", "It has been shut since 2021.", True),
+    ("How long is the new cycle path?", "The path is 4.2 kilometres long.", True),
+    ("How warm will the water be kept?", "The water will be heated to 24C.", True),
+    ("How warm will the water be kept?", "The pool is one of two in the county.", False),
+    # "Where" asks for a place something is in, at, near ...
+    ("Where did Putin meet Lukashenko?", "On Monday, Putin met Lukashenko in Sochi.", True),
+    ("Where did Putin meet Lukashenko?", "The two have met many times since Russia invaded Ukraine.", False),
+])
+def test_numbers_in_words_reasons_and_places(question, answer, expected):
+    assert has_expected_answer(question, answer) is expected
