@@ -161,6 +161,17 @@ def test_a_quote_may_speak_of_what_the_question_names_in_words_its_article_expla
     assert not ok  # another article's Fenwatch says nothing of this centre
 
 
+def test_a_quote_naming_others_must_name_what_the_question_names_itself():
+    question = "What was the total value of Brightplate's school meals contract?"
+    other = hit("meals.txt", "Greenfold Catering, a firm based in Ashby Marsh, won a contract worth £14.2 million.")
+    before = hit("meals.txt", "Brightplate is pulling out of its contract two years early.")
+    ok, _ = choose_quotes(question, [before, other], [(2, 0, 0.6)], {})
+    assert not ok  # the contract is Greenfold's, though the article names Brightplate
+    plain = hit("meals.txt", "The contract had been worth £9 million a year.")
+    ok, _ = choose_quotes(question, [before, plain], [(2, 0, 0.6)], {})
+    assert ok  # the article's contract: Brightplate's, a paragraph before
+
+
 def test_a_quote_for_a_role_must_speak_of_the_role():
     hits = [hit("plant.txt", "The main contractor was Halvorsen & Brant Engineering.",
                 "The plant's chief engineer once ran a plant in Sweden.")]
@@ -237,3 +248,29 @@ def test_a_model_sentence_whose_passage_does_not_give_what_was_asked_is_refused(
     (settings.corpus[0] / name).write_text(article, encoding="utf-8")
     llm.queue.append(model_answer)
     assert pipeline(settings, encoder, llm).ask(question).refused
+
+
+def test_a_question_asking_two_things_gets_both_answered(settings, encoder, llm):
+    (settings.corpus[0] / "bells.txt").write_text(
+        "Bell ringers and the new estate\n\n"
+        "The St Anne's ringers practise on Tuesday evenings now, as they have for eighty years. "
+        "The vicar has offered the church hall for a meeting. "
+        "Their captain may move practice to Wednesday.\n", encoding="utf-8")
+    question = "Which evening do the St Anne's ringers practise on now, and which evening might they move practice to?"
+    llm.queue.append("The St Anne's ringers practise on Tuesday evenings [1].")
+    answer = pipeline(settings, encoder, llm).ask(question)
+    assert not answer.refused
+    assert answer.text.startswith("The St Anne's ringers practise on Tuesday evenings [")
+    assert answer.text.endswith("“Their captain may move practice to Wednesday.” [1]")
+    assert {c.source for c in answer.citations} == {"bells.txt"}
+    # Asked one at a time, the model's answer stands alone.
+    llm.queue.append("The St Anne's ringers practise on Tuesday evenings [1].")
+    answer = pipeline(settings, encoder, llm).ask("Which evening do the St Anne's ringers practise on now?")
+    assert "Wednesday" not in answer.text
+
+
+def test_a_part_nothing_answers_adds_nothing(settings, encoder, llm):
+    llm.queue.append("Chef Marie Dubois opened her bakery in 2019 [1].")
+    answer = pipeline(settings, encoder, llm).ask(
+        "When did Marie Dubois open her bakery, and what did the Lyon council pay for its new roof?")
+    assert answer.text == "Chef Marie Dubois opened her bakery in 2019 [1]."
