@@ -322,7 +322,8 @@ def counted_thing(question: str) -> str | None:
     return (plural or irregular or phrase or [None])[0]
 
 
-_ROLE = re.compile(r"\bnames? of (?:the |an? )?(?:(?:two|three|four|five|\d+) )?(.*)|^\W*who (?:is|was|are|were) (?:the |an? )(.*)", re.IGNORECASE)
+_ROLE = re.compile(r"\bnames? of (?:the |an? )?(?:(?:two|three|four|five|\d+) )?(.*)|"
+                   r"^\W*who (?:is|was|are|were) (?:the |an? )(.*)", re.IGNORECASE)
 
 
 # Words that end a role's noun phrase: "the astronaut due to fly", "the official set to attend".
@@ -617,9 +618,10 @@ def amount_may_be_of(sentence: str, things: tuple[str, ...]) -> bool:
 
 _WH = r"(?:what|which|who|whom|whose|when|where|why|how)"
 # ", and how many did Ukraine shoot down?", " and in what year?": a second question asked in one.
-_SECOND_QUESTION = re.compile(rf",?\s+and\s+(?=(?:(?:in|on|at|for|from|by|to|until|since) )?{_WH}\b)", re.IGNORECASE)
-_LEADING_WH = re.compile(rf"^\W*(?:(?:in|on|at|for|from|by|to|until|since) )?{_WH}(?: (?:many|much|long|big|large|far|"
-                         r"old|often|soon))?\b\s*", re.IGNORECASE)
+_WH_PREPOSITION = r"(?:(?:in|on|at|for|from|by|to|until|since) )?"
+_SECOND_QUESTION = re.compile(rf",?\s+and\s+(?={_WH_PREPOSITION}{_WH}\b)", re.IGNORECASE)
+_LEADING_WH = re.compile(rf"^\W*{_WH_PREPOSITION}{_WH}(?: (?:many|much|long|big|large|far|old|often|soon))?\b\s*",
+                         re.IGNORECASE)
 
 
 def question_parts(question: str) -> list[str]:

@@ -19,8 +19,8 @@ from pathlib import Path
 from embeddings.encoder import Encoder, SentenceTransformerEncoder, model_name
 from embeddings.word_vectors import WordVectors
 from rag.answer_form import (amount_may_be_of, answers_question, asked, asked_about, asks_for_name,
-                             has_expected_answer, mentions, named_role, names_of_others, question_parts, role_of_another,
-                             speaks_of_asked_thing)
+                             has_expected_answer, mentions, named_role, names_of_others, question_parts,
+                             role_of_another, speaks_of_asked_thing)
 from rag.cite import (Claim, Verifier, citation_for, holds_the_role, key_terms, names_the_holder, parse_claims,
                       quote_span, rank_sentences, rerank, says_unknown, speaks_of_question_names)
 from rag.errors import IndexMissingError, InputError, ModelError
