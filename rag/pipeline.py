@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from embeddings.encoder import Encoder, SentenceTransformerEncoder, model_name
+from embeddings.encoder import Encoder, Remembering, SentenceTransformerEncoder, model_name
 from embeddings.word_vectors import WordVectors
 from rag.answer_form import (amount_may_be_of, answers_question, asked, asked_about, asks_for_name,
                              has_expected_answer, mentions, named_role, names_of_others, question_parts,
@@ -242,7 +242,6 @@ class Pipeline:
         self.encoder = encoder
         self.llm = llm
         self.retriever = Retriever(index, encoder, settings.retrieval)
-        self.verifier = Verifier(encoder)
         self.vectors = WordVectors(encoder)
 
     def reload_index(self, settings: Settings | None = None) -> None:
@@ -312,8 +311,9 @@ class Pipeline:
                     timings["first_token"] = (time.perf_counter() - started) * 1000
                 raw += piece
                 yield Token(piece)
-        ranked = rank_sentences(question, hits, self.encoder, idf) if quick else []
-        text, citations, refused = self._finish(question, raw, hits, ranked, idf, index)
+        encoder = Remembering(self.encoder)  # the passages' sentences are embedded once
+        ranked = rank_sentences(question, hits, encoder, idf) if quick else []
+        text, citations, refused = self._finish(question, raw, hits, ranked, idf, index, encoder)
         if refused:
             text, citations = refusal_text(hits), []
         timings.setdefault("first_token", (time.perf_counter() - started) * 1000)
@@ -324,13 +324,13 @@ class Pipeline:
                            query=question))
 
     def _finish(self, question: str, raw: str, hits: list[Hit], ranked: list[tuple[int, int, float]],
-                idf: dict[str, float], index: Index) -> tuple[str, list[Citation], bool]:
+                idf: dict[str, float], index: Index, encoder: Encoder) -> tuple[str, list[Citation], bool]:
         """Verify the model's answer against the ranked passage sentences; add or fall back
         to a quote; or refuse (no ranked sentences: the evidence check failed)."""
         if not ranked:
             return "", [], True
         claims = [] if says_unknown(raw) else parse_claims(raw)
-        supports = self.verifier.supports(claims, hits, question)
+        supports = Verifier(encoder).supports(claims, hits, question)
         # A model sentence is kept only when it rests on one of the few passage
         # sentences that best answer the question: a sentence that is "supported"
         # by some unrelated passage is a true statement answering something else.
@@ -340,7 +340,7 @@ class Pipeline:
         quote_ok, picked = choose_quotes(question, hits, ranked, idf, aliases)
         n, i = picked[0][:2]
         quote, quote_citations = quote_answer(hits, [(n_, first, last) for n_, _, first, last in picked])
-        parts = self.part_quotes(question, hits, idf)
+        parts = self.part_quotes(question, hits, idf, encoder)
         if not adds_information(claims, supports, question):
             return with_parts(quote, quote_citations, not quote_ok, parts, hits)
         text, citations = compose(claims, supports, hits)
@@ -370,18 +370,20 @@ class Pipeline:
         refused = not (grounded and answers_question(question, text.replace(QUOTE_INTRO, ""), context, aliases))
         return with_parts(text, citations, refused, parts, hits)
 
-    def part_quotes(self, question: str, hits: list[Hit], idf: dict[str, float]) -> list[tuple[int, int, int]]:
+    def part_quotes(self, question: str, hits: list[Hit], idf: dict[str, float],
+                    encoder: Encoder) -> list[tuple[int, int, int]]:
         """For a question that asks two things ("Which night do they practise on now, and which
         night might they switch to?"), the quote span (n, first, last) of each part's best
         answering sentence. Empty when the question asks one thing, or when some part has no
-        answering sentence (then the whole question's answer stands, or its refusal). Each part
-        is ranked with the encoder again (about 0.15 s per part on two cores), for such questions only."""
+        answering sentence (then the whole question's answer stands, or its refusal). The
+        passages' sentences are embedded already (see Remembering): each part costs the
+        embedding of its own words."""
         parts = question_parts(question)
         if len(parts) < 2:
             return []
         spans = []
         for part in parts:
-            ranked = rank_sentences(part, hits, self.encoder, idf)
+            ranked = rank_sentences(part, hits, encoder, idf)
             # A part whose best sentence covers little of it is not answered there: "what cabinet
             # job did he hold" ranks a sentence on dentists first, at 0.12.
             if not ranked or ranked[0][2] < MIN_PART_SCORE:

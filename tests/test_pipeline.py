@@ -274,3 +274,12 @@ def test_a_part_nothing_answers_adds_nothing(settings, encoder, llm):
     answer = pipeline(settings, encoder, llm).ask(
         "When did Marie Dubois open her bakery, and what did the Lyon council pay for its new roof?")
     assert answer.text == "Chef Marie Dubois opened her bakery in 2019 [1]."
+
+
+def test_each_passage_sentence_is_embedded_once_per_question(settings, encoder, llm):
+    ask = pipeline(settings, encoder, llm).ask
+    encoder.encoded.clear()
+    llm.queue.append("Russia launched 35 Shahed drones [1].")
+    ask("How many Shahed drones did Russia launch, and how many did air defences intercept?")
+    # Ranked for the question and for each of its two parts, and checked against the answer.
+    assert encoder.encoded.count("Air defences intercepted 30 of them.") == 1
