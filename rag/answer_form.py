@@ -322,7 +322,7 @@ def counted_thing(question: str) -> str | None:
     return (plural or irregular or phrase or [None])[0]
 
 
-_ROLE = re.compile(r"\bnames? of (?:the |an? )?(?:(?:two|three|four|five|\d+) )?(.*)|"
+_ROLE = re.compile(rf"\bnames? of (?:the |an? )?(?:(?:{NUMBER_NAMES}|\d+) )?(.*)|"
                    r"^\W*who (?:is|was|are|were) (?:the |an? )(.*)", re.IGNORECASE)
 
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 
 from embeddings.encoder import Encoder
-from rag.answer_form import (MARKER, focus_terms, has_expected_answer, mentions, named_role, places_and_bodies,
-                              role_of_another, role_rank)
+from rag.answer_form import (MARKER, asks_for_name, focus_terms, has_expected_answer, mentions, named_role,
+                              names_of_others, places_and_bodies, role_of_another, role_rank)
 from rag.schema import Citation, Hit
 from rag.text import (NUMBER_NAMES, content_terms, known_forms, names, numbers, question_terms, split_sentences,
                       stem, words)
@@ -158,6 +158,9 @@ def speaks_of_question_names(claim: str, question: str, hit: Hit, first: int, la
     """True when claim names something the question names, or passage sentences
     first..last do, with the sentence before them and the article's title (what "it",
     "he" or "the company" in them may refer to), or `article`: text of the same article.
+    A claim that names others in full counts the article only when a name is what was
+    asked: "Greenfold Catering ... won a contract worth £14.2 million" does not value
+    Brightplate's contract, though the article names Brightplate elsewhere.
 
     "Anand Raveley." or "Its chief executive is Anand Raveley." answering "What is the
     name of Velomara Mobility's chief executive?" says "Velomara Mobility's chief
@@ -167,6 +170,8 @@ def speaks_of_question_names(claim: str, question: str, hit: Hit, first: int, la
     asked = {stem(n) for n in names(question)}
     if not asked or asked & known_forms(claim):
         return True
+    if not asks_for_name(question) and names_of_others(claim, question):
+        article = ""
     spans = hit.chunk.sentence_spans()
     start = spans[max(0, first - 1)][2]
     return bool(asked & known_forms(f"{hit.chunk.title} {hit.chunk.text[start:spans[last][3]]} {article}"))

@@ -18,9 +18,8 @@ from pathlib import Path
 
 from embeddings.encoder import Encoder, Remembering, SentenceTransformerEncoder, model_name
 from embeddings.word_vectors import WordVectors
-from rag.answer_form import (amount_may_be_of, answers_question, asked, asked_about, asks_for_name,
-                             has_expected_answer, mentions, named_role, names_of_others, question_parts,
-                             role_of_another, speaks_of_asked_thing)
+from rag.answer_form import (amount_may_be_of, answers_question, asked, asked_about, has_expected_answer,
+                             mentions, named_role, question_parts, role_of_another, speaks_of_asked_thing)
 from rag.cite import (Claim, Verifier, citation_for, holds_the_role, key_terms, names_the_holder, parse_claims,
                       quote_span, rank_sentences, rerank, says_unknown, speaks_of_question_names)
 from rag.errors import IndexMissingError, InputError, ModelError
@@ -138,14 +137,10 @@ def passage_answers(question: str, hits: list[Hit], n: int, first: int, last: in
     Aldous" answers "who started the Fenwatch rescue" in an article that names Fenwatch."""
     hit = hits[n - 1]
     quote = citation_for(n, hit, first, last).quote
-    # A quote that names others than the question does speaks of them: "Greenfold Catering ...
-    # has been awarded a contract worth £14.2 million" does not value Brightplate's contract,
-    # though the article names Brightplate elsewhere. Unless names are what was asked.
-    article = same_article(hits, hit) if asks_for_name(question) or not names_of_others(quote, question) else ""
     return (answers_question(question, quote, hit.chunk.text, aliases)
             and speaks_of_asked_thing(question, surroundings(hit, first, last), aliases)
             and holds_the_role(question, quote, hits, hit.chunk.source, aliases)
-            and speaks_of_question_names(quote, question, hit, first, last, article))
+            and speaks_of_question_names(quote, question, hit, first, last, same_article(hits, hit)))
 
 
 def same_article(hits: list[Hit], hit: Hit) -> str:
@@ -217,11 +212,10 @@ def with_parts(text: str, citations: list[Citation], refused: bool, parts: list[
     if refused:
         text, citations = "", []
     quoted = [c.quote for c in citations]
-    spans = [span for span, c in zip(parts, quote_answer(hits, parts)[1])
-             if not any(c.quote in q or q in c.quote for q in quoted)]
-    spans = list(dict.fromkeys(spans))
-    if spans:
-        more, more_citations = quote_answer(hits, spans)
+    missing = [span for span, c in zip(parts, quote_answer(hits, parts)[1])
+               if not any(c.quote in q or q in c.quote for q in quoted)]
+    if missing:
+        more, more_citations = quote_answer(hits, missing)
         text = f"{text} … {more.removeprefix(QUOTE_INTRO)}" if QUOTE_INTRO in text else f"{text} {more}".strip()
         citations = citations + [c for c in more_citations if c not in citations]
     return text, citations, False
@@ -392,7 +386,8 @@ class Pipeline:
             if not ok:
                 return []
             n, _, first, last = picked[0]
-            spans.append((n, first, last))
+            if (n, first, last) not in spans:  # both parts answered by one sentence: quoted once
+                spans.append((n, first, last))
         return spans
 
     def aliases(self, question: str, hits: list[Hit]) -> frozenset[str]:
