@@ -184,6 +184,16 @@ def test_a_sentence_about_the_thing_counted_ranks_above_one_as_close_without_it(
     assert [(n, i) for n, i, _ in ranked] == [(1, 1), (1, 0)]
 
 
+def test_the_sentence_before_names_what_it_or_the_scheme_stands_for():
+    # Neither cost sentence names the heat pump; the one after the heat pump's sentence
+    # speaks of it, and ranks first.
+    hits = [hit("lido.txt", "A new car park opened beside the lido.", "It cost £200,000 to build.",
+                "A heat pump now warms the lido's water.", "It cost £90,000 to install.")]
+    ranked = rank_sentences("How much did the heat pump cost?", hits, None, {})
+    order = [(n, i) for n, i, _ in ranked]
+    assert order[0] == (1, 3) and order.index((1, 3)) < order.index((1, 1))
+
+
 def test_a_role_holder_is_named_next_to_the_role():
     question = "What is the name of the site supervisor who was warned?"
     assert not names_near_role(question, "HSE inspector Marcus Tindall said two employees had warned a site supervisor.")
