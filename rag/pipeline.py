@@ -211,14 +211,20 @@ def with_parts(text: str, citations: list[Citation], refused: bool, parts: list[
         return text, citations, refused
     if refused:
         text, citations = "", []
+    return *also_quote(text, citations, parts, hits), False
+
+
+def also_quote(text: str, citations: list[Citation], spans: list[tuple[int, int, int]],
+               hits: list[Hit]) -> tuple[str, list[Citation]]:
+    """The answer with a quote of each span (n, first, last) it does not already cite."""
     quoted = [c.quote for c in citations]
-    missing = [span for span, c in zip(parts, quote_answer(hits, parts)[1])
+    missing = [span for span, c in zip(spans, quote_answer(hits, spans)[1])
                if not any(c.quote in q or q in c.quote for q in quoted)]
     if missing:
         more, more_citations = quote_answer(hits, missing)
         text = f"{text} … {more.removeprefix(QUOTE_INTRO)}" if QUOTE_INTRO in text else f"{text} {more}".strip()
         citations = citations + [c for c in more_citations if c not in citations]
-    return text, citations, False
+    return text, citations
 
 
 def adds_information(claims: list[Claim], supports: list, question: str) -> bool:
@@ -362,6 +368,11 @@ class Pipeline:
         context = " ".join(hits[c.n - 1].chunk.text for c in citations)
         # Judged without the quote's introduction, which would make its first word look like a name.
         refused = not (grounded and answers_question(question, text.replace(QUOTE_INTRO, ""), context, aliases))
+        # A runner-up that ranks as close and answers as well is quoted, as it is when no model
+        # sentence survives (see choose_quotes): the ranking cannot tell the two apart, and the
+        # model's sentences rest on one of them.
+        if not refused and quote_ok and len(picked) > 1:
+            text, citations = also_quote(text, citations, [(n_, first, last) for n_, _, first, last in picked], hits)
         return with_parts(text, citations, refused, parts, hits)
 
     def part_quotes(self, question: str, hits: list[Hit], idf: dict[str, float],

@@ -126,6 +126,23 @@ def test_two_close_answering_sentences_from_two_passages_are_both_quoted():
     assert [(n, i) for n, i, _, _ in picked] == [(1, 0)]
 
 
+def test_a_close_runner_up_is_quoted_after_a_model_sentence_resting_on_the_best_one(settings, encoder, llm):
+    hits = [hit("club.txt", "Ashcombe Rovers will leave Mill Lane for Fenby Cross in 2026.",
+                "The club was founded in 1901."),
+            hit("sale.txt", "The Mill Lane site will be sold to the housebuilder Corrigan Homes."),
+            hit("other.txt", "Rovers fans met on Monday.")]
+    question = "Which company is buying the Mill Lane site from Ashcombe Rovers?"
+    p = pipeline(settings, encoder, llm)
+    ranked = [(1, 0, 0.63), (2, 0, 0.60), (3, 0, 0.2)]
+    raw = "Ashcombe Rovers will leave Mill Lane for Fenby Cross in 2026 [1]."
+    text, citations, refused = p._finish(question, raw, hits, ranked, {}, p.index, encoder)
+    # The model's sentence rests on the best ranked one; the runner-up answers as well.
+    assert not refused
+    assert text == ("Ashcombe Rovers will leave Mill Lane for Fenby Cross in 2026 [1]. The documents say: "
+                    "“The Mill Lane site will be sold to the housebuilder Corrigan Homes.” [2]")
+    assert [c.source for c in citations] == ["club.txt", "sale.txt"]
+
+
 def test_a_close_runner_up_without_what_was_asked_is_not_quoted():
     hits = [hit("a.txt", "The loan was agreed in Sochi."), hit("b.txt", "Talks went on for hours.")]
     ok, picked = choose_quotes("How large was the loan?", hits, [(1, 0, 0.6), (2, 0, 0.59)], {})
