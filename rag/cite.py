@@ -316,6 +316,11 @@ def key_terms(sentence: str, question: str,
     return set(sorted(novel, key=lambda t: (-weights[t], t))[:n])
 
 
+# What "it" or "the scheme" in a sentence stands for is often named in the sentence before
+# ("The lido closed in 2019." "Its repair cost £3.1 million."), so the question's terms there
+# count at this weight. Of the project's 280 answerable questions that pass the evidence check,
+# the answering sentence ranked first for 219 without it, 227 at 0.5 and 226 at 0.7; of the 49
+# of the unread sets holdout10 and holdout11, for 37 without it and 38 at 0.5.
 PREVIOUS_WEIGHT = 0.5
 
 _ASKS_AUTHOR = re.compile(r"\bwho (?:wrote|authored|reported|is the (?:author|writer|reporter))\b|"
@@ -329,9 +334,9 @@ def rank_sentences(question: str, hits: list[Hit], encoder: Encoder | None,
     """(passage number, sentence index, score) of passage sentences, best answer first.
 
     Score: half IDF-weighted coverage of the question's terms (by the sentence
-    and its article's title, and at half weight by the sentence before), half
-    embedding similarity, plus a bonus when the sentence holds the kind of thing asked for
-    (a number for "how many", a date for "when", a name for "who"). Titles and
+    and its article's title, and at PREVIOUS_WEIGHT by the sentence before), half
+    embedding similarity, plus a bonus when the sentence holds the kind of thing
+    asked for (a number for "how many", a date for "when", a name for "who"). Titles and
     sentences that only restate the question are not answers.
 
     Without an encoder, a sentence's similarity is its passage's: a ranking that
@@ -343,8 +348,9 @@ def rank_sentences(question: str, hits: list[Hit], encoder: Encoder | None,
     asks_author = bool(_ASKS_AUTHOR.search(question))
     units, seen = [], set()
     for n, hit in enumerate(hits, start=1):
-        texts = [hit.chunk.text[ts:te] for _, _, ts, te in hit.chunk.sentence_spans()]
-        for i, (fs, *_) in enumerate(hit.chunk.sentence_spans()):
+        spans = hit.chunk.sentence_spans()
+        texts = [hit.chunk.text[ts:te] for _, _, ts, te in spans]
+        for i, (fs, *_) in enumerate(spans):
             # Neighbouring passages share a sentence: rank it once, in the better passage.
             if (hit.chunk.source, fs) not in seen and not is_heading(texts[i], hit.chunk.title):
                 units.append((n, i, texts[i], texts[i - 1] if i else ""))
@@ -370,11 +376,6 @@ def rank_sentences(question: str, hits: list[Hit], encoder: Encoder | None,
         # answering sentence ranked first for 160 of the project's 203 answerable questions,
         # at full weight 168 (within the first three: 192 both).
         covered = sum(idf.get(t, 1.0) for t in q_terms & (terms | titles[n])) / total
-        # What "it" or "the scheme" stands for is often named in the sentence before ("The
-        # lido closed in 2019." "Its repair cost £3.1 million."): its terms count at half weight.
-        # Measured on the project's 280 answerable questions that pass the evidence check, the
-        # answering sentence ranked first for 219 without it, 227 at half weight, 226 at 0.7; on
-        # the 49 of the unread sets holdout10 and holdout11, 37 without it and 38 with it.
         covered += PREVIOUS_WEIGHT * sum(idf.get(t, 1.0) for t in q_terms & (
             set(content_terms(before)) - terms - titles[n])) / total
         expected = has_expected_answer(question, text)
