@@ -350,10 +350,11 @@ def rank_sentences(question: str, hits: list[Hit], encoder: Encoder | None,
     for n, hit in enumerate(hits, start=1):
         spans = hit.chunk.sentence_spans()
         texts = [hit.chunk.text[ts:te] for _, _, ts, te in spans]
+        terms = [set(content_terms(t)) for t in texts]
         for i, (fs, *_) in enumerate(spans):
             # Neighbouring passages share a sentence: rank it once, in the better passage.
             if (hit.chunk.source, fs) not in seen and not is_heading(texts[i], hit.chunk.title):
-                units.append((n, i, texts[i], texts[i - 1] if i else ""))
+                units.append((n, i, texts[i], terms[i], terms[i - 1] if i else set()))
             seen.add((hit.chunk.source, fs))
     if not units:
         return []
@@ -365,8 +366,7 @@ def rank_sentences(question: str, hits: list[Hit], encoder: Encoder | None,
     total = sum(idf.get(t, 1.0) for t in q_terms) or 1.0
     titles = {n: set(content_terms(hit.chunk.title)) for n, hit in enumerate(hits, start=1)}
     ranked = []
-    for (n, i, text, before), c in zip(units, cos):
-        terms = set(content_terms(text))
+    for (n, i, text, terms, before), c in zip(units, cos):
         if not terms - q_terms:
             continue
         # Every sentence of an article is about its title's subject, so the title's terms
@@ -376,8 +376,7 @@ def rank_sentences(question: str, hits: list[Hit], encoder: Encoder | None,
         # answering sentence ranked first for 160 of the project's 203 answerable questions,
         # at full weight 168 (within the first three: 192 both).
         covered = sum(idf.get(t, 1.0) for t in q_terms & (terms | titles[n])) / total
-        covered += PREVIOUS_WEIGHT * sum(idf.get(t, 1.0) for t in q_terms & (
-            set(content_terms(before)) - terms - titles[n])) / total
+        covered += PREVIOUS_WEIGHT * sum(idf.get(t, 1.0) for t in q_terms & (before - terms - titles[n])) / total
         expected = has_expected_answer(question, text)
         bonus = 0.0 if expected is None else (0.1 if expected else -0.1)
         if focus & terms:

@@ -219,8 +219,12 @@ def also_quote(text: str, citations: list[Citation], spans: list[tuple[int, int,
                hits: list[Hit]) -> tuple[str, list[Citation]]:
     """The answer with a quote of each span (n, first, last) it does not already cite."""
     quoted = [c.quote for c in citations]
-    missing = [span for span, c in zip(spans, quote_answer(hits, spans)[1])
-               if not any(c.quote in q or q in c.quote for q in quoted)]
+
+    def cited(n: int, first: int, last: int) -> bool:
+        quote = citation_for(n, hits[n - 1], first, last).quote
+        return any(quote in q or q in quote for q in quoted)
+
+    missing = [span for span in spans if not cited(*span)]
     if missing:
         more, more_citations = quote_answer(hits, missing)
         text = f"{text} … {more.removeprefix(QUOTE_INTRO)}" if QUOTE_INTRO in text else f"{text} {more}".strip()
@@ -340,7 +344,8 @@ class Pipeline:
         aliases = self.aliases(question, hits)
         quote_ok, picked = choose_quotes(question, hits, ranked, idf, aliases)
         n, i = picked[0][:2]
-        quote, quote_citations = quote_answer(hits, [(n_, first, last) for n_, _, first, last in picked])
+        picked_spans = [(n_, first, last) for n_, _, first, last in picked]
+        quote, quote_citations = quote_answer(hits, picked_spans)
         parts = self.part_quotes(question, hits, idf, encoder)
         if not adds_information(claims, supports, question):
             return with_parts(quote, quote_citations, not quote_ok, parts, hits)
@@ -373,7 +378,7 @@ class Pipeline:
         # sentence survives (see choose_quotes): the ranking cannot tell the two apart, and the
         # model's sentences rest on one of them.
         if not refused and quote_ok and len(picked) > 1:
-            text, citations = also_quote(text, citations, [(n_, first, last) for n_, _, first, last in picked], hits)
+            text, citations = also_quote(text, citations, picked_spans, hits)
         return with_parts(text, citations, refused, parts, hits)
 
     def part_quotes(self, question: str, hits: list[Hit], idf: dict[str, float],
