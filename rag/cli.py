@@ -28,7 +28,7 @@ err = Console(stderr=True, soft_wrap=True)
 IndexDir = Annotated[Optional[Path], typer.Option("--index-dir", help="The default collection's index folder (default: RAG_INDEX_DIR or ~/.local/share/rag/index).")]
 Collection = Annotated[Optional[str], typer.Option("--collection", "-c", help="Which collection (independent index) to use: letters, digits, - and _ (default: RAG_COLLECTION or 'default').")]
 K = Annotated[Optional[int], typer.Option("--k", min=1, max=50, help="Passages to retrieve (default 5).")]
-Model = Annotated[Optional[str], typer.Option("--model", help="Path to a GGUF chat model (default: the bundled SmolLM2-135M).")]
+Model = Annotated[Optional[str], typer.Option("--model", help="The LLM: a name from `rag models` or the path of a GGUF chat model (default: the standard model).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 LlmUrl = Annotated[Optional[str], typer.Option("--llm-url", help="Base URL of an OpenAI-compatible LLM server (e.g. http://127.0.0.1:8080/v1) to answer instead of the GGUF model; see models.md.")]
 
@@ -49,6 +49,28 @@ def settings_from(**flags) -> Settings:
         raise RagError(f"Bad setting: {exc}".splitlines()[0] + " — check your RAG_* variables and flags.") from exc
 
 
+def with_model_file(settings: Settings) -> Settings:
+    """The settings with the LLM as a file: a model named in `rag models` is joined and verified
+    first (once; a progress bar shows it), see rag.models."""
+    if settings.llm_url:
+        return settings
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from rag.models import resolve_model
+
+    with Progress(TextColumn("joining and verifying the model"), BarColumn(), DownloadColumn(),
+                  console=err, transient=True) as bar:
+        task = None
+
+        def progress(done: int, total: int) -> None:
+            nonlocal task
+            task = bar.add_task("join", total=total) if task is None else task
+            bar.update(task, completed=done)
+
+        path = resolve_model(settings.model, settings.models_dir, progress)
+    return settings.model_copy(update={"model": path})
+
+
 def user_errors(fn: Callable) -> Callable:
     """Turn RagError (and Ctrl-C) into a one-line message and exit code 2."""
     @functools.wraps(fn)
@@ -64,8 +86,20 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
+def print_version(value: bool) -> None:
+    """--version: the app's and the key libraries' versions, then exit."""
+    if value:
+        from rag.versions import library_versions
+
+        for name, version in library_versions().items():
+            out.print(f"{name} {version}", highlight=False, markup=False)
+        raise typer.Exit()
+
+
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False) -> None:
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
+         version: Annotated[bool, typer.Option("--version", callback=print_version, is_eager=True,
+                                               help="Print the versions of the app and its key libraries.")] = False) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
@@ -174,6 +208,34 @@ def collections_cmd(json_out: AsJson = False) -> None:
         out.print(f"{mark} {c.name:20} {size:32} {c.index_dir}", highlight=False, markup=False)
 
 
+@app.command("models")
+@user_errors
+def models_cmd(json_out: AsJson = False) -> None:
+    """The LLMs the app can use offline: name, size, licence, where from, and whether verified."""
+    from rag.models import CATALOGUE, STANDARD, model_status
+
+    settings = settings_from()
+    rows = [model_status(m, settings.models_dir) for m in CATALOGUE]
+    if json_out:
+        print(json.dumps([{"name": r.spec.name, "title": r.spec.title, "standard": r.spec.name == STANDARD,
+                           "size": r.spec.size or (r.path.stat().st_size if r.path else None),
+                           "licence": r.spec.licence, "origin": r.spec.origin, "state": r.state,
+                           "path": str(r.path) if r.path else None} for r in rows], ensure_ascii=False))
+        return
+    from rag.library import size_text
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in ("Name", "Model", "Size", "Licence", "State", "From"):
+        table.add_column(name, justify="right" if name == "Size" else "left")
+    for r in rows:
+        size = r.spec.size or (r.path.stat().st_size if r.path else 0)
+        name = r.spec.name + (" (standard)" if r.spec.name == STANDARD else "")
+        table.add_row(name, r.spec.title, size_text(size) if size else "", r.spec.licence, r.state, r.spec.origin)
+    (out if out.is_terminal else Console(width=200)).print(table, highlight=False, markup=False)
+    out.print("verified: joined and sha256-checked; to join: done on first use; any GGUF path also "
+              "works with --model, and a server with --llm-url (models.md).", highlight=False, markup=False)
+
+
 def print_answer(answer) -> None:
     """The answer, then its numbered sources."""
     out.print(answer.text, highlight=False, markup=False)
@@ -199,7 +261,8 @@ def ask(question: Annotated[str, typer.Argument(help="The question, in quotes.")
     from rag.pipeline import Final, Token, build_pipeline, clean_question
 
     clean_question(question)  # fail fast, before loading models
-    settings = settings_from(index_dir=index_dir, k=k, model=model, llm_url=llm_url, collection=collection)
+    settings = with_model_file(settings_from(index_dir=index_dir, k=k, model=model, llm_url=llm_url,
+                                             collection=collection))
     pipeline = build_pipeline(settings)
     answer = None
     streaming = not json_out and out.is_terminal
@@ -226,10 +289,11 @@ def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question s
     """Run a question set and print the quality metrics."""
     from rag.evaluate import load_questions, run_eval
     from rag.pipeline import build_pipeline
+    from rag.versions import library_versions
 
     items = load_questions(questions)
-    settings = settings_from(index_dir=index_dir, k=k, model=model, retrieval=retrieval, llm_url=llm_url,
-                             collection=collection, rerank=rerank)
+    settings = with_model_file(settings_from(index_dir=index_dir, k=k, model=model, retrieval=retrieval,
+                                             llm_url=llm_url, collection=collection, rerank=rerank))
     pipeline = build_pipeline(settings)
 
     def progress(q, a) -> None:
@@ -238,9 +302,11 @@ def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question s
             err.print(f"{q['id']}: {mark} in {a.timings_ms['total'] / 1000:.1f} s", highlight=False, markup=False)
 
     metrics, results = run_eval(items, lambda q: pipeline.ask(q, settings.k), progress)
-    metrics = {"k": settings.k, "retrieval": settings.retrieval, "rerank": settings.rerank, **metrics}
+    metrics = {"llm": pipeline.llm.name, "embedder": pipeline.encoder.name, "k": settings.k,
+               "retrieval": settings.retrieval, "rerank": settings.rerank, **metrics}
     if json_out:
-        print(json.dumps({"metrics": metrics, "results": results}, ensure_ascii=False))
+        print(json.dumps({"metrics": metrics, "versions": library_versions(), "results": results},
+                         ensure_ascii=False))
     else:
         for name, value in metrics.items():
             out.print(f"{name:26} {value}", highlight=False)
@@ -258,7 +324,8 @@ def serve(host: Annotated[str, typer.Option("--host", help="Address to listen on
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     from ui.app import serve as serve_app
 
-    settings = settings_from(index_dir=index_dir, model=model, llm_url=llm_url, collection=collection)
+    settings = with_model_file(settings_from(index_dir=index_dir, model=model, llm_url=llm_url,
+                                             collection=collection))
     err.print(f"Loading models and the index, then serving on http://{host}:{port} …", highlight=False,
               markup=False)
     serve_app(settings, host=host, port=port, share=share)
@@ -273,7 +340,7 @@ def bench(json_out: AsJson = False,
     """Measure indexing, retrieval, answering, memory and start-up against the raw libraries (a few minutes)."""
     from rag.bench import report_table, run_bench
 
-    settings = settings_from()
+    settings = with_model_file(settings_from())
     say = lambda message: err.print(f"[dim]{message}[/dim]", highlight=False)  # noqa: E731
     report = run_bench(settings, questions, chunks, [int(s) for s in sizes.split(",") if s.strip()], say)
     if json_out:

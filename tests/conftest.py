@@ -66,8 +66,14 @@ def block_network():
     socket.getaddrinfo = real_getaddrinfo
 
 
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory) -> Path:
+    """One folder for the joined models of the whole run: a chunked model is joined once."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
-def isolated_env(monkeypatch, tmp_path):
+def isolated_env(monkeypatch, tmp_path, models_dir):
     """No test reads the developer's RAG_* settings or writes to their data folder."""
     import os
 
@@ -75,6 +81,7 @@ def isolated_env(monkeypatch, tmp_path):
         if name.startswith("RAG_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("RAG_MODELS_DIR", str(models_dir))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
@@ -117,6 +124,13 @@ def settings(tmp_path, corpus):
     return Settings(index_dir=tmp_path / "index", corpus=[corpus], model="", embedder="fake")
 
 
+def smollm2_path() -> str:
+    """The bundled SmolLM2-135M GGUF: a small real model for adapter tests."""
+    from rag.models import FALLBACK, bundled_path, spec
+
+    return str(bundled_path(spec(FALLBACK)) or "")
+
+
 def answers_200(url: str) -> bool:
     """True once a GET of url answers 200."""
     parts = urlsplit(url)
@@ -133,6 +147,7 @@ def server_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("RAG_") and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
     env.update(RAG_INDEX_DIR=str(home / "index"), XDG_DATA_HOME=str(home / "xdg"), HF_HUB_OFFLINE="1",
+               RAG_MODELS_DIR=os.environ.get("RAG_MODELS_DIR", str(home / "models")),
                GRADIO_ANALYTICS_ENABLED="False", NO_PROXY="127.0.0.1,localhost", **extra)
     return env
 

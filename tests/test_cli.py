@@ -1,5 +1,7 @@
 """Every bad input gets one line that says what to do, and exit code 2."""
 
+from importlib.metadata import version
+
 import pytest
 from typer.testing import CliRunner
 
@@ -116,5 +118,19 @@ def test_eval_reports_the_metrics_and_whether_passages_were_reranked(run, monkey
     for flags, reranked in (((), True), (("--no-rerank",), False)):
         result = run("eval", str(questions), "--json", *flags)
         assert result.exit_code == 0, result.output
-        metrics = json.loads(result.output)["metrics"]
+        report = json.loads(result.output)
+        metrics = report["metrics"]
         assert metrics["rerank"] is reranked and metrics["evidence_recall@k"] == 1.0
+        assert metrics["llm"] == FakeLLM().name
+        # The figures are tied to the library set that produced them.
+        assert report["versions"]["faiss-cpu"] == version("faiss-cpu")
+        assert report["versions"]["llama-cpp-python"] == version("llama-cpp-python")
+
+
+def test_version_names_the_app_and_key_libraries(run):
+    result = run("--version")
+    assert result.exit_code == 0
+    lines = dict(line.split(" ", 1) for line in result.output.splitlines())
+    assert lines["offline-rag"] == version("offline-rag")
+    assert lines["sentence-transformers"] == version("sentence-transformers")
+    assert lines["gradio"] == version("gradio")

