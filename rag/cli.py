@@ -284,8 +284,7 @@ def ask(question: Annotated[str, typer.Argument(help="The question, in quotes.")
 def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question set (shared/eval format).")],
              index_dir: IndexDir = None, k: K = None, model: Model = None, json_out: AsJson = False,
              llm_url: LlmUrl = None, collection: Collection = None,
-             retrieval: Annotated[Optional[str], typer.Option("--retrieval", help="hybrid (default), rrf, dense or lexical: to compare retrieval.")] = None,
-             rerank: Annotated[Optional[bool], typer.Option("--rerank/--no-rerank", help="Rerank twice k passages by their best sentence (default on): to compare.")] = None) -> None:
+             retrieval: Annotated[Optional[str], typer.Option("--retrieval", help="hybrid (default), rrf, dense or lexical: to compare retrieval.")] = None) -> None:
     """Run a question set and print the quality metrics."""
     from rag.evaluate import load_questions, run_eval
     from rag.pipeline import build_pipeline
@@ -293,7 +292,7 @@ def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question s
 
     items = load_questions(questions)
     settings = with_model_file(settings_from(index_dir=index_dir, k=k, model=model, retrieval=retrieval,
-                                             llm_url=llm_url, collection=collection, rerank=rerank))
+                                             llm_url=llm_url, collection=collection))
     pipeline = build_pipeline(settings)
 
     def progress(q, a) -> None:
@@ -303,7 +302,7 @@ def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question s
 
     metrics, results = run_eval(items, lambda q: pipeline.ask(q, settings.k), progress)
     metrics = {"llm": pipeline.llm.name, "embedder": pipeline.encoder.name, "k": settings.k,
-               "retrieval": settings.retrieval, "rerank": settings.rerank, **metrics}
+               "retrieval": settings.retrieval, "answer_threshold": settings.answer_threshold, **metrics}
     if json_out:
         print(json.dumps({"metrics": metrics, "versions": library_versions(), "results": results},
                          ensure_ascii=False))

@@ -25,9 +25,13 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 from typing import Protocol
 
 from rag.errors import ContextOverflowError, ModelError, RagError
@@ -37,6 +41,56 @@ from rag.settings import Settings
 log = logging.getLogger(__name__)
 
 Message = dict[str, str]
+
+# The words the model begins its reply with: whether the passages state the answer (rag.prompt).
+YES, NO = "YES", "NO"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The model's first word, weighed: the probability that it says YES, the passages answer."""
+
+    p_yes: float
+
+
+def verdict_of(text: str) -> Verdict | None:
+    """The verdict a reply's first word gives: 1 for YES, 0 for NO, 1 for any other word (a
+    model that answers straight away; its answer is checked all the same); None while the
+    first word may still grow."""
+    head = text.lstrip(" *\n")
+    word = re.match(r"[A-Za-z]+", head)
+    if word is None and not head:
+        return None
+    if word is not None and word.end() == len(head):
+        return None
+    return Verdict(0.0 if word is not None and word.group().upper() == NO else 1.0)
+
+
+def without_verdict(text: str) -> str:
+    """The reply without its leading YES or NO (and the punctuation after it)."""
+    return _VERDICT_WORD.sub("", text, count=1) if _VERDICT_WORD.match(text) else text
+
+
+_VERDICT_WORD = re.compile(rf"^[\s*]*(?:{YES}|{NO})\b[\s*.,:;!-]*", re.IGNORECASE)
+
+
+def stream_after_verdict(pieces: Iterator[str]) -> Iterator[Verdict | str]:
+    """A reply's verdict, read from its first word, then the rest of its text piece by piece."""
+    head = ""
+    for piece in pieces:
+        head += piece
+        verdict = verdict_of(head)
+        if verdict is not None:
+            yield verdict
+            rest = without_verdict(head)
+            if rest:
+                yield rest
+            yield from pieces
+            return
+    verdict = verdict_of(head + " ")
+    yield verdict or Verdict(0.0)  # a reply of one word, or none
+    if verdict is not None and without_verdict(head):
+        yield without_verdict(head)
 
 
 class ChatModel(Protocol):
@@ -52,6 +106,12 @@ class ChatModel(Protocol):
     def stream_chat(self, messages: list[Message], max_tokens: int,
                     temperature: float) -> Iterator[str]:
         """Yield the answer's text piece by piece."""
+        ...
+
+    def stream_answer(self, messages: list[Message], max_tokens: int,
+                      temperature: float) -> Iterator[Verdict | str]:
+        """For a prompt that asks the reply to begin with YES or NO: first the Verdict, then
+        the rest of the reply's text piece by piece (closing the generator stops it)."""
         ...
 
 
@@ -95,6 +155,13 @@ class LlamaCppModel:
         self.n_ctx = self._llm.n_ctx()
         # Two generations at once would interleave one KV cache and sampler state.
         self._busy = threading.Lock()
+        yes, no = self._first_tokens(YES), self._first_tokens(NO)
+        self._yes, self._no = sorted(yes - no), sorted(no - yes)  # a token both may start says neither
+
+    def _first_tokens(self, word: str) -> list[int]:
+        """The ids of the tokens a reply beginning with word (in any case) begins with."""
+        forms = {word, word.capitalize(), word.lower(), f" {word}", f" {word.capitalize()}"}
+        return {self._llm.tokenize(f.encode("utf-8"), add_bos=False, special=False)[0] for f in forms}
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model's tokenizer makes of text."""
@@ -107,11 +174,34 @@ class LlamaCppModel:
         The lock is held until the stream ends or is closed, so a caller that stops
         early must close the generator (the page's Stop and the API do).
         """
+        yield from self._stream(messages, max_tokens, temperature, None)
+
+    def stream_answer(self, messages: list[Message], max_tokens: int,
+                      temperature: float) -> Iterator[Verdict | str]:
+        """The Verdict, weighed from the first token's logits (P(YES) against P(NO), whatever
+        is sampled), then the rest of the reply without its YES or NO."""
+        first: list[float] = []
+
+        def weigh(input_ids, scores):
+            if not first:
+                yes, no = np.logaddexp.reduce(scores[self._yes]), np.logaddexp.reduce(scores[self._no])
+                first.append(float(1.0 / (1.0 + np.exp(no - yes))))
+            return scores
+
+        for item in stream_after_verdict(self._stream(messages, max_tokens, temperature, weigh)):
+            yield Verdict(first[0]) if isinstance(item, Verdict) and first else item
+
+    def _stream(self, messages: list[Message], max_tokens: int, temperature: float,
+                processor) -> Iterator[str]:
+        """The reply's text pieces, under the lock; processor(ids, logits) sees each step's logits."""
+        from llama_cpp import LogitsProcessorList
+
         try:
             with self._busy:
                 stream = self._llm.create_chat_completion(
                     messages=messages, max_tokens=max_tokens, temperature=temperature,
-                    top_p=0.95, repeat_penalty=1.1, stream=True)
+                    top_p=0.95, repeat_penalty=1.1, stream=True,
+                    logits_processor=LogitsProcessorList([processor]) if processor else None)
                 for part in stream:
                     delta = part["choices"][0].get("delta", {}).get("content")
                     if delta:
@@ -171,6 +261,12 @@ class OpenAICompatModel:
                         yield delta
         except openai.OpenAIError as exc:
             raise self._error(exc) from exc
+
+    def stream_answer(self, messages: list[Message], max_tokens: int,
+                      temperature: float) -> Iterator[Verdict | str]:
+        """The Verdict read from the reply's first word (a server gives no logits: 1 or 0), then
+        the rest of the reply."""
+        yield from stream_after_verdict(self.stream_chat(messages, max_tokens, temperature))
 
     def _pick_model(self, model: str) -> str:
         """The model to ask for, checked against the server's list when it has one."""

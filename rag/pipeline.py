@@ -17,14 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embeddings.encoder import Encoder, Remembering, SentenceTransformerEncoder, model_name
-from embeddings.word_vectors import WordVectors
-from rag.answer_form import (amount_may_be_of, answers_question, asked, asked_about, has_expected_answer,
-                             mentions, named_role, question_parts, role_of_another, speaks_of_asked_thing)
-from rag.cite import (Claim, Verifier, citation_for, holds_the_role, key_terms, names_the_holder, parse_claims,
-                      quote_span, rank_sentences, rerank, says_unknown, speaks_of_question_names)
+from rag.cite import Claim, Verifier, citation_for, parse_claims, says_unknown
 from rag.errors import IndexMissingError, InputError, ModelError
-from rag.evidence import assess, idf_weights, same_meaning, vocabulary
-from rag.generate import ChatModel, load_chat_model
+from rag.generate import ChatModel, Verdict, load_chat_model
+from rag.ranking import MIN_SIMILARITY, Ranked, rank_sentences
 from rag.index import (BuildReport, Index, assemble_index, chunking_config, index_exists, load_index,
                        save_index)
 from rag.ingest import Skipped, no_documents
@@ -33,20 +29,13 @@ from rag.prompt import build_prompt, select_excerpts
 from rag.retrieve import Retriever
 from rag.schema import Answer, Citation, Hit
 from rag.settings import DEFAULT_COLLECTION, Settings
-from rag.text import content_terms, question_terms
+from rag.text import content_terms
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 4000
 REFUSAL = "The documents do not answer this question."
 QUOTE_INTRO = "The documents say: "
-RELEVANT_SENTENCES = 3
-QUOTE_MARGIN = 0.1  # how much worse a runner-up may rank and still be quoted instead
-# The least rank score (see rank_sentences) of a sentence answering one part of a two-part
-# question. On the project's 20 two-part questions the right sentence ranked first for a part
-# at 0.29 to 1.0; a sentence unrelated to the part ("what cabinet job did he hold" answered by
-# one on dentists) at 0.12.
-MIN_PART_SCORE = 0.25
 
 
 @dataclass(frozen=True)
@@ -126,112 +115,6 @@ def quote_answer(hits: list[Hit], spans: list[tuple[int, int, int]]) -> tuple[st
     return f"{QUOTE_INTRO}{quotes}", citations
 
 
-def passage_answers(question: str, hits: list[Hit], n: int, first: int, last: int,
-                    aliases: frozenset[str] = frozenset()) -> bool:
-    """Whether passage n's sentences first..last answer the question: in form, about what
-    the question names ("Its chief executive, Anand Raveley" in an article about a water
-    company is no answer to "who is Velomara Mobility's chief executive"), and about the
-    thing counted or priced, there or in the sentence before ("12 apiaries were affected"
-    does not count colonies, though the article does elsewhere). The names the question asks
-    about may be anywhere in the article's retrieved passages: "The centre's founder, Gwen
-    Aldous" answers "who started the Fenwatch rescue" in an article that names Fenwatch."""
-    hit = hits[n - 1]
-    quote = citation_for(n, hit, first, last).quote
-    return (answers_question(question, quote, hit.chunk.text, aliases)
-            and speaks_of_asked_thing(question, surroundings(hit, first, last), aliases)
-            and holds_the_role(question, quote, hits, hit.chunk.source, aliases)
-            and speaks_of_question_names(quote, question, hit, first, last, same_article(hits, hit)))
-
-
-def same_article(hits: list[Hit], hit: Hit) -> str:
-    """The retrieved text of hit's article: where "the centre's founder" is said to be
-    Fenwatch's, a paragraph or two before."""
-    return " ".join(h.chunk.text for h in hits if h.chunk.source == hit.chunk.source)
-
-
-def surroundings(hit: Hit, first: int, last: int) -> str:
-    """Passage sentences first..last with the sentence before them and the article's title:
-    where what "them", "it" or "the project" in them stands for is named."""
-    spans = hit.chunk.sentence_spans()
-    return f"{hit.chunk.title}. {hit.chunk.text[spans[max(0, first - 1)][2]:spans[last][3]]}"
-
-
-def grounds(question: str, hit: Hit, first: int, last: int, aliases: frozenset[str] = frozenset()) -> bool:
-    """Whether the passage sentences first..last that a model's sentence rests on hold what
-    was asked, whatever the model's own words: a number for "how many ovens" that counts
-    ovens, there or in the sentence before; not the chairman of another body; not "a grant
-    of 1.1 million pounds" for the size of the loan. Whether the person the model names
-    holds the role asked is checked on the model's names (see names_the_holder), since the
-    supporting sentence may give it in other words ("Lieutenant General Serhiy Nayev" where
-    another article has "Cmdr. Serhiy Nayev")."""
-    spans = hit.chunk.sentence_spans()
-    text = hit.chunk.text[spans[first][2]:spans[last][3]]
-    kind, thing = asked(question)
-    return (has_expected_answer(question, text) is not False and not role_of_another(question, text)
-            and speaks_of_asked_thing(question, surroundings(hit, first, last), aliases)
-            and (kind != "amount" or amount_may_be_of(text, (thing, *aliases))))
-
-
-def choose_quotes(question: str, hits: list[Hit], ranked: list[tuple[int, int, float]],
-                  idf: dict[str, float], aliases: frozenset[str] = frozenset()
-                  ) -> tuple[bool, list[tuple[int, int, int, int]]]:
-    """What to quote: (whether it answers the question, [(n, sentence, first, last)]).
-
-    The best ranked sentence (with a neighbour that completes it, see quote_span),
-    skipping close runners-up that lack what the question asks for (a number for "how
-    many", a year, ...). When another sentence (of another passage, or elsewhere in the
-    same one) ranks as close and answers as well, the ranking cannot tell the two apart
-    (on this project's question sets it puts the answering sentence first for 4
-    questions in 5, and within the first three for 9 in 10: 227 and 256 of the 280
-    answerable ones that pass the evidence check), so both are quoted and the reader sees
-    the answer either way. aliases: see Pipeline.aliases.
-    """
-    top = ranked[0][2]
-    close = [(n, i) for n, i, score in ranked[:RELEVANT_SENTENCES] if score >= top - QUOTE_MARGIN]
-    spans = [(n, i, *quote_span(question, hits[n - 1], i, idf)) for n, i in close]
-    answering = [(n, i, first, last) for n, i, first, last in spans
-                 if passage_answers(question, hits, n, first, last, aliases)]
-    picked = (answering or spans)[:1]
-    n0, i0, first0, last0 = picked[0]
-    for n, i, first, last in answering[1:]:
-        if n != n0 or last < first0 - 1 or first > last0 + 1:  # apart: a second quote
-            picked.append((n, i, first, last))
-            break
-        if not first0 <= i <= last0:  # next to the first: one continuous quote
-            picked[0] = (n0, i0, min(first, first0), max(last, last0))
-            break
-    return bool(answering), picked
-
-
-def with_parts(text: str, citations: list[Citation], refused: bool, parts: list[tuple[int, int, int]],
-               hits: list[Hit]) -> tuple[str, list[Citation], bool]:
-    """The answer to a question that asks two things, each answered (see Pipeline.part_quotes):
-    a part's answering sentence that the answer does not cite is quoted after it. When the
-    answer was refused but every part has an answering sentence, the parts are quoted instead."""
-    if not parts:
-        return text, citations, refused
-    if refused:
-        text, citations = "", []
-    return *also_quote(text, citations, parts, hits), False
-
-
-def also_quote(text: str, citations: list[Citation], spans: list[tuple[int, int, int]],
-               hits: list[Hit]) -> tuple[str, list[Citation]]:
-    """The answer with a quote of each span (n, first, last) it does not already cite."""
-    quoted = [c.quote for c in citations]
-
-    def cited(n: int, first: int, last: int) -> bool:
-        quote = citation_for(n, hits[n - 1], first, last).quote
-        return any(quote in q or q in quote for q in quoted)
-
-    missing = [span for span in spans if not cited(*span)]
-    if missing:
-        more, more_citations = quote_answer(hits, missing)
-        text = f"{text} … {more.removeprefix(QUOTE_INTRO)}" if QUOTE_INTRO in text else f"{text} {more}".strip()
-        citations = citations + [c for c in more_citations if c not in citations]
-    return text, citations
-
-
 def adds_information(claims: list[Claim], supports: list, question: str) -> bool:
     """True when some kept sentence says more than the question already does."""
     q_terms = set(content_terms(question))
@@ -247,7 +130,6 @@ class Pipeline:
         self.encoder = encoder
         self.llm = llm
         self.retriever = Retriever(index, encoder, settings.retrieval)
-        self.vectors = WordVectors(encoder)
 
     def reload_index(self, settings: Settings | None = None) -> None:
         """Pick up a rebuilt index (e.g. after an upload), or with `settings` for another
@@ -282,7 +164,8 @@ class Pipeline:
     def ask_stream(self, question: str, k: int | None = None, query: str | None = None,
                    temperature: float | None = None,
                    max_tokens: int | None = None) -> Iterator[Event]:
-        """Retrieve, generate, verify; yields Retrieved, Token..., Final.
+        """Retrieve, rank, ask the model for its verdict and answer, verify; yields
+        Retrieved, Token..., Final.
 
         `query` is the standalone form of a follow-up question (see rag.conversation);
         it replaces the question for retrieval and for the model.
@@ -290,35 +173,38 @@ class Pipeline:
         started = time.perf_counter()
         shown = clean_question(question)
         question = clean_question(query) if query else shown
-        k = k or self.settings.k
-        retriever = self.retriever  # one index for the whole question, even mid-upload
-        index = retriever.index
-        if self.settings.rerank:
-            idf = idf_weights(question_terms(question), index)[0]
-            hits = rerank(question, retriever.search(question, 2 * k), idf, k)
-        else:
-            hits = retriever.search(question, k)
+        hits = self.retriever.search(question, k or self.settings.k)
+        encoder = Remembering(self.encoder)  # the sentences are embedded once: ranked, then checked
+        ranked = rank_sentences(question, hits, encoder)
         timings = {"retrieve": (time.perf_counter() - started) * 1000}
         yield Retrieved(tuple(hits))
-        evidence, idf = assess(question, hits, index, self.vectors)
-        raw = ""
-        # The excerpts the model sees are chosen by a ranking that needs no model call,
-        # so the first token is not kept waiting; the answer is checked against the full one.
-        quick = rank_sentences(question, hits, None, idf) if evidence.answerable else []
-        if quick:
+        raw, verdict, shown_sentences = "", None, []
+        if ranked and ranked[0].score >= MIN_SIMILARITY:  # far from every sentence: not asked
             max_tokens = max_tokens or self.settings.max_tokens
             temperature = self.settings.temperature if temperature is None else temperature
-            excerpts = select_excerpts(hits, quick, self.settings.passage_tokens, self.llm.count_tokens)
+            excerpts = select_excerpts(hits, [(r.n, r.sentence, r.score) for r in ranked],
+                                       self.settings.passage_tokens, self.llm.count_tokens)
+            shown_sentences = [r for r in ranked if r.n in excerpts
+                               and excerpt_holds(hits[r.n - 1], r.sentence, excerpts[r.n])]
             prompt = build_prompt(question, hits, self.llm.n_ctx, max_tokens, self.llm.count_tokens,
                                   excerpts)
-            for piece in self.llm.stream_chat(prompt.messages, max_tokens, temperature):
-                if not raw:
-                    timings["first_token"] = (time.perf_counter() - started) * 1000
-                raw += piece
-                yield Token(piece)
-        encoder = Remembering(self.encoder)  # the passages' sentences are embedded once
-        ranked = rank_sentences(question, hits, encoder, idf) if quick else []
-        text, citations, refused = self._finish(question, raw, hits, ranked, idf, index, encoder)
+            stream = self.llm.stream_answer(prompt.messages, max_tokens, temperature)
+            try:
+                for piece in stream:
+                    if isinstance(piece, Verdict):
+                        verdict = piece
+                        timings["verdict"] = (time.perf_counter() - started) * 1000
+                        if verdict.p_yes < self.settings.answer_threshold:
+                            break  # the model says the passages do not answer: stop it
+                        continue
+                    if not raw:
+                        timings["first_token"] = (time.perf_counter() - started) * 1000
+                    raw += piece
+                    yield Token(piece)
+            finally:
+                stream.close()
+        refused = verdict is None or verdict.p_yes < self.settings.answer_threshold
+        text, citations, refused = self._finish(question, raw, hits, shown_sentences, encoder, refused)
         if refused:
             text, citations = refusal_text(hits), []
         timings.setdefault("first_token", (time.perf_counter() - started) * 1000)
@@ -328,95 +214,28 @@ class Pipeline:
                            model={"llm": self.llm.name, "embedder": self.encoder.name},
                            query=question))
 
-    def _finish(self, question: str, raw: str, hits: list[Hit], ranked: list[tuple[int, int, float]],
-                idf: dict[str, float], index: Index, encoder: Encoder) -> tuple[str, list[Citation], bool]:
-        """Verify the model's answer against the ranked passage sentences; add or fall back
-        to a quote; or refuse (no ranked sentences: the evidence check failed)."""
-        if not ranked:
+    def _finish(self, question: str, raw: str, hits: list[Hit], shown: list[Ranked], encoder: Encoder,
+                refused: bool) -> tuple[str, list[Citation], bool]:
+        """The model's sentences that rest on a sentence it was shown, cited; else a quote of the
+        best one; or a refusal (the model's verdict was NO, or it says it does not know)."""
+        if refused or not shown or says_unknown(raw):
             return "", [], True
-        claims = [] if says_unknown(raw) else parse_claims(raw)
+        claims = parse_claims(raw)
         supports = Verifier(encoder).supports(claims, hits, question)
-        # A model sentence is kept only when it rests on one of the few passage
-        # sentences that best answer the question: a sentence that is "supported"
-        # by some unrelated passage is a true statement answering something else.
-        relevant = {(n, i) for n, i, _ in ranked[:RELEVANT_SENTENCES]}
-        supports = [s if s is not None and (s.n, s.sentence) in relevant else None for s in supports]
-        aliases = self.aliases(question, hits)
-        quote_ok, picked = choose_quotes(question, hits, ranked, idf, aliases)
-        n, i = picked[0][:2]
-        picked_spans = [(n_, first, last) for n_, _, first, last in picked]
-        quote, quote_citations = quote_answer(hits, picked_spans)
-        parts = self.part_quotes(question, hits, idf, encoder)
-        if not adds_information(claims, supports, question):
-            return with_parts(quote, quote_citations, not quote_ok, parts, hits)
-        text, citations = compose(claims, supports, hits)
-        # The model's sentences may be true yet miss the point: when they lack the
-        # rare words of the best answering sentence, quote that sentence as well.
-        best = hits[n - 1].chunk.text[slice(*hits[n - 1].chunk.sentence_spans()[i][2:])]
-        key = key_terms(best, question, lambda terms: idf_weights(terms, index)[0])
-        kept = " ".join(c.text for c, s in zip(claims, supports) if s is not None)
-        # The model's restatement of the question is no evidence: "The bakery has 400 ovens"
-        # may rest on "She sells about 400 croissants" (see grounds).
-        grounded = any(grounds(question, hits[s.n - 1], *quote_span(question, hits[s.n - 1], s.sentence, idf),
-                               aliases) for s in supports if s is not None)
-        # "The site supervisor is Daniel Fairlie": a retrieved sentence must give him the role.
-        if named_role(question):
-            grounded = grounded and any(names_the_holder(question, kept, hits, hits[s.n - 1].chunk.source, aliases)
-                                        for s in supports if s is not None)
-        if key and len(key & set(content_terms(kept))) * 2 < len(key):
-            text = f"{text} {quote}"
-            citations = citations + [c for c in quote_citations if c not in citations]
-            grounded = grounded or quote_ok
-        # Verified sentences that never give what was asked (no number for "how many
-        # civilians were killed", no civilians either) are on topic but do not answer.
-        # "Air defences intercepted 30 of them [1]": what "them" is may sit in the
-        # sentence before, so the cited passages count as context for the check.
-        context = " ".join(hits[c.n - 1].chunk.text for c in citations)
-        # Judged without the quote's introduction, which would make its first word look like a name.
-        refused = not (grounded and answers_question(question, text.replace(QUOTE_INTRO, ""), context, aliases))
-        # A runner-up that ranks as close and answers as well is quoted, as it is when no model
-        # sentence survives (see choose_quotes): the ranking cannot tell the two apart, and the
-        # model's sentences rest on one of them.
-        if not refused and quote_ok and len(picked) > 1:
-            text, citations = also_quote(text, citations, picked_spans, hits)
-        return with_parts(text, citations, refused, parts, hits)
+        allowed = {(r.n, r.sentence) for r in shown}
+        supports = [s if s is not None and (s.n, s.sentence) in allowed else None for s in supports]
+        if adds_information(claims, supports, question):
+            text, citations = compose(claims, supports, hits)
+            return text, citations, False
+        best = shown[0]
+        text, citations = quote_answer(hits, [(best.n, best.sentence, best.sentence)])
+        return text, citations, False
 
-    def part_quotes(self, question: str, hits: list[Hit], idf: dict[str, float],
-                    encoder: Encoder) -> list[tuple[int, int, int]]:
-        """For a question that asks two things ("Which night do they practise on now, and which
-        night might they switch to?"), the quote span (n, first, last) of each part's best
-        answering sentence. Empty when the question asks one thing, or when some part has no
-        answering sentence (then the whole question's answer stands, or its refusal). The
-        passages' sentences are embedded already (see Remembering): each part costs the
-        embedding of its own words."""
-        parts = question_parts(question)
-        if len(parts) < 2:
-            return []
-        spans = []
-        for part in parts:
-            ranked = rank_sentences(part, hits, encoder, idf)
-            # A part whose best sentence covers little of it is not answered there: "what cabinet
-            # job did he hold" ranks a sentence on dentists first, at 0.12.
-            if not ranked or ranked[0][2] < MIN_PART_SCORE:
-                return []
-            ok, picked = choose_quotes(part, hits, ranked, idf, self.aliases(part, hits))
-            if not ok:
-                return []
-            n, _, first, last = picked[0]
-            if (n, first, last) not in spans:  # both parts answered by one sentence: quoted once
-                spans.append((n, first, last))
-        return spans
 
-    def aliases(self, question: str, hits: list[Hit]) -> frozenset[str]:
-        """Words of the passages that name what the question counts or the role it asks
-        for in other words: "soldiers" for "how many troops" (cosine 0.89), "spokesperson"
-        for "which spokesman" (0.87); not "trains" for "passengers" (0.54)."""
-        thing = asked_about(question)
-        if not thing:
-            return frozenset()
-        plural = thing.lower().endswith("s")  # "army" and "military" are close to "troops" too
-        return frozenset(w for w in same_meaning(thing, vocabulary(hits), self.vectors)
-                         if not mentions(thing, w) and w.endswith("s") == plural)
+def excerpt_holds(hit: Hit, sentence: int, excerpt: str) -> bool:
+    """Whether a passage sentence is part of the excerpt the model was shown."""
+    _, _, start, end = hit.chunk.sentence_spans()[sentence]
+    return hit.chunk.text[start:end] in excerpt
 
 
 def load_encoder(settings: Settings) -> Encoder:

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from rag.errors import ContextOverflowError
 from rag.schema import Hit
 
+# The reply's first word is the model's verdict on whether the passages answer (its
+# probability is read from the first token's logits, see rag.generate.Verdict).
 SYSTEM_PROMPT = (
-    "You answer questions using only the numbered passages. "
-    "Reply in one or two short sentences. After each fact, cite its passage number in "
-    "brackets, like [1]. If the passages do not contain the answer, reply exactly: "
-    "I don't know."
+    "You answer questions using only the numbered passages. Begin your reply with YES if the "
+    "passages state the answer to the question, or NO if they do not. After YES, give the answer "
+    "in one or two short sentences, citing passage numbers like [1]."
 )
 # Tokens the chat template adds around each message (role markers, separators).
 TEMPLATE_OVERHEAD = 24
@@ -42,7 +43,7 @@ def select_excerpts(hits: list[Hit], ranked: list[tuple[int, int, float]], budge
                     count_tokens: Callable[[str], int]) -> dict[int, str]:
     """Passage number -> its best-answering sentences, in text order, within budget tokens.
 
-    `ranked` is (passage number, sentence index, score), best first (rag.cite.rank_sentences).
+    `ranked` is (passage number, sentence index, score), best first (rag.ranking.rank_sentences).
     Sentences are taken in rank order while they fit; the first always is. Sentences
     of one passage that are not next to each other are joined by an ellipsis.
     """

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
                              / "models", description="Where chunked models are joined and verified.")
     embedder: str = Field(default_factory=default_embedder_path,
                           description="Path to a local sentence-transformers model folder.")
+    answer_threshold: float = Field(
+        default=0.5, ge=0.0, le=1.0,
+        description="Least probability the LLM gives to YES, the passages answer, for an answer; "
+        "below it the app says the documents do not answer.")
     llm_url: str = Field(default="",
                          description="Base URL of an OpenAI-compatible LLM server (llama.cpp's "
                          "server, vLLM, Ollama), e.g. http://127.0.0.1:8080/v1; when set, it "
@@ -95,9 +99,6 @@ class Settings(BaseSettings):
         default="hybrid", description="How passages are found: fused dense+BM25 (best measured), "
         "reciprocal-rank fusion, embeddings only or BM25 only.")
     k: int = Field(default=5, ge=1, le=50, description="Passages retrieved per question.")
-    rerank: bool = Field(default=True, description="Retrieve twice k passages and keep the k whose "
-                         "best sentence answers best (no model call; recall 203/203 against 199/203 "
-                         "without, on the project's questions).")
     n_ctx: int = Field(default=2048, ge=512, le=131072, description="LLM context window in tokens.")
     max_tokens: int = Field(default=160, ge=16, le=4096, description="Longest answer, in tokens.")
     passage_tokens: int = Field(

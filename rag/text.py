@@ -40,15 +40,6 @@ still already might must shall get gets got go goes went gone going
 """.split())
 
 
-# Words that describe the form of the answer a question wants ("what year", "how
-# long", "which city"), not its subject: the passage that answers rarely uses them.
-QUESTION_FRAME = frozenset("""
-date year years day days month months time name names number numbers kind type sort share
-percentage amount city town country countries place many much long large big far old often
-newspaper newspapers publication outlet company companies firm organisation organization agency
-""".split())  # words naming the kind of answer wanted, which the answer itself rarely uses
-
-
 def normalize(text: str) -> str:
     """Unicode NFKC and whitespace folded to single spaces."""
     return _WS.sub(" ", unicodedata.normalize("NFKC", text)).strip()
@@ -108,12 +99,6 @@ def stem(word: str) -> str:
 def content_terms(text: str) -> list[str]:
     """Stemmed words that carry meaning (no stopwords), in order."""
     return [stem(w) for w in words(text) if w.lower() not in STOPWORDS]
-
-
-def question_terms(question: str) -> set[str]:
-    """The content terms of a question without its answer-form words."""
-    return {stem(w) for w in words(question)
-            if w.lower() not in STOPWORDS and w.lower() not in QUESTION_FRAME}
 
 
 def numbers(text: str) -> set[str]:

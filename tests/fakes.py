@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from rag.generate import Verdict, stream_after_verdict
 from rag.schema import Chunk, Hit
 from rag.text import content_terms
 
@@ -34,7 +35,8 @@ class FakeEncoder:
 
 
 class FakeLLM:
-    """Replays queued answers word by word; counts one token per word."""
+    """Replays queued answers word by word; counts one token per word. Asked for a verdict
+    first, it says YES unless the queued answer begins with NO, or `p_yes` is set."""
 
     name = "fake-llm"
 
@@ -46,11 +48,17 @@ class FakeLLM:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
+    p_yes: float | None = None
+
     def stream_chat(self, messages, max_tokens: int, temperature: float) -> Iterator[str]:
         self.prompts.append(messages)
         answer = self.queue.pop(0) if self.queue else "I don't know."
         for i, word in enumerate(answer.split(" ")):
             yield word if i == 0 else " " + word
+
+    def stream_answer(self, messages, max_tokens: int, temperature: float) -> Iterator[Verdict | str]:
+        for item in stream_after_verdict(self.stream_chat(messages, max_tokens, temperature)):
+            yield Verdict(self.p_yes) if isinstance(item, Verdict) and self.p_yes is not None else item
 
 
 def hit(source: str, *sentences: str) -> Hit:

@@ -100,31 +100,36 @@ def test_question_far_longer_than_the_context(run, monkeypatch, corpus):
     assert_user_error(run("ask", "Where did the leaders meet in Sochi? " * 300), "question")
 
 
+def answering_llm(settings) -> FakeLLM:
+    llm = FakeLLM()
+    llm.queue.append("She sells about 400 croissants every morning [1].")
+    return llm
+
+
 def test_ask_json_answers_with_fakes(run, monkeypatch):
-    monkeypatch.setattr(rag.pipeline, "load_chat_model", lambda settings: FakeLLM())
+    monkeypatch.setattr(rag.pipeline, "load_chat_model", answering_llm)
     result = run("ask", "How many croissants does Marie Dubois sell?", "--json")
     assert result.exit_code == 0
     assert '"refused": false' in result.output and "400 croissants" in result.output
 
 
-def test_eval_reports_the_metrics_and_whether_passages_were_reranked(run, monkeypatch, tmp_path):
+def test_eval_reports_the_metrics_and_what_produced_them(run, monkeypatch, tmp_path):
     import json
 
-    monkeypatch.setattr(rag.pipeline, "load_chat_model", lambda settings: FakeLLM())
+    monkeypatch.setattr(rag.pipeline, "load_chat_model", answering_llm)
     questions = tmp_path / "q.jsonl"
     questions.write_text(json.dumps({"id": "q1", "question": "How many croissants does Marie Dubois sell?",
                                      "answers": [["400"]], "sources": ["bakery.txt"], "answerable": True}) + "\n",
                          encoding="utf-8")
-    for flags, reranked in (((), True), (("--no-rerank",), False)):
-        result = run("eval", str(questions), "--json", *flags)
-        assert result.exit_code == 0, result.output
-        report = json.loads(result.output)
-        metrics = report["metrics"]
-        assert metrics["rerank"] is reranked and metrics["evidence_recall@k"] == 1.0
-        assert metrics["llm"] == FakeLLM().name
-        # The figures are tied to the library set that produced them.
-        assert report["versions"]["faiss-cpu"] == version("faiss-cpu")
-        assert report["versions"]["llama-cpp-python"] == version("llama-cpp-python")
+    result = run("eval", str(questions), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    metrics = report["metrics"]
+    assert metrics["evidence_recall@k"] == 1.0 and metrics["answer_correct"] == 1.0
+    assert metrics["llm"] == FakeLLM().name and metrics["answer_threshold"] == 0.5
+    # The figures are tied to the library set that produced them.
+    assert report["versions"]["faiss-cpu"] == version("faiss-cpu")
+    assert report["versions"]["llama-cpp-python"] == version("llama-cpp-python")
 
 
 def test_version_names_the_app_and_key_libraries(run):

@@ -1,4 +1,4 @@
-"""End to end with the real bundled models (all-MiniLM-L6-v2 and SmolLM2-135M GGUF)."""
+"""End to end with the real models: all-MiniLM-L6-v2 and the standard LLM (Qwen2.5-Coder-1.5B)."""
 
 from __future__ import annotations
 
@@ -49,29 +49,16 @@ def test_off_topic_question_is_refused(real_pipeline):
     assert answer.refused and "do not answer" in answer.text
 
 
-def test_the_documents_other_word_for_the_thing_counted_counts(real_pipeline):
-    hits = real_pipeline.retriever.search("How many troops had Russia lost?", 5)
-    assert "soldiers" in real_pipeline.aliases("How many troops had Russia lost?", hits)
-    # Close in meaning but no plural: "military trucks" are not troops.
-    assert not {"army", "military"} & real_pipeline.aliases("How many troops had Russia lost?", hits)
-    hits = real_pipeline.retriever.search("How many civilians were killed in Kyiv?", 5)
-    assert not real_pipeline.aliases("How many civilians were killed in Kyiv?", hits)  # drones are no civilians
+def test_a_question_in_other_words_than_the_documents_is_answered(real_pipeline):
+    answer = real_pipeline.ask("How much money did Moscow promise to lend Minsk?")  # the article says "loan"
+    assert not answer.refused and "1.5 billion" in answer.text
+    assert answer.citations[0].source == "001_75e2d4838eb6a778.txt"
 
 
-def test_a_word_the_documents_say_otherwise_does_not_refuse_the_question(real_pipeline):
-    from rag.evidence import assess
-
-    index = real_pipeline.index
-    question = "How much money did Moscow promise to lend Minsk?"  # the article says "loan"
-    hits = real_pipeline.retriever.search(question, 5)
-    plain, _ = assess(question, hits, index)
-    with_meaning, _ = assess(question, hits, index, real_pipeline.vectors)
-    assert not plain.answerable and plain.unknown_share >= 0.6  # "lend" and "money" are unknown words
-    assert with_meaning.answerable and with_meaning.unknown_share < plain.unknown_share
-    # Off the documents' subject, no word has a near twin in the passages: still refused.
-    question = "What was Russia's annual inflation rate in November 2022?"
-    hits = real_pipeline.retriever.search(question, 5)
-    assert not assess(question, hits, index, real_pipeline.vectors)[0].answerable
+def test_an_on_topic_question_the_documents_leave_open_is_refused(real_pipeline):
+    # The drone article gives how many drones were launched and shot down, not what they cost.
+    answer = real_pipeline.ask("How much did each of the Shahed drones launched overnight cost?")
+    assert answer.refused and not answer.citations
 
 
 def test_rag_ask_json_from_the_command_line(tmp_path):
@@ -82,7 +69,7 @@ def test_rag_ask_json_from_the_command_line(tmp_path):
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert set(data) == {"question", "answer", "refused", "citations", "passages", "timings_ms", "model"}
-    assert data["model"] == {"llm": "SmolLM2-135M-Instruct.Q4_1.gguf", "embedder": "all-MiniLM-L6-v2"}
+    assert data["model"] == {"llm": "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "embedder": "all-MiniLM-L6-v2"}
     assert len(data["passages"]) == 5
     assert not data["refused"] and "hellish" in data["answer"]
     assert data["citations"][0]["source"] == "000_d9f1c0fd29bd9be2.txt"

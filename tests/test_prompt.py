@@ -28,7 +28,7 @@ def test_all_passages_numbered_in_rank_order_when_they_fit():
     assert prompt.messages[0]["content"] == SYSTEM_PROMPT
 
 
-@pytest.mark.parametrize("n_ctx,max_tokens", [(512, 128), (600, 200), (1024, 900)])
+@pytest.mark.parametrize("n_ctx,max_tokens", [(512, 128), (600, 200), (1024, 880)])
 def test_long_passages_are_trimmed_to_leave_room_for_the_answer(n_ctx, max_tokens):
     prompt = build_prompt("What happened?", hits(10, 150), n_ctx, max_tokens, count)
     assert prompt_tokens(prompt) <= n_ctx - max_tokens
