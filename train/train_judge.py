@@ -1,7 +1,8 @@
-"""Train the answer judge on the CPU, choose its threshold on the tune split, report the test split.
+"""Train a cross-encoder answer judge on the CPU, choose its threshold on the tune split,
+report the test split (an experiment: train/README.md says why the app does not use it).
 
-    python -m train.train_judge                      # about 40 minutes on two cores
-    python -m train.train_judge --epochs 1 --limit 200 --out /tmp/judge   # a quick smoke run
+    python -m train.train_judge --epochs 1 --max-length 128   # 17 minutes on two cores
+    python -m train.train_judge --epochs 1 --limit 40 --out /tmp/judge   # a smoke run
 
 A cross-encoder is fine-tuned from the bundled all-MiniLM-L6-v2 weights (the MS MARCO MiniLM
 recipe: pairs, binary labels, hard negatives, which here are the other sentences of the same
