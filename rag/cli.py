@@ -301,7 +301,8 @@ def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question s
             err.print(f"{q['id']}: {mark} in {a.timings_ms['total'] / 1000:.1f} s", highlight=False, markup=False)
 
     metrics, results = run_eval(items, lambda q: pipeline.ask(q, settings.k), progress)
-    metrics = {"llm": pipeline.llm.name, "embedder": pipeline.encoder.name, "k": settings.k,
+    metrics = {"llm": pipeline.llm.name, "embedder": pipeline.encoder.name,
+               "judge": f"the LLM's verdict, P(YES) >= {settings.answer_threshold}", "k": settings.k,
                "retrieval": settings.retrieval, "answer_threshold": settings.answer_threshold, **metrics}
     if json_out:
         print(json.dumps({"metrics": metrics, "versions": library_versions(), "results": results},

@@ -20,7 +20,7 @@ from embeddings.encoder import Encoder, Remembering, SentenceTransformerEncoder,
 from rag.cite import Claim, Verifier, citation_for, parse_claims, says_unknown
 from rag.errors import IndexMissingError, InputError, ModelError
 from rag.generate import ChatModel, Verdict, load_chat_model
-from rag.ranking import MIN_SIMILARITY, Ranked, rank_sentences
+from rag.ranking import MIN_SIMILARITY, Ranked, idf, rank_sentences
 from rag.index import (BuildReport, Index, assemble_index, chunking_config, index_exists, load_index,
                        save_index)
 from rag.ingest import Skipped, no_documents
@@ -175,11 +175,12 @@ class Pipeline:
         question = clean_question(query) if query else shown
         hits = self.retriever.search(question, k or self.settings.k)
         encoder = Remembering(self.encoder)  # the sentences are embedded once: ranked, then checked
-        ranked = rank_sentences(question, hits, encoder)
+        index = self.retriever.index
+        ranked = rank_sentences(question, hits, encoder, idf(index.lexical.document_frequency, len(index.chunks)))
         timings = {"retrieve": (time.perf_counter() - started) * 1000}
         yield Retrieved(tuple(hits))
         raw, verdict, shown_sentences = "", None, []
-        if ranked and ranked[0].score >= MIN_SIMILARITY:  # far from every sentence: not asked
+        if ranked and max(r.score for r in ranked) >= MIN_SIMILARITY:  # far from every sentence: not asked
             max_tokens = max_tokens or self.settings.max_tokens
             temperature = self.settings.temperature if temperature is None else temperature
             excerpts = select_excerpts(hits, [(r.n, r.sentence, r.score) for r in ranked],

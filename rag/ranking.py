@@ -1,5 +1,7 @@
-"""Which retrieved sentences the model is shown: every passage sentence ranked by its
-embedding similarity to the question.
+"""Which retrieved sentences the model is shown: every passage sentence ranked, half by the
+share of the question's words it holds (rarer words weigh more, as in BM25; its title's words
+count for it, and the sentence before it at half weight, where "it" or "the scheme" is
+named) and half by its embedding similarity to the question, as passages are retrieved.
 
 The ranking chooses what the model reads, and what its answer may rest on; whether those
 sentences answer the question is the model's verdict (rag.generate.Verdict), not the
@@ -10,12 +12,16 @@ judge data's train and tune splits (written documents) and 1.1% (CLAPnq), see tr
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from embeddings.encoder import Encoder
 from rag.schema import Hit
+from rag.text import content_terms
 
 MIN_SIMILARITY = 0.25
+PREVIOUS_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -32,19 +38,37 @@ def is_heading(sentence: str, title: str) -> bool:
     return sentence == title or sentence.startswith("#") or sentence.lstrip("# ") == title
 
 
-def rank_sentences(question: str, hits: list[Hit], encoder: Encoder) -> list[Ranked]:
-    """Every sentence of the passages, most similar to the question first. A sentence that
-    neighbouring passages share is ranked once, in the better passage."""
+def idf(document_frequency: Callable[[str], int], documents: int) -> Callable[[str], float]:
+    """BM25's inverse document frequency of a term, over the index's passages."""
+    def weight(term: str) -> float:
+        df = document_frequency(term)
+        return math.log(1 + (documents - df + 0.5) / (df + 0.5))
+    return weight
+
+
+def rank_sentences(question: str, hits: list[Hit], encoder: Encoder,
+                   weight: Callable[[str], float] = lambda term: 1.0) -> list[Ranked]:
+    """Every sentence of the passages, best first, with its embedding similarity to the
+    question as its score (the gate reads it). A sentence that neighbouring passages share is
+    ranked once, in the better passage. weight: a term's rarity (see idf)."""
+    asked = set(content_terms(question))
+    total = sum(weight(t) for t in asked) or 1.0
     units, seen = [], set()
     for n, hit in enumerate(hits, start=1):
+        title = set(content_terms(hit.chunk.title))
+        previous: set[str] = set()
         for i, (start, _, ts, te) in enumerate(hit.chunk.sentence_spans()):
             text = hit.chunk.text[ts:te]
-            if (hit.chunk.source, start) in seen or is_heading(text, hit.chunk.title):
-                continue
+            terms = set(content_terms(text))
+            if (hit.chunk.source, start) not in seen and not is_heading(text, hit.chunk.title):
+                held = sum(weight(t) for t in asked & (terms | title))
+                held += PREVIOUS_WEIGHT * sum(weight(t) for t in asked & (previous - terms - title))
+                units.append((n, i, text, held / total))
             seen.add((hit.chunk.source, start))
-            units.append((n, i, text))
+            previous = terms
     if not units:
         return []
-    vectors = encoder.encode([question] + [text for *_, text in units])
-    ranked = [Ranked(n, i, float(c)) for (n, i, _), c in zip(units, vectors[1:] @ vectors[0])]
-    return sorted(ranked, key=lambda r: (-r.score, r.n, r.sentence))
+    vectors = encoder.encode([question] + [text for _, _, text, _ in units])
+    cosine = vectors[1:] @ vectors[0]
+    order = sorted(range(len(units)), key=lambda u: (-(units[u][3] + float(cosine[u])), u))
+    return [Ranked(units[u][0], units[u][1], float(cosine[u])) for u in order]
