@@ -306,7 +306,7 @@ def real_client(rag_server) -> openai.OpenAI:
 @pytest.mark.models
 def test_real_server_lists_its_model_and_serves_the_page_and_the_schema(real_client, rag_server):
     [model] = real_client.models.list().data
-    assert model.model_extra["metadata"]["llm"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert model.model_extra["metadata"]["llm"] == "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
     with httpx.Client(trust_env=False) as http:
         assert http.get(rag_server).status_code == 200
         assert "/chat/completions" in http.get(f"{rag_server}v1/openapi.json").json()["paths"]
@@ -332,7 +332,7 @@ def test_real_server_answers_with_citations_streamed_and_not(real_client):
 @pytest.mark.models
 def test_real_server_answers_concurrent_questions_each_correctly(real_client):
     questions = {REAL_DRONES: ("35", REAL_DRONES_SOURCE),
-                 "What did Lukashenko call the West's sanctions?": ("hellish", "000_d9f1c0fd29bd9be2.txt")}
+                 "In which city did Putin and Lukashenko meet on Monday?": ("Sochi", "001_75e2d4838eb6a778.txt")}
     answers: dict[str, openai.types.chat.ChatCompletion] = {}
 
     def ask(question: str) -> None:
