@@ -502,7 +502,7 @@ def bench_answers(settings: Settings, encoder, questions: list[str],
         started = time.perf_counter()
         tokens = (e for e in pipeline.ask_stream(question) if isinstance(e, Token))
         ttft, rate, pieces = token_times(tokens, started)
-        if len(llm.calls) == before:
+        if len(llm.calls) == before or ttft is None:  # refused before the model, or by its verdict
             answer_ms = (time.perf_counter() - started) * 1000
             rows.append({"question": question, "refused": True, "answer_ms": answer_ms})
             continue
