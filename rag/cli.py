@@ -218,7 +218,7 @@ def models_cmd(json_out: AsJson = False) -> None:
     rows = [model_status(m, settings.models_dir) for m in CATALOGUE]
     if json_out:
         print(json.dumps([{"name": r.spec.name, "title": r.spec.title, "standard": r.spec.name == STANDARD,
-                           "size": r.spec.size or (r.path.stat().st_size if r.path else None),
+                           "size": r.size,
                            "licence": r.spec.licence, "origin": r.spec.origin, "state": r.state,
                            "path": str(r.path) if r.path else None} for r in rows], ensure_ascii=False))
         return
@@ -228,9 +228,9 @@ def models_cmd(json_out: AsJson = False) -> None:
     for name in ("Name", "Model", "Size", "Licence", "State", "From"):
         table.add_column(name, justify="right" if name == "Size" else "left")
     for r in rows:
-        size = r.spec.size or (r.path.stat().st_size if r.path else 0)
         name = r.spec.name + (" (standard)" if r.spec.name == STANDARD else "")
-        table.add_row(name, r.spec.title, size_text(size) if size else "", r.spec.licence, r.state, r.spec.origin)
+        table.add_row(name, r.spec.title, size_text(r.size) if r.size else "", r.spec.licence, r.state,
+                      r.spec.origin)
     (out if out.is_terminal else Console(width=200)).print(table, highlight=False, markup=False)
     out.print("verified: joined and sha256-checked; to join: done on first use; any GGUF path also "
               "works with --model, and a server with --llm-url (models.md).", highlight=False, markup=False)

@@ -89,8 +89,9 @@ def stream_after_verdict(pieces: Iterator[str]) -> Iterator[Verdict | str]:
             return
     verdict = verdict_of(head + " ")
     yield verdict or Verdict(0.0)  # a reply of one word, or none
-    if verdict is not None and without_verdict(head):
-        yield without_verdict(head)
+    rest = without_verdict(head) if verdict is not None else ""
+    if rest:
+        yield rest
 
 
 class ChatModel(Protocol):
@@ -158,7 +159,7 @@ class LlamaCppModel:
         yes, no = self._first_tokens(YES), self._first_tokens(NO)
         self._yes, self._no = sorted(yes - no), sorted(no - yes)  # a token both may start says neither
 
-    def _first_tokens(self, word: str) -> list[int]:
+    def _first_tokens(self, word: str) -> set[int]:
         """The ids of the tokens a reply beginning with word (in any case) begins with."""
         forms = {word, word.capitalize(), word.lower(), f" {word}", f" {word.capitalize()}"}
         return {self._llm.tokenize(f.encode("utf-8"), add_bos=False, special=False)[0] for f in forms}

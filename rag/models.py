@@ -193,6 +193,11 @@ class ModelStatus:
     state: str  # "ready", "verified", "to join", "not installed"
     path: Path | None
 
+    @property
+    def size(self) -> int | None:
+        """Bytes of the model file: recorded for a chunked model, else the file's, if installed."""
+        return self.spec.size or (self.path.stat().st_size if self.path else None)
+
 
 def model_status(model: ModelSpec, models_dir: Path) -> ModelStatus:
     """Whether a model is installed, joined and verified, without hashing anything."""

@@ -173,10 +173,11 @@ class Pipeline:
         started = time.perf_counter()
         shown = clean_question(question)
         question = clean_question(query) if query else shown
-        hits = self.retriever.search(question, k or self.settings.k)
+        retriever = self.retriever  # one index for the whole question, even mid-upload
+        hits = retriever.search(question, k or self.settings.k)
         encoder = Remembering(self.encoder)  # the sentences are embedded once: ranked, then checked
-        index = self.retriever.index
-        ranked = rank_sentences(question, hits, encoder, idf(index.lexical.document_frequency, len(index.chunks)))
+        rarity = idf(retriever.index.lexical.document_frequency, len(retriever.index.chunks))
+        ranked = rank_sentences(question, hits, encoder, rarity)
         timings = {"retrieve": (time.perf_counter() - started) * 1000}
         yield Retrieved(tuple(hits))
         raw, verdict, shown_sentences = "", None, []

@@ -51,8 +51,9 @@ def rank_sentences(question: str, hits: list[Hit], encoder: Encoder,
     """Every sentence of the passages, best first, with its embedding similarity to the
     question as its score (the gate reads it). A sentence that neighbouring passages share is
     ranked once, in the better passage. weight: a term's rarity (see idf)."""
-    asked = set(content_terms(question))
-    total = sum(weight(t) for t in asked) or 1.0
+    weights = {t: weight(t) for t in set(content_terms(question))}  # looked up once a question
+    asked = set(weights)
+    total = sum(weights.values()) or 1.0
     units, seen = [], set()
     for n, hit in enumerate(hits, start=1):
         title = set(content_terms(hit.chunk.title))
@@ -61,8 +62,8 @@ def rank_sentences(question: str, hits: list[Hit], encoder: Encoder,
             text = hit.chunk.text[ts:te]
             terms = set(content_terms(text))
             if (hit.chunk.source, start) not in seen and not is_heading(text, hit.chunk.title):
-                held = sum(weight(t) for t in asked & (terms | title))
-                held += PREVIOUS_WEIGHT * sum(weight(t) for t in asked & (previous - terms - title))
+                held = sum(weights[t] for t in asked & (terms | title))
+                held += PREVIOUS_WEIGHT * sum(weights[t] for t in asked & (previous - terms - title))
                 units.append((n, i, text, held / total))
             seen.add((hit.chunk.source, start))
             previous = terms

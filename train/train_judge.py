@@ -56,8 +56,7 @@ def auc(positives: list[float], negatives: list[float]) -> float:
 
 def question_scores(questions: list[Question], score_pairs) -> list[np.ndarray]:
     """Each question's sentence scores, by score_pairs(list of (question, input)) -> array."""
-    flat = [(q.question, text) for question in questions for q_, text, _ in pairs(question)
-            for q in (question,)]
+    flat = [(q, text) for question in questions for q, text, _ in pairs(question)]
     scores = score_pairs(flat)
     out, at = [], 0
     for question in questions:
