@@ -71,6 +71,11 @@ def with_model_file(settings: Settings) -> Settings:
     return settings.model_copy(update={"model": path})
 
 
+def say_waiting(message: str) -> None:
+    """Tell the user a write waits for another process's (rag.index.writing)."""
+    err.print(message, highlight=False, markup=False)
+
+
 def user_errors(fn: Callable) -> Callable:
     """Turn RagError (and Ctrl-C) into a one-line message and exit code 2."""
     @functools.wraps(fn)
@@ -104,7 +109,9 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log deta
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("sentence_transformers", "transformers", "httpx", "bm25s"):
+    # Libraries' own warnings (pypdf's about a damaged PDF, say) are details: the app reports
+    # what they mean once, as a skipped file or a page left out.
+    for noisy in ("sentence_transformers", "transformers", "httpx", "bm25s", "pypdf"):
         logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
 
 
@@ -125,7 +132,8 @@ def index(paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or f
     if replace and not paths:
         raise RagError("--replace needs the files or folders the index should hold.")
     encoder = LazyEncoder(settings)  # loaded only if something needs embedding
-    report, skipped = index_paths(settings, encoder, paths, progress=sys.stderr.isatty(), replace=replace)
+    report, skipped = index_paths(settings, encoder, paths, progress=sys.stderr.isatty(), replace=replace,
+                                  waiting=say_waiting)
     for s in skipped:
         err.print(f"[yellow]skipped[/yellow] {escape(f'{s.path}: {s.reason}')}", highlight=False)
     changes = (f"{report.added} added, {report.changed} changed, {report.removed} removed"
@@ -184,7 +192,7 @@ def docs_remove(targets: Annotated[list[str], typer.Argument(help="Sources as `r
     from rag.library import remove_documents
 
     settings = settings_from(index_dir=index_dir, collection=collection)
-    for f in remove_documents(settings, targets):
+    for f in remove_documents(settings, targets, waiting=say_waiting):
         out.print(f"Removed {f.source} ({f.chunks} passages) from collection '{settings.collection}'.",
                   highlight=False, markup=False)
 

@@ -5,7 +5,8 @@ for: its topic is in the previous question. Asking the LLM to rewrite it would
 cost seconds on a CPU, so a question that looks like a follow-up (it opens
 with a connective, leans on a pronoun, or has too few words to search with)
 gets the key phrases of the previous question appended in parentheses:
-"How many were intercepted? (Shahed drones, Russia, launch)". The trade-off:
+"How many were intercepted? (Shahed drones, Russia, launch)", at most six
+phrases of four words, 160 characters in all, whatever came before. The trade-off:
 a pronoun is not resolved, only given context, and a short standalone
 question is widened with old terms too; retrieval ranks by all terms, and the
 question's own words come first, so that costs little.
@@ -23,6 +24,8 @@ _REFERRING = frozenset("he him his she her hers it its they them their theirs th
 _QUESTION_WORDS = frozenset("how what which who whom whose when where why many much".split())
 _PHRASE_BREAK = re.compile(r"[^\w\s'’-]+")
 MAX_PHRASES = 6
+MAX_PHRASE_WORDS = 4
+MAX_CARRIED_CHARS = 160  # what a follow-up carries over, however long the earlier question was
 
 
 def is_follow_up(question: str) -> bool:
@@ -63,16 +66,18 @@ def standalone_query(question: str, history: list[str]) -> str:
     own = {stem(w) for w in words(question)}
     added: list[str] = []
     for phrase in key_phrases(history[-1]):
-        kept = [w for w in phrase.split() if stem(w) not in own]
-        if kept and " ".join(kept) not in added:
-            added.append(" ".join(kept))
+        kept = " ".join([w for w in phrase.split() if stem(w) not in own][:MAX_PHRASE_WORDS])
+        if len(added) == MAX_PHRASES or len(", ".join([*added, kept])) > MAX_CARRIED_CHARS:
+            break
+        if kept and kept not in added:
+            added.append(kept)
     if not added:
         return question
     core = _CONNECTIVE.sub("", question).strip() or question
     core = core[0].upper() + core[1:]
     if core[-1] not in "?.!":
         core += "?"
-    return f"{core} ({', '.join(added[:MAX_PHRASES])})"
+    return f"{core} ({', '.join(added)})"
 
 
 def standalone_history(questions: list[str]) -> list[str]:

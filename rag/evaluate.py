@@ -17,9 +17,15 @@ def load_questions(path: Path) -> list[dict]:
     """Questions from a JSONL file; InputError naming the bad line."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path} does not exist: give a .jsonl file of questions.")
+        problem = "is a folder" if path.is_dir() else "does not exist"
+        raise InputError(f"{path} {problem}: give a .jsonl file of questions.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} cannot be read as UTF-8 text ({exc}): give a .jsonl file of "
+                         "questions.") from exc
     questions = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:

@@ -13,6 +13,16 @@ A write builds a whole new generation beside the live one and then swaps the
 CURRENT pointer with os.replace, so a crash or Ctrl-C mid-write leaves the
 previous index untouched; stale generations are removed after the swap.
 
+Writers take turns: a sync (or an upload, or a removal) holds the folder's
+write lock (`.write.lock`, an flock the OS drops when the process dies) from
+reading the live index to swapping in the new one, so it always builds on the
+latest generation and no confirmed change is overwritten. A second writer
+waits, and says for whom. Readers never lock: they load whichever generation
+CURRENT names, and a server notices a newer one before its next answer.
+`library.json` keeps the library's roots and excluded files beside the
+generations too, so a damaged generation cannot take the list of indexed
+folders with it.
+
 Vectors are reused by the exact text the encoder would see, so an unchanged
 passage is never embedded twice, even when it moved or two files hold it. The
 manifest also remembers each file's path, size, mtime and content hash: a sync
@@ -24,10 +34,13 @@ chunks must bump CHUNKS_VERSION, or unchanged files keep their old chunks.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -36,7 +49,7 @@ import numpy as np
 from embeddings.encoder import Encoder
 from embeddings.lexical_index import LexicalIndex
 from embeddings.vector_index import VectorIndex
-from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
+from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, InputError
 from rag.schema import Chunk
 from rag.text import content_terms
 
@@ -44,6 +57,9 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 CURRENT = "CURRENT"
+LIBRARY = "library.json"  # the roots and excluded files, beside the generations (see save_index)
+WRITE_LOCK = ".write.lock"
+WRITER = ".writer"  # the pid holding the write lock, for the waiting message
 CHUNKS_VERSION = 1  # bump when ingest or chunking turns the same bytes into other chunks
 
 
@@ -73,6 +89,7 @@ class Index:
     files: dict[str, IndexedFile]
     roots: list[str] = field(default_factory=list)  # the files/folders indexed, absolute
     excluded: list[str] = field(default_factory=list)  # files removed by the user, absolute
+    generation: str = ""  # the generation it was loaded from ("" if built in memory)
 
     @property
     def dim(self) -> int:
@@ -138,6 +155,71 @@ def assemble_index(chunks: list[Chunk], files: dict[str, IndexedFile], encoder: 
     return index, len(new)
 
 
+def check_index_folder(index_dir: Path) -> Path:
+    """index_dir, or InputError when it, or a folder above it, is a file (before any work
+    that would be lost when the index cannot be written)."""
+    index_dir = Path(index_dir).expanduser()
+    for path in (index_dir, *index_dir.parents):
+        if path.exists() or path.is_symlink():
+            if not path.is_dir():
+                raise InputError(f"{path} is a file, not a folder, so the index cannot live in "
+                                 f"{index_dir}: point --index-dir, RAG_INDEX_DIR or RAG_DATA_DIR "
+                                 "at a folder.")
+            break
+    return index_dir
+
+
+def index_folder(index_dir: Path) -> Path:
+    """index_dir, created if need be; InputError when it cannot be (see check_index_folder)."""
+    index_dir = check_index_folder(index_dir)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"Cannot create the index folder {index_dir} ({exc.strerror}): point "
+                         "--index-dir, RAG_INDEX_DIR or RAG_DATA_DIR at a folder you can write.") from exc
+    return index_dir
+
+
+@contextmanager
+def writing(index_dir: Path, waiting: Callable[[str], None] | None = None) -> Iterator[Path]:
+    """Hold the index folder's write lock (see the module docstring); while another process
+    (or thread) holds it, say so through `waiting` once, then wait for it."""
+    index_dir = index_folder(index_dir)
+    with open(index_dir / WRITE_LOCK, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = (index_dir / WRITER).read_text(encoding="utf-8").strip()
+            except OSError:
+                holder = "unknown"
+            (waiting or log.warning)(f"Waiting for another sync of {index_dir} to finish (pid {holder}) …")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            (index_dir / WRITER).write_text(str(os.getpid()), encoding="utf-8")
+            yield index_dir
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def live_generation_name(index_dir: Path) -> str:
+    """The name CURRENT gives the live generation ("" when there is none), cheaply, to notice
+    a generation written by another process."""
+    try:
+        return (Path(index_dir) / CURRENT).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def read_library(index_dir: Path) -> tuple[list[str], list[str]] | None:
+    """The roots and excluded files library.json keeps, or None when it is missing or damaged."""
+    try:
+        saved = json.loads((Path(index_dir) / LIBRARY).read_text(encoding="utf-8"))
+        return [str(r) for r in saved["roots"]], [str(e) for e in saved["excluded"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _live_generation(index_dir: Path) -> Path | None:
     pointer = index_dir / CURRENT
     if not pointer.is_file():
@@ -157,8 +239,7 @@ def index_exists(index_dir: Path) -> bool:
 
 def save_index(index: Index, index_dir: Path) -> Path:
     """Write index as a new generation and make it live atomically."""
-    index_dir = Path(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
+    index_dir = index_folder(index_dir)
     numbers = [int(p.name[4:]) for p in index_dir.glob("gen-*") if p.name[4:].isdigit()]
     name = f"gen-{max(numbers, default=0) + 1:06d}"
     tmp = index_dir / f".tmp-{name}-{os.getpid()}"
@@ -180,9 +261,9 @@ def save_index(index: Index, index_dir: Path) -> Path:
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         _fsync_tree(tmp)
         os.rename(tmp, index_dir / name)
-        pointer_tmp = index_dir / f".{CURRENT}.tmp"
-        pointer_tmp.write_text(name + "\n", encoding="utf-8")
-        os.replace(pointer_tmp, index_dir / CURRENT)
+        _write_atomically(index_dir / LIBRARY,
+                          json.dumps({"roots": index.roots, "excluded": index.excluded}, indent=1))
+        _write_atomically(index_dir / CURRENT, name + "\n")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -190,6 +271,12 @@ def save_index(index: Index, index_dir: Path) -> Path:
         if stale.name != name and (stale.name.startswith("gen-") or stale.name.startswith(".tmp-")):
             shutil.rmtree(stale, ignore_errors=True)
     return index_dir / name
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -241,6 +328,15 @@ def load_index(index_dir: Path, embedder: str | None, dim: int | None) -> Index:
             "re-index with the current model, or use --index-dir for another index.")
     gen = _live_generation(index_dir)
     try:
+        return _load_generation(index_dir, gen, manifest, dim)
+    except IndexCorruptError:
+        if live_generation_name(index_dir) in ("", gen.name):
+            raise
+        return load_index(index_dir, embedder, dim)  # a writer swapped it mid-read: load the new one
+
+
+def _load_generation(index_dir: Path, gen: Path, manifest: dict, dim: int) -> Index:
+    try:
         with open(gen / "chunks.jsonl", encoding="utf-8") as fh:
             chunks = [_chunk_from_json(json.loads(line)) for line in fh]
         vectors = VectorIndex.load(gen / "vectors.faiss", dim)
@@ -254,4 +350,4 @@ def load_index(index_dir: Path, embedder: str | None, dim: int | None) -> Index:
             "run `rag index` to rebuild it.")
     files = manifest_files(manifest)
     return Index(chunks, vectors, lexical, manifest["embedder"], manifest["chunking"], files,
-                 list(manifest.get("roots", [])), list(manifest.get("excluded", [])))
+                 list(manifest.get("roots", [])), list(manifest.get("excluded", [])), gen.name)

@@ -23,6 +23,7 @@ rag.settings): each has its own library, index and uploads.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from embeddings.vector_index import VectorIndex
 from rag.chunk import chunk_document
 from rag.errors import IndexMissingError, InputError, RagError
 from rag.index import (Index, IndexedFile, assemble_index, chunking_config, index_exists,
-                       load_index, manifest_files, read_manifest, save_index)
+                       load_index, manifest_files, read_library, read_manifest, save_index, writing)
 from rag.ingest import SUPPORTED_NAMES, Skipped, content_hash, find_files, parse_document, read_file
 from rag.schema import Chunk
 from rag.settings import DEFAULT_COLLECTION, Settings, valid_collection_name
@@ -66,30 +67,43 @@ def _covered(path: Path, roots: list[Path]) -> bool:
 
 
 def previous_index(index_dir: Path) -> Index | None:
-    """The collection's index as last written, whichever model built it; when its passages
-    cannot be read, an empty one that still knows the library (roots, excluded files)."""
-    if not index_exists(index_dir):
+    """The collection's index as last written, whichever model built it; when it cannot be
+    read, an empty one that still knows the library (roots, excluded files: library.json
+    keeps them beside the generations), so a sync rebuilds it from the same folders."""
+    library = read_library(index_dir)
+    if not index_exists(index_dir) and library is None:
         return None
     try:
         return load_index(index_dir, None, None)
     except RagError as exc:  # an unreadable old index is rebuilt, from the same roots if known
         log.warning("not reusing the previous index: %s", exc)
-    try:
-        manifest = read_manifest(index_dir)
-        return Index([], VectorIndex(int(manifest["dim"])), LexicalIndex.build([]),
-                     str(manifest["embedder"]), {}, {}, list(manifest.get("roots", [])),
-                     list(manifest.get("excluded", [])))
-    except (RagError, KeyError, TypeError, ValueError):
-        return None
+    if library is None:
+        try:
+            manifest = read_manifest(index_dir)
+            library = list(manifest["roots"]), list(manifest.get("excluded", []))
+        except (RagError, KeyError, TypeError, ValueError):
+            return None
+    return Index([], VectorIndex(1), LexicalIndex.build([]), "", {}, {}, *library)
+
+
+def given_path(path: Path) -> Path:
+    """A file or folder the user named, resolved; InputError when it is none."""
+    path = Path(path).expanduser()
+    if path.is_symlink() and not path.exists():
+        raise InputError(f"{path} is a symbolic link to nothing that exists (or a loop of links): "
+                         "give the file or folder it should point to.")
+    if not path.exists():
+        raise InputError(f"{path} does not exist: give a file or folder of {SUPPORTED_NAMES} articles.")
+    if not (path.is_file() or path.is_dir()):
+        raise InputError(f"{path} is not a regular file or folder (a pipe, socket or device): give "
+                         f"a file or folder of {SUPPORTED_NAMES} articles.")
+    return path.resolve()
 
 
 def plan_library(previous: Index | None, paths: list[Path], replace_all: bool = False
                  ) -> tuple[list[Path], set[str]]:
     """The library's roots and excluded files after adding paths (see the module docstring)."""
-    given = [Path(p).expanduser().resolve() for p in paths]
-    for path in given:
-        if not path.exists():
-            raise InputError(f"{path} does not exist: give a file or folder of {SUPPORTED_NAMES} articles.")
+    given = [given_path(p) for p in paths]
     if previous is None or replace_all:
         roots, excluded = [], set()
     else:
@@ -139,7 +153,7 @@ def scan_library(roots: list[Path], excluded: set[str], previous: Index | None,
             files[source] = entry
             chunks.extend(doc_chunks)
     for s in skipped:
-        log.warning("skipped %s: %s", s.path, s.reason)
+        log.info("skipped %s: %s", s.path, s.reason)
     return Scan(chunks, files, live, skipped)
 
 
@@ -185,9 +199,15 @@ def matching_files(index: Index, target: str) -> tuple[dict[str, IndexedFile], P
     return found, root
 
 
-def remove_documents(settings: Settings, targets: list[str]) -> list[IndexedFile]:
+def remove_documents(settings: Settings, targets: list[str],
+                     waiting: Callable[[str], None] | None = None) -> list[IndexedFile]:
     """Drop files (or indexed folders) from the collection's index and write it; the
     files stay excluded from later syncs (see the module docstring). No model is needed."""
+    with writing(settings.index_dir, waiting):
+        return _remove_documents(settings, targets)
+
+
+def _remove_documents(settings: Settings, targets: list[str]) -> list[IndexedFile]:
     previous = load_index(settings.index_dir, None, None)
     roots = [Path(r) for r in previous.roots]
     gone: dict[str, IndexedFile] = {}
@@ -211,8 +231,12 @@ def remove_documents(settings: Settings, targets: list[str]) -> list[IndexedFile
 
 def create_empty_index(settings: Settings, encoder: Encoder) -> None:
     """Start a collection with an empty index, so the page can search it and add to it."""
-    index, _ = assemble_index([], {}, encoder, chunking_config(settings.chunk_words, settings.chunk_overlap))
-    save_index(index, settings.index_dir)
+    with writing(settings.index_dir):
+        if index_exists(settings.index_dir):  # another writer started it meanwhile
+            return
+        index, _ = assemble_index([], {}, encoder, chunking_config(settings.chunk_words,
+                                                                   settings.chunk_overlap))
+        save_index(index, settings.index_dir)
 
 
 def describe_library(settings: Settings) -> tuple[list[IndexedFile], list[str], list[str]]:

@@ -12,17 +12,18 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from embeddings.encoder import Encoder, Remembering, SentenceTransformerEncoder, model_name
 from rag.cite import Claim, Verifier, citation_for, parse_claims, says_unknown
-from rag.errors import IndexMissingError, InputError, ModelError
+from rag.errors import IndexMissingError, InputError, ModelError, RagError
 from rag.generate import ChatModel, Verdict, load_chat_model
 from rag.ranking import MIN_SIMILARITY, Ranked, idf, rank_sentences
-from rag.index import (BuildReport, Index, assemble_index, chunking_config, index_exists, load_index,
-                       save_index)
+from rag.index import (BuildReport, Index, assemble_index, check_index_folder, chunking_config,
+                       index_exists,
+                       live_generation_name, load_index, save_index, writing)
 from rag.ingest import Skipped, no_documents
 from rag.library import create_empty_index, plan_library, previous_index, scan_library, unchanged
 from rag.prompt import build_prompt, select_excerpts
@@ -138,6 +139,16 @@ class Pipeline:
         index = load_index(settings.index_dir, self.encoder.name, self.encoder.dim)
         self.settings, self.retriever = settings, Retriever(index, self.encoder, settings.retrieval)
 
+    def follow_index(self) -> None:
+        """Load the collection's live generation if another writer (the CLI, another server)
+        has swapped in a newer one since ours; keep ours if the new one cannot be read."""
+        live = live_generation_name(self.settings.index_dir)
+        if live and live != self.index.generation:
+            try:
+                self.reload_index()
+            except RagError as exc:
+                log.warning("still answering from the loaded index: %s", exc)
+
     @property
     def index(self) -> Index:
         """The index being searched (the retriever's, so the two never disagree)."""
@@ -172,7 +183,9 @@ class Pipeline:
         """
         started = time.perf_counter()
         shown = clean_question(question)
-        question = clean_question(query) if query else shown
+        # The standalone form adds context the user did not type: clip it, never blame them.
+        question = " ".join((query or "").split())[:MAX_QUESTION_CHARS] or shown
+        self.follow_index()
         retriever = self.retriever  # one index for the whole question, even mid-upload
         hits = retriever.search(question, k or self.settings.k)
         encoder = Remembering(self.encoder)  # the sentences are embedded once: ranked, then checked
@@ -278,17 +291,25 @@ class LazyEncoder:
 
 
 def index_paths(settings: Settings, encoder: Encoder, paths: list[Path] | None = None,
-                progress: bool = False, replace: bool = False) -> tuple[BuildReport, list[Skipped]]:
+                progress: bool = False, replace: bool = False,
+                waiting: Callable[[str], None] | None = None) -> tuple[BuildReport, list[Skipped]]:
     """Add paths to the collection's library and sync it with the disk (rules in rag.library).
 
     New files are indexed, changed ones embedded again (only passages not seen before),
     deleted ones dropped; nothing is written when nothing changed. With no paths, the
     library is synced; an empty default collection gets the configured corpus (the
-    bundled seeds). replace=True makes the library exactly `paths`.
+    bundled seeds). replace=True makes the library exactly `paths`. Writers take turns
+    (rag.index.writing): while another holds the collection, `waiting` hears so once.
     """
     started = time.perf_counter()
+    with writing(settings.index_dir, waiting):
+        return _sync(settings, encoder, [Path(p) for p in paths or []], progress, replace, started)
+
+
+def _sync(settings: Settings, encoder: Encoder, paths: list[Path], progress: bool, replace: bool,
+          started: float) -> tuple[BuildReport, list[Skipped]]:
+    """index_paths' work, under the write lock."""
     previous = previous_index(settings.index_dir)
-    paths = [Path(p) for p in paths or []]
     if not paths and (previous is None or replace):
         if settings.collection != DEFAULT_COLLECTION:
             raise InputError(f"Collection '{settings.collection}' is empty: give files or folders, "
@@ -335,6 +356,7 @@ def ensure_index(settings: Settings, encoder: Encoder, create_empty: bool = Fals
 def build_pipeline(settings: Settings, encoder: Encoder | None = None,
                    llm: ChatModel | None = None) -> Pipeline:
     """Load models and the index (building the default one if none exists)."""
+    check_index_folder(settings.index_dir)  # before minutes of loading and indexing
     encoder = encoder or load_encoder(settings)
     ensure_index(settings, encoder)
     index = load_index(settings.index_dir, encoder.name, encoder.dim)

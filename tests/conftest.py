@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from typer.testing import CliRunner
 
 from rag.bench import free_port  # noqa: F401  (tests import it from here)
 from tests.fakes import FakeEncoder, FakeLLM
@@ -122,6 +123,32 @@ def settings(tmp_path, corpus):
     from rag.settings import Settings
 
     return Settings(index_dir=tmp_path / "index", corpus=[corpus], model="", embedder="fake")
+
+
+@pytest.fixture
+def run(monkeypatch, tmp_path, corpus):
+    """The `rag` command in-process, with the fake encoder and the small corpus."""
+    import rag.pipeline
+    from rag.cli import app
+
+    monkeypatch.setattr(rag.pipeline, "load_encoder", lambda settings: FakeEncoder())
+    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("RAG_CORPUS", f'["{corpus}"]')
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(app, list(args), catch_exceptions=False)
+    return invoke
+
+
+def assert_user_error(result, *needles):
+    """The command failed the way a user should see it: one line, exit 2, no traceback."""
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in result.output
 
 
 def smollm2_path() -> str:

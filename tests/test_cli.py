@@ -2,33 +2,9 @@
 
 from importlib.metadata import version
 
-import pytest
-from typer.testing import CliRunner
-
 import rag.pipeline
-from rag.cli import app
+from tests.conftest import assert_user_error
 from tests.fakes import FakeEncoder, FakeLLM
-
-
-@pytest.fixture
-def run(monkeypatch, tmp_path, corpus):
-    monkeypatch.setattr(rag.pipeline, "load_encoder", lambda settings: FakeEncoder())
-    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
-    monkeypatch.setenv("RAG_CORPUS", f'["{corpus}"]')
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(app, list(args), catch_exceptions=False)
-    return invoke
-
-
-def assert_user_error(result, *needles):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in result.output
 
 
 def test_index_prints_what_it_did(run, corpus):

@@ -61,3 +61,16 @@ def test_rewritten_follow_up_retrieves_the_interception_passage(tmp_path):
     query = standalone_query("and how many were intercepted?", ["How many drones did Russia launch?"])
     hits = retriever.search(query, 3)
     assert "intercept 30" in hits[0].chunk.text
+
+
+def test_a_follow_up_to_a_very_long_question_carries_over_little_and_is_answered(settings, encoder, llm):
+    from rag.conversation import standalone_history
+    from rag.pipeline import build_pipeline
+
+    long_first = " ".join(f"Shahed{i} drones launched Russia{i} overnight" for i in range(100))[:3990]
+    history = standalone_history([long_first] * 49)
+    query = standalone_query("and how many were intercepted?", history)
+    assert query.startswith("How many were intercepted? (") and len(query) < 250
+    answer = build_pipeline(settings, encoder=encoder, llm=llm).ask(
+        "and how many were intercepted?", query=query + " word" * 2000)  # however long: clipped
+    assert answer.question == "and how many were intercepted?"

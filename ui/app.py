@@ -183,7 +183,8 @@ class ChatPage:
             try:
                 # The folder joins the library; naming each file brings back one removed before.
                 _, skipped = index_paths(self.settings, self.pipeline.encoder,
-                                         [folder, *(folder / name for name in copied)], progress=True)
+                                         [folder, *(folder / name for name in copied)], progress=True,
+                                         waiting=lambda message: progress(0.1, desc=message))
                 self.pipeline.reload_index()
             except RagError as exc:
                 return self.documents(), error_html(str(exc)), None, self.document_choices()
