@@ -195,4 +195,4 @@ def citation_for(n: int, hit: Hit, sentence: int, last: int | None = None) -> Ci
     fs, _, ts, _ = spans[sentence]
     _, fe, _, te = spans[sentence if last is None else last]
     return Citation(n=n, source=hit.chunk.source, chunk_id=hit.chunk.chunk_id,
-                    start=fs, end=fe, quote=hit.chunk.text[ts:te], page=hit.chunk.page)
+                    start=fs, end=fe, quote=hit.chunk.text[ts:te], page=hit.chunk.page, also=hit.also)

@@ -244,6 +244,14 @@ def models_cmd(json_out: AsJson = False) -> None:
               "works with --model, and a server with --llm-url (models.md).", highlight=False, markup=False)
 
 
+def also_text(also: tuple[str, ...], shown: int = 3) -> str:
+    """" (also in a.txt, b.txt and 4 more files)" for a passage that copies hold too."""
+    if not also:
+        return ""
+    more = f" and {len(also) - shown} more files" if len(also) > shown else ""
+    return f" (also in {', '.join(also[:shown])}{more})"
+
+
 def print_answer(answer) -> None:
     """The answer, then its numbered sources."""
     out.print(answer.text, highlight=False, markup=False)
@@ -251,7 +259,7 @@ def print_answer(answer) -> None:
         out.print("\nSources:", style="bold")
         for c in answer.citations:
             where = f"page {c.page}, chars" if c.page is not None else "chars"
-            out.print(f"[{c.n}] {c.source} ({where} {c.start}-{c.end}): “{c.quote}”",
+            out.print(f"[{c.n}] {c.source} ({where} {c.start}-{c.end}): “{c.quote}”{also_text(c.also)}",
                       highlight=False, markup=False)
     elif answer.hits:
         out.print("\nClosest passages searched:", style="bold")

@@ -8,6 +8,10 @@ dev set plus the project's own 46 answerable questions (k=5): dense 0.92,
 lexical 0.98, reciprocal-rank fusion 0.97, this fusion 1.00 (flat for weights
 0.3-0.6). RRF loses here because a passage that only BM25 ranks first gets a
 single vote, while weaker passages that both lists hold beat it.
+
+Copies of a file (the same passage in several files) count once: the best one is
+the hit and names the others' files, so 300 copies cannot crowd everything else
+out of the top k.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 
 from embeddings.encoder import Encoder
 from rag.index import Index
-from rag.schema import Hit
+from rag.schema import Chunk, Hit
 from rag.text import content_terms
 
 RRF_K = 60
@@ -52,13 +56,33 @@ class Retriever:
         self.mode = mode
 
     def search(self, query: str, k: int) -> list[Hit]:
-        """The k best passages for query, best first."""
+        """The k best passages for query, best first; passages with the same words as a
+        better one (a copy of a file) are not hits of their own but name their files in
+        the better one's `also`. Searches deeper while copies crowd out the top k."""
         n = len(self.index.chunks)
         if n == 0:
             return []
-        depth = min(n, max(4 * k, 30))
         qvec = self.encoder.encode([query])[0]
         lexical = self.index.lexical.scores(content_terms(query))
+        depth = min(n, max(4 * k, 30))
+        while True:
+            ranked, cosine = self._ranked(qvec, lexical, depth)
+            groups = same_words_groups([self.index.chunks[row] for row, _ in ranked], k)
+            if len(groups) >= k or depth == n:
+                break
+            depth = min(n, depth * 4)
+        hits = []
+        for first, copies in groups:
+            row, score = ranked[first]
+            also = tuple(dict.fromkeys(self.index.chunks[ranked[c][0]].source for c in copies))
+            hits.append(Hit(chunk=self.index.chunks[row], score=float(score), dense=float(cosine[row]),
+                            lexical=float(lexical[row]), also=also))
+        return hits
+
+    def _ranked(self, qvec: np.ndarray, lexical: np.ndarray, depth: int
+                ) -> tuple[list[tuple[int, float]], dict[int, float]]:
+        """The depth best rows of each list, fused by the mode, best first; and their cosines."""
+        n = len(self.index.chunks)
         _, rows = self.index.vectors.search(qvec[None, :], depth)
         dense_rank = [int(r) for r in rows[0] if r >= 0]
         top = np.argpartition(-lexical, depth - 1)[:depth] if depth < n else np.arange(n)
@@ -74,6 +98,21 @@ class Retriever:
             scores = rrf([dense_rank, lexical_rank])
         else:
             scores = convex(cosine, {r: float(lexical[r]) for r in lexical_rank})
-        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
-        return [Hit(chunk=self.index.chunks[row], score=float(score), dense=float(cosine[row]),
-                    lexical=float(lexical[row])) for row, score in best]
+        return sorted(scores.items(), key=lambda item: (-item[1], item[0])), cosine
+
+
+def same_words_groups(chunks: list[Chunk], k: int) -> list[tuple[int, list[int]]]:
+    """The first k groups of chunks (given best first) with the same words: (the best one's
+    position, the positions of its copies in other files). Same words means the same set
+    of content terms, so a copy that was re-wrapped, re-cased or re-punctuated is one, and
+    a copy that changes any word (a number, a name) is not: it may disagree."""
+    groups: dict[frozenset[str], tuple[int, list[int]]] = {}
+    for position, chunk in enumerate(chunks):
+        key = frozenset(content_terms(chunk.text))
+        if key in groups:
+            first, copies = groups[key]
+            if chunk.source != chunks[first].source:
+                copies.append(position)
+        elif len(groups) < k:
+            groups[key] = (position, [])
+    return list(groups.values())

@@ -49,6 +49,7 @@ class Hit:
     score: float
     dense: float = 0.0  # cosine similarity to the question
     lexical: float = 0.0  # BM25 score (0 when the lexical index missed it)
+    also: tuple[str, ...] = ()  # other files holding the same passage (rag.retrieve)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Citation:
     end: int
     quote: str
     page: int | None = None  # PDF only: the page the quote is on
+    also: tuple[str, ...] = ()  # other files holding the same passage
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,8 @@ class Answer:
             "citations": [
                 {"n": c.n, "source": c.source, "chunk_id": c.chunk_id,
                  "start": c.start, "end": c.end, "quote": c.quote,
-                 **({"page": c.page} if c.page is not None else {})}
+                 **({"page": c.page} if c.page is not None else {}),
+                 **({"also_in": list(c.also)} if c.also else {})}
                 for c in self.citations
             ],
             "passages": [

@@ -38,3 +38,33 @@ def test_document_frequency_counts_the_chunks_holding_a_term(settings, encoder):
     for term in ("drone", "loan", "croissant", "nowhere"):
         expected = sum(term in lexical_terms(c) for c in index.chunks)
         assert index.lexical.document_frequency(term) == expected
+
+
+def test_copies_of_a_file_count_once_and_the_hit_names_them(settings, encoder, corpus, tmp_path):
+    """300 copies of one article must not crowd the others out of the top k."""
+    from rag.pipeline import index_paths
+
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    text = (corpus / "drones.txt").read_text()
+    for i in range(300):  # re-wrapped and re-cased copies hold the same words
+        (copies / f"copy{i:03d}.txt").write_text(text.replace(". ", ".\n") if i % 2 else text.upper())
+    index_paths(settings, encoder)
+    index_paths(settings, encoder, [copies])
+    index = load_index(settings.index_dir, encoder.name, encoder.dim)
+    hits = Retriever(index, encoder).search("How many drones did Russia launch? Minsk loan, bakery", 4)
+    drones = next(h for h in hits if "35 shahed" in h.chunk.text.lower())
+    assert len(drones.also) == 300 and {"copy299.txt", "drones.txt"} - {drones.chunk.source} <= set(drones.also)
+    assert {h.chunk.source for h in hits} >= {"sub/loan.md", "bakery.txt"}
+
+
+def test_a_copy_that_changes_a_value_stays_a_hit_of_its_own(settings, encoder, corpus):
+    from rag.pipeline import index_paths
+
+    text = (corpus / "drones.txt").read_text()
+    (corpus / "planted.txt").write_text(text.replace("35", "9,999"))
+    index_paths(settings, encoder)
+    index = load_index(settings.index_dir, encoder.name, encoder.dim)
+    hits = Retriever(index, encoder).search("How many drones did Russia launch?", 2)
+    assert {h.chunk.source for h in hits} == {"drones.txt", "planted.txt"}
+    assert all(not h.also for h in hits)

@@ -137,6 +137,8 @@ class CitationOut(BaseModel):
     end: int
     quote: str
     page: int | None = Field(default=None, description="PDF only.")
+    also_in: list[str] | None = Field(default=None, description="Other files holding the same "
+                                      "passage (copies), when there are any.")
 
 
 class PassageOut(BaseModel):

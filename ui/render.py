@@ -130,11 +130,13 @@ def passage_html(hit: Hit, n: int, turn: int, quotes: Sequence[str] = ()) -> str
     """A passage card: number, article title, file name (and page), text with the cited spans marked."""
     chunk = hit.chunk
     page = f' <span class="rag-page">page {chunk.page}</span>' if chunk.page is not None else ""
+    also = (f'<footer class="rag-also">Also in: {escape(", ".join(hit.also))}</footer>'
+            if hit.also else "")
     return (f'<article class="rag-passage" id="{anchor_id(turn, n)}">'
             f'<header><span class="rag-n">[{n}]</span> '
             f'<span class="rag-title">{escape(chunk.title)}</span> '
             f'<span class="rag-file">{escape(chunk.source)}</span>{page}</header>'
-            f'<p>{highlight(chunk.text, quotes)}</p></article>')
+            f'<p>{highlight(chunk.text, quotes)}</p>{also}</article>')
 
 
 def turn_sources_html(turn: Turn, index: int) -> str:
