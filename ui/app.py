@@ -8,6 +8,8 @@ shown, and its page stays responsive meanwhile. Index updates (uploads,
 removals, switching the collection) have their own slot, so they never block
 the questions of other tabs. Like the model, the collection searched is one
 per server: switching it in one tab switches it for all (and for the API).
+With RAG_API_KEY set, the page and every one of its endpoints need a login
+with the key (ui.access).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 from starlette.routing import Mount
 
 from rag.conversation import standalone_query
@@ -32,6 +35,7 @@ from rag.library import list_collections, remove_documents
 from rag.pipeline import Event, Pipeline, Retrieved, Token, build_pipeline, ensure_index, index_paths
 from rag.models import STANDARD
 from rag.settings import Settings
+from ui.access import LOGIN_MESSAGE, LoginRequired, key_login
 from ui.api import PREFIX as API_PREFIX, create_api
 from ui.render import Turn, chat_messages, documents_html, error_html, notice_html, sources_html
 from ui.style import CSS
@@ -335,18 +339,30 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: 
         pipeline.warm_up()  # so the first question is as fast as the later ones
     except RagError as exc:
         log.warning("warm-up skipped: %s", exc)
-    app = create_app(pipeline, settings)
-    app.queue(default_concurrency_limit=1)
     if not settings.api_key.get_secret_value() and (share or not is_loopback(host)):
         log.warning("Serving beyond this machine without RAG_API_KEY: anyone who can reach %s can "
-                    "use the HTTP API (/v1/). Set RAG_API_KEY to require a key for it (the page "
-                    "itself has no login).", "the share link" if share else host)
+                    "use the page and the HTTP API (/v1/). Set RAG_API_KEY to require a key for "
+                    "both.", "the share link" if share else host)
+    launch(create_app(pipeline, settings), pipeline, settings, host=host, port=port, share=share)
+
+
+def launch(app: gr.Blocks, pipeline: Pipeline, settings: Settings, host: str = "127.0.0.1",
+           port: int = 7860, share: bool = False, block: bool = True) -> gr.Blocks:
+    """Serve the page and the HTTP API of pipeline; with RAG_API_KEY set, both need the key
+    (ui.access). Returns when the server stops, or at once when block is False."""
+    app.queue(default_concurrency_limit=1)
+    key = settings.api_key.get_secret_value()
+    login = dict(auth=key_login(key), auth_message=LOGIN_MESSAGE) if key else {}
     # The API is its own FastAPI app, mounted ahead of Gradio's routes in the app launch() makes,
     # so the page keeps every launch option and the API keeps its own error handlers and schema.
+    # That app's own FastAPI schema (/openapi.json) documents gradio's internals: nobody needs it.
     api = Mount(API_PREFIX, app=create_api(pipeline, settings))
     app.launch(server_name=host, server_port=port, share=share, show_error=True,
                css=CSS, theme=gr.themes.Default(), ssr_mode=False, mcp_server=False,
-               pwa=False, footer_links=["api"], quiet=True, app_kwargs={"routes": [api]})
+               pwa=False, footer_links=["api"], quiet=True, prevent_thread_lock=not block,
+               app_kwargs={"routes": [api], "openapi_url": None,
+                           "middleware": [Middleware(LoginRequired)] if key else []}, **login)
+    return app
 
 
 def is_loopback(host: str) -> bool:

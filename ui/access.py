@@ -1,0 +1,107 @@
+"""Who may use `rag serve`: one key, RAG_API_KEY, guards the page, its endpoints and the API.
+
+With a key set, the page asks for a login through gradio's own auth (any user name, the
+key as the password) and the API (ui.api) wants the key as a Bearer token. Gradio checks
+the login on the routes that run events, upload files or serve them, and on its config and
+schema, but not on every route: in gradio 6.31 /gradio_api/heartbeat, /cancel, /stream/*,
+/startup-events and /reset answer anyone, and so does the FastAPI schema at /openapi.json;
+and the login page itself holds what /gradio_api/info guards, the page's endpoints with the
+defaults of its fields. So the app launch() makes also gets LoginRequired, which refuses
+every request without the login except the few the login page loads (and /v1, which checks
+the key itself), and cuts the endpoints out of the login page: a route a later gradio adds
+stays closed until someone opens it here.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocketClose
+
+from ui.api import PREFIX as API_PREFIX
+
+LOGIN_MESSAGE = "Log in with any user name and this server's key (RAG_API_KEY) as the password."
+NOT_LOGGED_IN = "Not logged in: log in on the page with this server's key (RAG_API_KEY)."
+
+# What the login page loads before anyone has logged in (read off a browser's requests), and
+# startup-events, which gradio's launch() calls itself, without a login, to start the queue
+# (later calls do nothing).
+LOGIN_PAGE = frozenset({"/", "/login", "/login/", "/logout", "/theme.css", "/favicon.ico",
+                        "/manifest.json", "/robots.txt", "/gradio_api/startup-events"})
+LOGIN_PAGE_FOLDERS = ("/assets/", "/static/", "/svelte/")
+API_INFO = re.compile(rb"window\.gradio_api_info = .*?;</script>", re.DOTALL)
+
+
+def key_login(key: str) -> Callable[[str, str], bool]:
+    """Gradio's auth check: any user name, and the key as the password."""
+    def check(username: str, password: str) -> bool:
+        return secrets.compare_digest(password.encode(), key.encode())
+    return check
+
+
+def open_without_login(path: str) -> bool:
+    """True for the login page's own files, and for the API, which checks the key itself."""
+    return (path in LOGIN_PAGE or path.startswith(LOGIN_PAGE_FOLDERS)
+            or path == API_PREFIX or path.startswith(API_PREFIX + "/"))
+
+
+def logged_in(scope: Scope) -> bool:
+    """True when the request carries a login cookie of gradio's that its app knows.
+
+    Read as gradio's own get_current_user reads it; tests/test_auth.py logs in through
+    /login and uses the page, so a change in how gradio keeps logins fails there.
+    """
+    app = scope["app"]  # gradio's App: Starlette puts the app in the scope before its middleware
+    cookies = HTTPConnection(scope).cookies
+    token = (cookies.get(f"access-token-{app.cookie_id}")
+             or cookies.get(f"access-token-unsecure-{app.cookie_id}"))
+    return token is not None and token in app.tokens
+
+
+class LoginRequired:
+    """ASGI middleware for gradio's app: no login, no route but the login page's."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or logged_in(scope):
+            await self.app(scope, receive, send)
+        elif scope["path"] == "/":
+            await self.app(scope, receive, without_api_info(send))
+        elif open_without_login(scope["path"]):
+            await self.app(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await WebSocketClose(code=1008)(scope, receive, send)
+        else:
+            await JSONResponse({"detail": NOT_LOGGED_IN}, status_code=401)(scope, receive, send)
+
+
+def without_api_info(send: Send) -> Send:
+    """send, with the description of the page's endpoints cut out of the login page.
+
+    Gradio writes it into the login page, though its /gradio_api/info wants the login, and it
+    holds the defaults of the page's fields, such as the configured model's path.
+    """
+    start: Message = {}
+    body = bytearray()
+
+    async def send_login_page(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = message
+        elif message["type"] == "http.response.body":
+            body.extend(message.get("body", b""))
+            if not message.get("more_body"):
+                page = API_INFO.sub(b"window.gradio_api_info = {};</script>", bytes(body))
+                headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+                await send({**start, "headers": [*headers, (b"content-length", str(len(page)).encode())]})
+                await send({"type": "http.response.body", "body": page})
+        else:
+            await send(message)
+    return send_login_page
