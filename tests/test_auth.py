@@ -26,8 +26,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from rag.pipeline import Pipeline, build_pipeline
 from rag.settings import Settings
 from tests.conftest import free_port
-from ui.access import LOGIN_MESSAGE, LoginRequired
+from ui.access import LOGIN_MESSAGE, MODEL_REFUSED, LoginRequired
 from ui.app import create_app, launch, upload_folder
+from ui.render import error_html
 
 KEY = "correct-horse-battery-staple"
 QUESTION = "How many Shahed drones did Russia launch?"
@@ -50,10 +51,10 @@ class Server:
 
 
 @contextlib.contextmanager
-def start(settings: Settings, encoder, llm) -> Iterator[Server]:
+def start(settings: Settings, encoder, llm, exposed: bool = False) -> Iterator[Server]:
     pipeline = build_pipeline(settings, encoder=encoder, llm=llm)
     port = free_port()
-    blocks = launch(create_app(pipeline, settings), pipeline, settings, port=port, block=False)
+    blocks = launch(create_app(pipeline, settings, exposed), pipeline, settings, port=port, block=False)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False, timeout=30) as http:
             yield Server(http, pipeline, blocks)
@@ -230,3 +231,28 @@ def test_on_loopback_the_logged_in_page_loads_a_model_from_any_path_as_before(se
     assert "is not a GGUF model" in said
     [said] = outputs(server.http, "load_model", str(tmp_path / "missing.gguf"))
     assert "does not exist" in said
+
+
+# --- A page other machines can reach loads models from the models folder only ------------
+
+@pytest.mark.parametrize("key", [KEY, ""], ids=["with a key", "with --no-key"])
+def test_an_exposed_page_loads_a_path_only_from_the_models_folder(key, settings, encoder, llm, tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "notes.gguf").write_bytes(NOT_A_MODEL)
+    outside = tmp_path / "outside.gguf"
+    outside.write_bytes(NOT_A_MODEL)
+    (models / "link.gguf").symlink_to(outside)
+    exposed = settings.model_copy(update={"api_key": SecretStr(key), "models_dir": models})
+    with start(exposed, encoder, llm, exposed=True) as server:
+        if key:
+            log_in(server.http)
+        llm_before = server.pipeline.llm
+        refusals = {path: outputs(server.http, "load_model", path)[0] for path in (
+            str(outside), str(tmp_path / "missing.gguf"), "/etc/hostname", "/etc/no-such-file",
+            str(models / ".." / "outside.gguf"), "../outside.gguf", str(models / "link.gguf"))}
+        assert set(refusals.values()) == {error_html(MODEL_REFUSED)}  # one message, file there or not
+        # Inside the folder a path is loaded as on loopback, by its full path or its name.
+        for path in (str(models / "notes.gguf"), "notes.gguf"):
+            assert "is not a GGUF model" in outputs(server.http, "load_model", path)[0]
+        assert server.pipeline.llm is llm_before

@@ -10,23 +10,32 @@ defaults of its fields. So the app launch() makes also gets LoginRequired, which
 every request without the login except the few the login page loads (and /v1, which checks
 the key itself), and cuts the endpoints out of the login page: a route a later gradio adds
 stays closed until someone opens it here.
+
+The page of a server reachable from other machines (a host other than loopback, or
+--share) loads a model by name or from the models folder only, and refuses any other path
+with one message, whether or not a file is there.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
+from rag.models import spec
 from ui.api import PREFIX as API_PREFIX
 
 LOGIN_MESSAGE = "Log in with any user name and this server's key (RAG_API_KEY) as the password."
 NOT_LOGGED_IN = "Not logged in: log in on the page with this server's key (RAG_API_KEY)."
+MODEL_REFUSED = ("This server can be reached from other machines, so its page loads only a model "
+                 "named in `rag models` or a .gguf file in the server's models folder (RAG_MODELS_DIR).")
 
 # What the login page loads before anyone has logged in (read off a browser's requests), and
 # startup-events, which gradio's launch() calls itself, without a login, to start the queue
@@ -105,3 +114,33 @@ def without_api_info(send: Send) -> Send:
         else:
             await send(message)
     return send_login_page
+
+
+def is_loopback(host: str) -> bool:
+    """True when host only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_exposed(host: str, share: bool) -> bool:
+    """True when other machines can reach the server."""
+    return share or not is_loopback(host)
+
+
+def exposed_model_choice(choice: str, models_dir: Path) -> str | None:
+    """What an exposed page may load for choice: a name from `rag models` ("" for the standard
+    model) as it is, a path as the file it names inside models_dir (a relative one is taken
+    from there), and None for a path that leads anywhere else, decided without asking whether
+    a file is there."""
+    if not choice or spec(choice):
+        return choice
+    try:
+        folder = Path(models_dir).expanduser().resolve()
+        target = (folder / Path(choice).expanduser()).resolve()  # an absolute choice replaces folder
+    except (OSError, RuntimeError, ValueError):  # a link loop, a NUL byte
+        return None
+    return str(target) if target.is_relative_to(folder) else None

@@ -14,7 +14,6 @@ with the key (ui.access).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import shutil
@@ -35,7 +34,8 @@ from rag.library import list_collections, remove_documents
 from rag.pipeline import Event, Pipeline, Retrieved, Token, build_pipeline, ensure_index, index_paths
 from rag.models import STANDARD
 from rag.settings import Settings
-from ui.access import LOGIN_MESSAGE, LoginRequired, key_login
+from ui.access import (LOGIN_MESSAGE, MODEL_REFUSED, LoginRequired, exposed_model_choice, is_exposed,
+                       key_login)
 from ui.api import PREFIX as API_PREFIX, create_api
 from ui.render import Turn, chat_messages, documents_html, error_html, notice_html, sources_html
 from ui.style import CSS
@@ -87,10 +87,12 @@ def updated(turn: Turn, event: Event) -> Turn:
 
 
 class ChatPage:
-    """The event handlers of one page, sharing one pipeline across sessions."""
+    """The event handlers of one page, sharing one pipeline across sessions; an exposed page
+    (one other machines can reach) loads models by name or from the models folder only."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, exposed: bool = False) -> None:
         self.pipeline = pipeline
+        self.exposed = exposed
         self.stopping: set[str] = set()  # sessions whose answer should stop at the next token
 
     @property
@@ -236,9 +238,14 @@ class ChatPage:
         return self.documents(), notice_html(message), self.document_choices(), self.collection_choices()
 
     def load_model(self, path: str) -> str:
-        """Swap the LLM for the GGUF at path, for every session of this server."""
+        """Swap the LLM for the GGUF at path (or named in `rag models`), for every session of this server."""
+        choice = (path or "").strip()
+        if self.exposed:
+            choice = exposed_model_choice(choice, self.settings.models_dir)
+            if choice is None:
+                return error_html(MODEL_REFUSED)
         try:
-            llm = load_llm(self.settings, (path or "").strip())
+            llm = load_llm(self.settings, choice)
         except RagError as exc:
             return error_html(str(exc))
         self.pipeline.llm = llm
@@ -251,9 +258,10 @@ class ChatPage:
             if isinstance(llm, MissingModel) else ""
 
 
-def create_app(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
-    """The page's layout and events around a loaded pipeline."""
-    page = ChatPage(pipeline)
+def create_app(pipeline: Pipeline, settings: Settings, exposed: bool = False) -> gr.Blocks:
+    """The page's layout and events around a loaded pipeline; exposed: other machines can reach it."""
+    page = ChatPage(pipeline, exposed)
+    where = "a .gguf file in the models folder" if exposed else "a GGUF path on this machine"
     with gr.Blocks(title="Chat with your documents", analytics_enabled=False) as app:
         turns = gr.State([])
         notice = gr.HTML()
@@ -294,8 +302,8 @@ def create_app(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
             max_tokens = gr.Slider(16, max(1024, settings.max_tokens), value=settings.max_tokens, step=16,
                                    label="Longest answer, in tokens",
                                    info=f"Default {Settings.model_fields['max_tokens'].default}.")
-            model = gr.Textbox(settings.model, label="Model (a name from `rag models`, or a GGUF path on "
-                               "this machine)", elem_id="rag-model",
+            model = gr.Textbox(settings.model, label=f"Model (a name from `rag models`, or {where})",
+                               elem_id="rag-model",
                                info=f"Default: the standard model, {STANDARD}")
             load = gr.Button("Load model")
             model_status = gr.HTML(js_on_load=None)
@@ -339,11 +347,12 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: 
         pipeline.warm_up()  # so the first question is as fast as the later ones
     except RagError as exc:
         log.warning("warm-up skipped: %s", exc)
-    if not settings.api_key.get_secret_value() and (share or not is_loopback(host)):
+    if not settings.api_key.get_secret_value() and is_exposed(host, share):
         log.warning("Serving beyond this machine without RAG_API_KEY: anyone who can reach %s can "
                     "use the page and the HTTP API (/v1/). Set RAG_API_KEY to require a key for "
                     "both.", "the share link" if share else host)
-    launch(create_app(pipeline, settings), pipeline, settings, host=host, port=port, share=share)
+    launch(create_app(pipeline, settings, exposed=is_exposed(host, share)), pipeline, settings,
+           host=host, port=port, share=share)
 
 
 def launch(app: gr.Blocks, pipeline: Pipeline, settings: Settings, host: str = "127.0.0.1",
@@ -363,13 +372,3 @@ def launch(app: gr.Blocks, pipeline: Pipeline, settings: Settings, host: str = "
                app_kwargs={"routes": [api], "openapi_url": None,
                            "middleware": [Middleware(LoginRequired)] if key else []}, **login)
     return app
-
-
-def is_loopback(host: str) -> bool:
-    """True when host only accepts connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
