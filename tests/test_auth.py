@@ -22,11 +22,13 @@ from starlette.middleware import Middleware
 from starlette.routing import WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from typer.testing import CliRunner
 
+from rag.cli import app as cli
 from rag.pipeline import Pipeline, build_pipeline
 from rag.settings import Settings
 from tests.conftest import free_port
-from ui.access import LOGIN_MESSAGE, MODEL_REFUSED, LoginRequired
+from ui.access import LOGIN_MESSAGE, MODEL_REFUSED, LoginRequired, check_exposure
 from ui.app import create_app, launch, upload_folder
 from ui.render import error_html
 
@@ -256,3 +258,25 @@ def test_an_exposed_page_loads_a_path_only_from_the_models_folder(key, settings,
         for path in (str(models / "notes.gguf"), "notes.gguf"):
             assert "is not a GGUF model" in outputs(server.http, "load_model", path)[0]
         assert server.pipeline.llm is llm_before
+
+
+# --- Serving beyond this machine takes a key, or --no-key ------------------------------
+
+@pytest.mark.parametrize("where", [["--host", "0.0.0.0"], ["--host", "192.168.1.20"], ["--share"]])
+def test_serving_beyond_this_machine_without_a_key_refuses_to_start(where, monkeypatch):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("rag serve went on without a key")
+    monkeypatch.setattr("rag.cli.with_model_file", must_not_run)
+    monkeypatch.setattr("ui.app.serve", must_not_run)
+    result = CliRunner().invoke(cli, ["serve", *where], catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert "set RAG_API_KEY" in result.output and "--no-key" in result.output
+
+
+def test_serving_beyond_this_machine_is_open_only_when_asked_and_then_says_so(settings, keyed):
+    assert check_exposure(settings, "127.0.0.1", share=False, no_key=False) is None
+    assert check_exposure(settings, "localhost", share=False, no_key=False) is None
+    assert check_exposure(keyed, "0.0.0.0", share=True, no_key=False) is None
+    warning = check_exposure(settings, "0.0.0.0", share=False, no_key=True)
+    assert "anyone who can reach it can use the page" in warning
+    assert "add and remove documents, switch collections and load models" in warning

@@ -11,9 +11,11 @@ every request without the login except the few the login page loads (and /v1, wh
 the key itself), and cuts the endpoints out of the login page: a route a later gradio adds
 stays closed until someone opens it here.
 
-The page of a server reachable from other machines (a host other than loopback, or
---share) loads a model by name or from the models folder only, and refuses any other path
-with one message, whether or not a file is there.
+A server reachable from other machines (a host other than loopback, or --share) does not
+start without a key unless asked to (--no-key). Jupyter and Open WebUI work the same way: a
+login is on unless switched off on purpose, and text-generation-webui, which starts open,
+only warns. Such a server's page loads a model by name or from the models folder only, and
+refuses any other path with one message, whether or not a file is there.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
+from rag.errors import RagError
 from rag.models import spec
+from rag.settings import Settings
 from ui.api import PREFIX as API_PREFIX
 
 LOGIN_MESSAGE = "Log in with any user name and this server's key (RAG_API_KEY) as the password."
@@ -129,6 +133,23 @@ def is_loopback(host: str) -> bool:
 def is_exposed(host: str, share: bool) -> bool:
     """True when other machines can reach the server."""
     return share or not is_loopback(host)
+
+
+def check_exposure(settings: Settings, host: str, share: bool, no_key: bool) -> str | None:
+    """RagError when the server would be reachable from other machines without a key; the
+    warning to log when no_key says that is meant; None when a key guards it or none can reach it."""
+    if settings.api_key.get_secret_value() or not is_exposed(host, share):
+        return None
+    where = "a public share link" if share else f"{host}, which other machines can reach"
+    if not no_key:
+        raise RagError(
+            f"Serving on {where} needs a key, or anyone reaching it could use the page and the API, "
+            "add documents, switch collections and load models: set RAG_API_KEY to a secret (e.g. "
+            "`export RAG_API_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(24))')`) and "
+            "log in on the page with it, or pass --no-key on a network you trust.")
+    return (f"Serving on {where} with no key (--no-key): anyone who can reach it can use the page "
+            "and the HTTP API (/v1/), add and remove documents, switch collections and load models "
+            "from the models folder. Set RAG_API_KEY to require a login.")
 
 
 def exposed_model_choice(choice: str, models_dir: Path) -> str | None:

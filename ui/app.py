@@ -34,8 +34,8 @@ from rag.library import list_collections, remove_documents
 from rag.pipeline import Event, Pipeline, Retrieved, Token, build_pipeline, ensure_index, index_paths
 from rag.models import STANDARD
 from rag.settings import Settings
-from ui.access import (LOGIN_MESSAGE, MODEL_REFUSED, LoginRequired, exposed_model_choice, is_exposed,
-                       key_login)
+from ui.access import (LOGIN_MESSAGE, MODEL_REFUSED, LoginRequired, check_exposure, exposed_model_choice,
+                       is_exposed, key_login)
 from ui.api import PREFIX as API_PREFIX, create_api
 from ui.render import Turn, chat_messages, documents_html, error_html, notice_html, sources_html
 from ui.style import CSS
@@ -334,9 +334,14 @@ def pick_example(evt: gr.SelectData) -> str:
     return evt.value["text"]
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
-    """Load the models and index, then serve the page and the HTTP API (ui.api, at /v1) until interrupted."""
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
+          no_key: bool = False) -> None:
+    """Load the models and index, then serve the page and the HTTP API (ui.api, at /v1) until
+    interrupted; beyond this machine only with RAG_API_KEY set, or no_key."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    warning = check_exposure(settings, host, share, no_key)
+    if warning:
+        log.warning("%s", warning)
     try:
         llm = load_llm(settings)
     except ModelError as exc:  # start anyway: the page says what is wrong and how to fix it
@@ -347,10 +352,6 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: 
         pipeline.warm_up()  # so the first question is as fast as the later ones
     except RagError as exc:
         log.warning("warm-up skipped: %s", exc)
-    if not settings.api_key.get_secret_value() and is_exposed(host, share):
-        log.warning("Serving beyond this machine without RAG_API_KEY: anyone who can reach %s can "
-                    "use the page and the HTTP API (/v1/). Set RAG_API_KEY to require a key for "
-                    "both.", "the share link" if share else host)
     launch(create_app(pipeline, settings, exposed=is_exposed(host, share)), pipeline, settings,
            host=host, port=port, share=share)
 
