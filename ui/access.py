@@ -140,13 +140,14 @@ def check_exposure(settings: Settings, host: str, share: bool, no_key: bool) -> 
     warning to log when no_key says that is meant; None when a key guards it or none can reach it."""
     if settings.api_key.get_secret_value() or not is_exposed(host, share):
         return None
-    where = "a public share link" if share else f"{host}, which other machines can reach"
+    where = "a public share link" if share else host
     if not no_key:
         raise RagError(
-            f"Serving on {where} needs a key, or anyone reaching it could use the page and the API, "
-            "add documents, switch collections and load models: set RAG_API_KEY to a secret (e.g. "
-            "`export RAG_API_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(24))')`) and "
-            "log in on the page with it, or pass --no-key on a network you trust.")
+            f"Serving on {where} lets other machines reach the page and the API, so it needs a key: "
+            "set RAG_API_KEY to a secret (e.g. `export RAG_API_KEY=$(python -c 'import secrets; "
+            "print(secrets.token_urlsafe(24))')`) and log in on the page with it. On a network you "
+            "trust, --no-key serves it open: anyone reaching it can then use the page and the API, "
+            "add documents, switch collections and load models.")
     return (f"Serving on {where} with no key (--no-key): anyone who can reach it can use the page "
             "and the HTTP API (/v1/), add and remove documents, switch collections and load models "
             "from the models folder. Set RAG_API_KEY to require a login.")
