@@ -156,8 +156,8 @@ def check_exposure(settings: Settings, host: str, share: bool, no_key: bool) -> 
 def exposed_model_choice(choice: str, models_dir: Path) -> str | None:
     """What an exposed page may load for choice: a name from `rag models` ("" for the standard
     model) as it is, a path as the file it names inside models_dir (a relative one is taken
-    from there), and None for a path that leads anywhere else, decided without asking whether
-    a file is there."""
+    from there), and None for a path that leads anywhere else (links followed), whether or
+    not a file is there."""
     if not choice or spec(choice):
         return choice
     try:
