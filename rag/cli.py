@@ -334,17 +334,20 @@ def serve(host: Annotated[str, typer.Option("--host", help="Address to listen on
           port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port for the page and the API.")] = 7860,
           index_dir: IndexDir = None, model: Model = None, llm_url: LlmUrl = None,
           collection: Collection = None,
-          share: Annotated[bool, typer.Option("--share", help="Also open a public gradio.live link (sends traffic off this machine).")] = False) -> None:
-    """Open the chat page (and its API) at http://HOST:PORT."""
+          share: Annotated[bool, typer.Option("--share", help="Also open a public gradio.live link (sends traffic off this machine).")] = False,
+          no_key: Annotated[bool, typer.Option("--no-key", help="Serve beyond this machine without RAG_API_KEY: anyone who can reach it can use the page and the API (a trusted network only).")] = False) -> None:
+    """Open the chat page (and its API) at http://HOST:PORT; beyond this machine, log in with RAG_API_KEY."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    from ui.access import check_exposure
     from ui.app import serve as serve_app
 
-    settings = with_model_file(settings_from(index_dir=index_dir, model=model, llm_url=llm_url,
-                                             collection=collection))
+    settings = settings_from(index_dir=index_dir, model=model, llm_url=llm_url, collection=collection)
+    check_exposure(settings, host, share, no_key)  # refused before a model is joined; serve_app warns
+    settings = with_model_file(settings)
     err.print(f"Loading models and the index, then serving on http://{host}:{port} …", highlight=False,
               markup=False)
-    serve_app(settings, host=host, port=port, share=share)
+    serve_app(settings, host=host, port=port, share=share, no_key=no_key)
 
 
 @app.command()

@@ -5,6 +5,8 @@
     POST /v1/ask               {"question", "k"} -> exactly the object `rag ask --json` prints
     GET  /v1/openapi.json      the schema of all of the above
 
+With RAG_API_KEY set, every one of them, the schema included, needs the key.
+
 This module only translates HTTP to rag calls and back. The last user message
 is the question; earlier user messages are the conversation, which makes a
 follow-up standalone as on the page (rag.conversation). System messages are
@@ -393,13 +395,20 @@ def completion(head: dict, answer: Answer) -> dict:
 
 def create_api(pipeline: Pipeline, settings: Settings) -> FastAPI:
     """The API app around a loaded pipeline; `rag serve` mounts it at /v1."""
-    app = FastAPI(title="Offline RAG API", version="1", docs_url=None, redoc_url=None,
+    # openapi_url=None: FastAPI's own schema route would skip the key check; ours below has it.
+    app = FastAPI(title="Offline RAG API", version="1", docs_url=None, redoc_url=None, openapi_url=None,
                   dependencies=key_check(settings),
                   description="OpenAI-compatible chat completions over your documents, with "
                   "citations. See the module docstring of ui/api.py.")
     add_error_handlers(app)
     document_400_not_422(app)
     started_at = int(time.time())
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_schema(request: Request) -> JSONResponse:
+        """The schema of the routes below, its server the prefix the API is mounted at."""
+        root = request.scope.get("root_path", "").rstrip("/")
+        return JSONResponse({**app.openapi(), "servers": [{"url": root}]} if root else app.openapi())
 
     @app.get("/models", responses={200: {"model": ModelList}, **ERRORS}, response_model=None)
     def list_models() -> JSONResponse:

@@ -8,11 +8,12 @@ shown, and its page stays responsive meanwhile. Index updates (uploads,
 removals, switching the collection) have their own slot, so they never block
 the questions of other tabs. Like the model, the collection searched is one
 per server: switching it in one tab switches it for all (and for the API).
+With RAG_API_KEY set, the page and every one of its endpoints need a login
+with the key (ui.access).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import shutil
@@ -22,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 from starlette.routing import Mount
 
 from rag.conversation import standalone_query
@@ -32,6 +34,8 @@ from rag.library import list_collections, remove_documents
 from rag.pipeline import Event, Pipeline, Retrieved, Token, build_pipeline, ensure_index, index_paths
 from rag.models import STANDARD
 from rag.settings import Settings
+from ui.access import (LOGIN_MESSAGE, MODEL_REFUSED, LoginRequired, check_exposure, exposed_model_choice,
+                       is_exposed, key_login)
 from ui.api import PREFIX as API_PREFIX, create_api
 from ui.render import Turn, chat_messages, documents_html, error_html, notice_html, sources_html
 from ui.style import CSS
@@ -83,10 +87,12 @@ def updated(turn: Turn, event: Event) -> Turn:
 
 
 class ChatPage:
-    """The event handlers of one page, sharing one pipeline across sessions."""
+    """The event handlers of one page, sharing one pipeline across sessions; an exposed page
+    (one other machines can reach) loads models by name or from the models folder only."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, exposed: bool = False) -> None:
         self.pipeline = pipeline
+        self.exposed = exposed
         self.stopping: set[str] = set()  # sessions whose answer should stop at the next token
 
     @property
@@ -233,9 +239,14 @@ class ChatPage:
         return self.documents(), notice_html(message), self.document_choices(), self.collection_choices()
 
     def load_model(self, path: str) -> str:
-        """Swap the LLM for the GGUF at path, for every session of this server."""
+        """Swap the LLM for the GGUF at path (or named in `rag models`), for every session of this server."""
+        choice = (path or "").strip()
+        if self.exposed:
+            choice = exposed_model_choice(choice, self.settings.models_dir)
+            if choice is None:
+                return error_html(MODEL_REFUSED)
         try:
-            llm = load_llm(self.settings, (path or "").strip())
+            llm = load_llm(self.settings, choice)
         except RagError as exc:
             return error_html(str(exc))
         self.pipeline.llm = llm
@@ -248,9 +259,10 @@ class ChatPage:
             if isinstance(llm, MissingModel) else ""
 
 
-def create_app(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
-    """The page's layout and events around a loaded pipeline."""
-    page = ChatPage(pipeline)
+def create_app(pipeline: Pipeline, settings: Settings, exposed: bool = False) -> gr.Blocks:
+    """The page's layout and events around a loaded pipeline; exposed: other machines can reach it."""
+    page = ChatPage(pipeline, exposed)
+    where = "a .gguf file in the models folder" if exposed else "a GGUF path on this machine"
     with gr.Blocks(title="Chat with your documents", analytics_enabled=False) as app:
         turns = gr.State([])
         notice = gr.HTML()
@@ -291,8 +303,8 @@ def create_app(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
             max_tokens = gr.Slider(16, max(1024, settings.max_tokens), value=settings.max_tokens, step=16,
                                    label="Longest answer, in tokens",
                                    info=f"Default {Settings.model_fields['max_tokens'].default}.")
-            model = gr.Textbox(settings.model, label="Model (a name from `rag models`, or a GGUF path on "
-                               "this machine)", elem_id="rag-model",
+            model = gr.Textbox(settings.model, label=f"Model (a name from `rag models`, or {where})",
+                               elem_id="rag-model",
                                info=f"Default: the standard model, {STANDARD}")
             load = gr.Button("Load model")
             model_status = gr.HTML(js_on_load=None)
@@ -323,9 +335,14 @@ def pick_example(evt: gr.SelectData) -> str:
     return evt.value["text"]
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
-    """Load the models and index, then serve the page and the HTTP API (ui.api, at /v1) until interrupted."""
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
+          no_key: bool = False) -> None:
+    """Load the models and index, then serve the page and the HTTP API (ui.api, at /v1) until
+    interrupted; beyond this machine only with RAG_API_KEY set, or no_key."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    warning = check_exposure(settings, host, share, no_key)
+    if warning:
+        log.warning("%s", warning)
     try:
         llm = load_llm(settings)
     except ModelError as exc:  # start anyway: the page says what is wrong and how to fix it
@@ -336,25 +353,24 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: 
         pipeline.warm_up()  # so the first question is as fast as the later ones
     except RagError as exc:
         log.warning("warm-up skipped: %s", exc)
-    app = create_app(pipeline, settings)
+    launch(create_app(pipeline, settings, exposed=is_exposed(host, share)), pipeline, settings,
+           host=host, port=port, share=share)
+
+
+def launch(app: gr.Blocks, pipeline: Pipeline, settings: Settings, host: str = "127.0.0.1",
+           port: int = 7860, share: bool = False, block: bool = True) -> gr.Blocks:
+    """Serve the page and the HTTP API of pipeline; with RAG_API_KEY set, both need the key
+    (ui.access). Returns when the server stops, or at once when block is False."""
     app.queue(default_concurrency_limit=1)
-    if not settings.api_key.get_secret_value() and (share or not is_loopback(host)):
-        log.warning("Serving beyond this machine without RAG_API_KEY: anyone who can reach %s can "
-                    "use the HTTP API (/v1/). Set RAG_API_KEY to require a key for it (the page "
-                    "itself has no login).", "the share link" if share else host)
+    key = settings.api_key.get_secret_value()
+    login = dict(auth=key_login(key), auth_message=LOGIN_MESSAGE) if key else {}
     # The API is its own FastAPI app, mounted ahead of Gradio's routes in the app launch() makes,
     # so the page keeps every launch option and the API keeps its own error handlers and schema.
+    # That app's own FastAPI schema (/openapi.json) documents gradio's internals: nobody needs it.
     api = Mount(API_PREFIX, app=create_api(pipeline, settings))
     app.launch(server_name=host, server_port=port, share=share, show_error=True,
                css=CSS, theme=gr.themes.Default(), ssr_mode=False, mcp_server=False,
-               pwa=False, footer_links=["api"], quiet=True, app_kwargs={"routes": [api]})
-
-
-def is_loopback(host: str) -> bool:
-    """True when host only accepts connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+               pwa=False, footer_links=["api"], quiet=True, prevent_thread_lock=not block,
+               app_kwargs={"routes": [api], "openapi_url": None,
+                           "middleware": [Middleware(LoginRequired)] if key else []}, **login)
+    return app
