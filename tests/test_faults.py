@@ -294,3 +294,67 @@ def test_each_skipped_file_is_reported_once_without_library_noise(run, corpus):
     assert result.exit_code == 0, result.output
     assert result.output.count("bad.txt") == 1 and result.output.count("broken.pdf") == 1
     assert "pypdf" not in result.output and "WARNING" not in result.output
+
+
+# --- the server under load and abuse ---------------------------------------------------------
+
+@pytest.fixture
+def api_url(settings, encoder):
+    """The API served by uvicorn on a free loopback port, as `rag serve` serves it."""
+    import threading
+
+    import uvicorn
+
+    from tests.conftest import free_port
+    from tests.test_api import mounted
+
+    class Answering(FakeLLM):
+        def stream_chat(self, messages, max_tokens, temperature):
+            yield from ["Russia", " launched", " 35", " Shahed", " drones", " [1]."]
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(mounted(build_pipeline(settings, encoder=encoder, llm=Answering()),
+                                                   settings), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/v1"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_a_hundred_concurrent_questions_are_all_answered(api_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    def ask(i: int) -> httpx.Response:
+        return httpx.post(f"{api_url}/ask", json={"question": f"How many drones did Russia launch? ({i})"},
+                          timeout=120)
+
+    with ThreadPoolExecutor(100) as pool:
+        responses = list(pool.map(ask, range(100)))
+    assert [r.status_code for r in responses] == [200] * 100
+    assert all("35 Shahed drones" in r.json()["answer"] for r in responses)
+
+
+@pytest.mark.parametrize("route", ["/ask", "/chat/completions"])
+def test_a_5_mb_request_is_refused_with_a_message(api_url, route):
+    import httpx
+
+    body = b'{"question": "' + b"x" * 5_000_000 + b'"}'
+    declared = httpx.post(f"{api_url}{route}", content=body, timeout=60,
+                          headers={"Content-Type": "application/json"})
+
+    def chunks():
+        for start in range(0, len(body), 65536):
+            yield body[start:start + 65536]
+    chunked = httpx.post(f"{api_url}{route}", content=chunks(), timeout=60,
+                         headers={"Content-Type": "application/json"})
+    for response in (declared, chunked):
+        assert response.status_code == 413
+        assert "larger than 2 MB" in response.json()["error"]["message"]
+    assert httpx.post(f"{api_url}/ask", json={"question": "How many drones?"}, timeout=60).status_code == 200

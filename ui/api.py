@@ -67,6 +67,7 @@ PREFIX = "/v1"
 MODEL_ID = "rag"
 MAX_MESSAGES = 200
 MAX_CONTENT_CHARS = 100_000  # the question itself is held to rag.pipeline.MAX_QUESTION_CHARS
+MAX_BODY_BYTES = 2_000_000  # a long chat's history fits; a body past it is refused unread
 ROUTES = "GET /v1/models, POST /v1/chat/completions and POST /v1/ask"
 
 
@@ -204,7 +205,7 @@ class ModelList(BaseModel):
 INTERNAL = "Something went wrong while answering; see the server log."
 ERRORS = {status: {"model": ErrorResponse, "description": text} for status, text in (
     (400, "Malformed request"), (401, "Missing or wrong API key"), (404, "No such route"),
-    (405, "Method not allowed"), (503, "The app cannot answer now (no model, model server down)"))}
+    (405, "Method not allowed"), (413, "Request body over 2 MB"), (503, "The app cannot answer now (no model, model server down)"))}
 # With stream: true, one schema per server-sent event (how OpenAPI 3.0/3.1 tools read
 # an event-stream schema): `data` holds a chat.completion.chunk, or [DONE] at the end.
 STREAM = {"text/event-stream": {"schema": {
@@ -313,6 +314,49 @@ def key_check(settings: Settings) -> list:
     return [Depends(check)]
 
 
+class BodyLimit:
+    """ASGI middleware: a request body over MAX_BODY_BYTES gets a 413 before it is read whole
+    (at once by its Content-Length; a chunked body as soon as it passes the limit)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers", ())).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+            return await too_large()(scope, receive, send)
+        body, more = bytearray(), True
+        while more:  # at most MAX_BODY_BYTES are held; then the app reads them as sent
+            message = await receive()
+            if message["type"] != "http.request":
+                return await self.app(scope, receive, send)  # the client left
+            body.extend(message.get("body", b""))
+            more = message.get("more_body", False)
+            if len(body) > MAX_BODY_BYTES:
+                return await too_large()(scope, receive, send)
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # a disconnect, later
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+        await self.app(scope, replay, send)
+
+
+def too_large_text() -> str:
+    return (f"The request body is larger than {MAX_BODY_BYTES // 1_000_000} MB: send the question "
+            "and a shorter history.")
+
+
+def too_large() -> JSONResponse:
+    error = ApiError(413, too_large_text(), code="request_too_large")
+    return JSONResponse(error.body(), status_code=413)
+
+
 # --- Translation -------------------------------------------------------------
 
 def conversation(messages: list[ChatMessage]) -> tuple[str, str]:
@@ -401,6 +445,7 @@ def create_api(pipeline: Pipeline, settings: Settings) -> FastAPI:
                   description="OpenAI-compatible chat completions over your documents, with "
                   "citations. See the module docstring of ui/api.py.")
     add_error_handlers(app)
+    app.add_middleware(BodyLimit)
     document_400_not_422(app)
     started_at = int(time.time())
 
