@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embeddings.encoder import Encoder, Remembering, SentenceTransformerEncoder, model_name
+from rag.conflict import note_disagreement
 from rag.cite import Claim, Verifier, citation_for, parse_claims, says_unknown
 from rag.errors import IndexMissingError, InputError, ModelError, RagError
 from rag.generate import ChatModel, Verdict, load_chat_model
@@ -193,7 +194,7 @@ class Pipeline:
         ranked = rank_sentences(question, hits, encoder, rarity)
         timings = {"retrieve": (time.perf_counter() - started) * 1000}
         yield Retrieved(tuple(hits))
-        raw, verdict, shown_sentences = "", None, []
+        raw, verdict, shown_sentences, excerpts = "", None, [], {}
         if ranked and max(r.score for r in ranked) >= MIN_SIMILARITY:  # far from every sentence: not asked
             max_tokens = max_tokens or self.settings.max_tokens
             temperature = self.settings.temperature if temperature is None else temperature
@@ -222,6 +223,10 @@ class Pipeline:
         text, citations, refused = self._finish(question, raw, hits, shown_sentences, encoder, refused)
         if refused:
             text, citations = refusal_text(hits), []
+        else:  # the time the other documents took to read, not a point in time like the others
+            checked = time.perf_counter()
+            text, citations = note_disagreement(self.llm, question, text, citations, excerpts, hits)
+            timings["disagreement"] = (time.perf_counter() - checked) * 1000
         timings.setdefault("first_token", (time.perf_counter() - started) * 1000)
         timings["total"] = (time.perf_counter() - started) * 1000
         yield Final(Answer(question=shown, text=text, refused=refused,

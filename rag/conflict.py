@@ -1,0 +1,139 @@
+"""Sources that disagree: when another document gives a different value for what was asked,
+the answer says so and cites both, instead of silently picking one.
+
+After an answer is checked, each other document the model was shown (up to MAX_RIVALS, best
+ranked first; copies of a cited file do not count) is asked the same question on its own:
+the standard prompt with only that document's excerpt. When the model's verdict says that
+excerpt answers too, and its answer and the first one each state a number or name (rag.cite's
+grounding check) that the other one's passage does not hold, the two disagree, and the answer
+says so, quoting the sentence each rests on.
+
+So the model reads, and no rule looks at how the question is worded: the facts compared are
+the ones the two answers state, against the passages they came from. A document whose answer
+adds a detail the first passage lacks, but not the other way round, is not a disagreement.
+The trade-off: a short extra prompt (the fixed instruction is already in llama.cpp's cache)
+for an answer when another document's passage lacks one of its facts; most such documents
+are about something else, and the model's first token (NO) ends that check. Measured on
+tests/data/contradictions (README).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from rag.cite import MARKER, citation_for, unsupported_facts
+from rag.generate import ChatModel, Verdict
+from rag.prompt import build_prompt
+from rag.schema import Citation, Hit
+from rag.text import known_forms, numbers
+
+PREFIX = 5  # "Belarusian" is in a passage that says "Belarus": a name's first letters suffice
+
+log = logging.getLogger(__name__)
+
+DISAGREE = "The sources disagree"
+MAX_RIVALS = 2  # other documents asked, at most: each costs a short prompt
+# Least P(YES) for another document's own answer: below the answer threshold, because a short
+# excerpt alone reads less certain, and a disagreement must also show in the facts. Chosen on
+# tests/data/contradictions/tune.jsonl with the dev and extra questions (false alarms).
+RIVAL_THRESHOLD = 0.6
+RIVAL_TOKENS = 24  # a short answer: a few words
+SHORT_ANSWER = "After YES, give only the short answer, in a few words."
+
+
+def rival_passages(citations: list[Citation], excerpts: dict[int, str], hits: list[Hit]) -> list[int]:
+    """The shown passages of other documents than the cited ones (or their copies), the best
+    ranked passage of each document, best first."""
+    taken = {c.source for c in citations} | {s for c in citations for s in hits[c.n - 1].also}
+    rivals = []
+    for n in sorted(excerpts):
+        source = hits[n - 1].chunk.source
+        if source not in taken:
+            rivals.append(n)
+            taken.add(source)
+    return rivals[:MAX_RIVALS]
+
+
+def answer_from(llm: ChatModel, question: str, hits: list[Hit], n: int, excerpt: str) -> str | None:
+    """The model's short answer from passage n's excerpt alone, or None when its verdict is
+    that the excerpt does not answer."""
+    prompt = build_prompt(question, hits, llm.n_ctx, RIVAL_TOKENS, llm.count_tokens, {n: excerpt})
+    system, user = prompt.messages  # the same instruction as the answer's: llama.cpp reuses it
+    messages = [system, {**user, "content": f"{user['content']}\n{SHORT_ANSWER}"}]
+    stream = llm.stream_answer(messages, RIVAL_TOKENS, 0.0)
+    reply = ""
+    try:
+        for piece in stream:
+            if isinstance(piece, Verdict):
+                log.info("passage [%d] alone: P(YES) %.3f", n, piece.p_yes)
+                if piece.p_yes < RIVAL_THRESHOLD:
+                    return None
+                continue
+            reply += piece
+    finally:
+        stream.close()
+    return MARKER.sub("", reply).strip() or None
+
+
+def facts_missing(text: str, passage: str, question: str) -> set[str]:
+    """The numbers and names of text that neither passage nor question holds (rag.cite), names
+    matched on their first letters."""
+    missing = unsupported_facts(text, passage, question)
+    prefixes = {form[:PREFIX] for form in known_forms(f"{passage} {question}") if len(form) >= PREFIX}
+    return {f for f in missing if f in numbers(text) or f[:PREFIX] not in prefixes}
+
+
+def sentence_with(hit: Hit, facts: set[str]) -> int | None:
+    """The sentence of a passage that holds the most of facts (the first, of equals)."""
+    best, held = None, 0
+    for i, (_, _, start, end) in enumerate(hit.chunk.sentence_spans()):
+        sentence = hit.chunk.text[start:end]
+        count = len(facts & (numbers(sentence) | known_forms(sentence)))
+        if count > held:
+            best, held = i, count
+    return best
+
+
+def disagreement(llm: ChatModel, question: str, answer: str, citations: list[Citation],
+                 excerpts: dict[int, str], hits: list[Hit]) -> tuple[Citation, Citation] | None:
+    """The cited sentence and another document's sentence that answer the question differently."""
+    if not citations:
+        return None
+    stated = MARKER.sub("", answer)
+    cited_text = " ".join(hits[c.n - 1].chunk.text for c in citations)
+    for n in rival_passages(citations, excerpts, hits):
+        passage = hits[n - 1].chunk.text
+        lacking = facts_missing(stated, passage, question)
+        if not lacking:
+            log.info("passage [%d] holds every fact of the answer", n)
+            continue  # nothing to disagree on
+        other = answer_from(llm, question, hits, n, excerpts[n])
+        if other is None or unsupported_facts(other, passage, question):
+            log.info("passage [%d] gives no grounded answer: %r", n, other)
+            continue  # it does not answer, or its answer is not grounded in it
+        differs = facts_missing(other, cited_text, question)
+        log.info("passage [%d] answers %r; not in the cited passages: %s", n, other, differs)
+        theirs = sentence_with(hits[n - 1], differs)
+        if not differs or theirs is None:
+            continue
+        ours = next(((c, i) for c in citations if (i := sentence_with(hits[c.n - 1], lacking)) is not None),
+                    (citations[0], None))
+        mine = ours[0] if ours[1] is None else citation_for(ours[0].n, hits[ours[0].n - 1], ours[1])
+        return mine, citation_for(n, hits[n - 1], theirs)
+    return None
+
+
+def quoted(citation: Citation) -> str:
+    """A cited sentence as a quote with its marker."""
+    return "“" + citation.quote.strip("“”\"") + f"” [{citation.n}]"
+
+
+def note_disagreement(llm: ChatModel, question: str, text: str, citations: list[Citation],
+                      excerpts: dict[int, str], hits: list[Hit]) -> tuple[str, list[Citation]]:
+    """The answer, with a note quoting both sides when another document disagrees."""
+    found = disagreement(llm, question, text, citations, excerpts, hits)
+    if found is None:
+        return text, citations
+    mine, theirs = found
+    note = f"{DISAGREE}: {quoted(mine)}, but {quoted(theirs)}."
+    return f"{text} {note}", sorted([*citations, theirs], key=lambda c: c.n)  # theirs.n is new

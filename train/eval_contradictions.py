@@ -1,0 +1,91 @@
+"""Planted contradictions: does the answer say the sources disagree, and cite both?
+
+    python -m train.eval_contradictions tests/data/contradictions/tune.jsonl [--model NAME]
+
+The library holds the seeds, tests/data/corpus and tests/data/holdout14/docs (every
+original a case comes from). For each case its one planted document is added, the question
+asked, and the document removed again (an incremental sync, so only its passages are
+embedded). A case passes when the answer is not refused, says the sources disagree
+(rag.conflict.DISAGREE) and cites both the original and the planted document. Prints one
+line per case and the totals; --json writes them as one object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from rag.cli import with_model_file
+from rag.library import remove_documents
+from rag.conflict import DISAGREE
+from rag.pipeline import build_pipeline, index_paths
+from rag.settings import PROJECT_ROOT, Settings
+
+LIBRARY = [PROJECT_ROOT / "seeds", PROJECT_ROOT / "tests/data/corpus",
+           PROJECT_ROOT / "tests/data/holdout14/docs"]
+
+
+def run_case(pipeline, settings: Settings, case: dict, folder: Path) -> dict:
+    """Add the case's planted document, ask its question, remove the document."""
+    planted = folder / case["planted_source"]
+    planted.write_text(case["planted_text"], encoding="utf-8")
+    index_paths(settings, pipeline.encoder, [planted])
+    try:
+        answer = pipeline.ask(case["question"])
+    finally:
+        remove_documents(settings, [str(planted)])
+        planted.unlink()
+    cited = {c.source for c in answer.citations}
+    retrieved = {h.chunk.source for h in answer.hits}
+    return {"id": case["id"], "refused": answer.refused, "says_disagree": DISAGREE in answer.text,
+            "cites_original": case["original_source"] in cited,
+            "cites_planted": case["planted_source"] in cited,
+            "retrieved_both": {case["original_source"], case["planted_source"]} <= retrieved,
+            "seconds": answer.timings_ms["total"] / 1000, "answer": answer.text}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("cases", type=Path)
+    parser.add_argument("--model", default="")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    logging.getLogger("rag.conflict").setLevel(logging.INFO)  # each rival document's answer
+    cases = [json.loads(line) for line in args.cases.read_text(encoding="utf-8").splitlines() if line.strip()]
+    with tempfile.TemporaryDirectory() as home:
+        settings = with_model_file(Settings(data_dir=Path(home), index_dir=Path(home) / "index",
+                                            corpus=LIBRARY, model=args.model))
+        folder = Path(home) / "planted"
+        folder.mkdir()
+        pipeline = build_pipeline(settings)
+        results = []
+        for case in cases:
+            r = run_case(pipeline, settings, case, folder)
+            r["passed"] = (not r["refused"] and r["says_disagree"] and r["cites_original"]
+                           and r["cites_planted"])
+            results.append(r)
+            print(f"{r['id']}: {'PASS' if r['passed'] else 'fail'} refused={r['refused']} "
+                  f"disagree={r['says_disagree']} original={r['cites_original']} "
+                  f"planted={r['cites_planted']} retrieved_both={r['retrieved_both']} "
+                  f"{r['seconds']:.1f}s | {r['answer'][:160]}", file=sys.stderr, flush=True)
+    totals = {k: round(sum(bool(r[k]) for r in results) / len(results), 3)
+              for k in ("passed", "refused", "says_disagree", "cites_original", "cites_planted",
+                        "retrieved_both")}
+    totals["cases"] = len(results)
+    totals["llm"] = pipeline.llm.name
+    if args.json:
+        print(json.dumps({"totals": totals, "results": results}, ensure_ascii=False))
+    else:
+        for name, value in totals.items():
+            print(f"{name:16} {value}")
+
+
+if __name__ == "__main__":
+    main()
