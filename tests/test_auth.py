@@ -225,6 +225,20 @@ def test_with_the_login_the_page_switches_the_collection(server, keyed):
     assert searched_sources(server.http) == set()  # the API searches the new, empty collection
 
 
+def test_another_site_cannot_use_a_logged_in_browser(server, keyed):
+    """CSRF: a page elsewhere that the logged-in user visits posts to the server with their
+    cookie; its Origin gives it away. The page's own requests still work."""
+    assert log_in(server.http).status_code == 200
+    elsewhere = {"Origin": "http://evil.example"}
+    refused = server.http.post("/gradio_api/call/switch_collection", json={"data": ["attacker_coll"]},
+                               headers=elsewhere)
+    assert refused.status_code == 403 and "another site" in refused.text
+    assert not (keyed.data_dir / "collections" / "attacker_coll").exists()
+    own = {"Origin": str(server.http.base_url).rstrip("/")}
+    assert server.http.post("/gradio_api/call/switch_collection", json={"data": ["news"]},
+                            headers=own).status_code == 200
+
+
 def test_on_loopback_the_logged_in_page_loads_a_model_from_any_path_as_before(server, tmp_path):
     present = tmp_path / "notes.txt"
     present.write_bytes(NOT_A_MODEL)

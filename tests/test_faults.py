@@ -358,3 +358,12 @@ def test_a_5_mb_request_is_refused_with_a_message(api_url, route):
         assert response.status_code == 413
         assert "larger than 2 MB" in response.json()["error"]["message"]
     assert httpx.post(f"{api_url}/ask", json={"question": "How many drones?"}, timeout=60).status_code == 200
+
+
+def test_the_page_lists_documents_another_process_indexed(settings, encoder, llm, tmp_path):
+    from ui.app import ChatPage
+
+    page = ChatPage(build_pipeline(settings, encoder=encoder, llm=llm))
+    (tmp_path / "harwick.txt").write_text(HARWICK)
+    index_paths(settings, encoder, [tmp_path / "harwick.txt"])  # as `rag index` would, elsewhere
+    assert "harwick.txt" in page.documents()

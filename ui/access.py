@@ -25,6 +25,7 @@ import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
@@ -38,6 +39,7 @@ from ui.api import PREFIX as API_PREFIX
 
 LOGIN_MESSAGE = "Log in with any user name and this server's key (RAG_API_KEY) as the password."
 NOT_LOGGED_IN = "Not logged in: log in on the page with this server's key (RAG_API_KEY)."
+OTHER_SITE = "Refused: this request came from another site's page (its Origin is not this server)."
 MODEL_REFUSED = ("This server can be reached from other machines, so its page loads only a model "
                  "named in `rag models` or a .gguf file in the server's models folder (RAG_MODELS_DIR).")
 
@@ -83,7 +85,9 @@ class LoginRequired:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or logged_in(scope):
+        if scope["type"] in ("http", "websocket") and not same_origin(scope):
+            await JSONResponse({"detail": OTHER_SITE}, status_code=403)(scope, receive, send)
+        elif scope["type"] not in ("http", "websocket") or logged_in(scope):
             await self.app(scope, receive, send)
         elif scope["path"] == "/":
             await self.app(scope, receive, without_api_info(send))
@@ -93,6 +97,20 @@ class LoginRequired:
             await WebSocketClose(code=1008)(scope, receive, send)
         else:
             await JSONResponse({"detail": NOT_LOGGED_IN}, status_code=401)(scope, receive, send)
+
+
+def same_origin(scope: Scope) -> bool:
+    """False for a browser request sent by another site's page (its Origin names another host
+    than the one it was sent to): a logged-in user's cookie must not let any page they visit
+    act on the server (CSRF; gradio reflects any Origin in its CORS headers on a host other
+    than localhost). A proxy that rewrites Host is matched on its X-Forwarded-Host."""
+    headers = dict(scope.get("headers", ()))
+    origin = headers.get(b"origin")
+    if origin is None or scope["type"] == "http" and scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        return True  # not a browser's cross-site request, or one that changes nothing
+    host = urlsplit(origin.decode("latin-1")).netloc
+    return host in {headers.get(b"host", b"").decode("latin-1"),
+                    headers.get(b"x-forwarded-host", b"").decode("latin-1")}
 
 
 def without_api_info(send: Send) -> Send:

@@ -154,7 +154,8 @@ class ChatPage:
         return turns, chat_messages(turns)
 
     def documents(self) -> str:
-        """The indexed files table."""
+        """The indexed files table (of the live generation, which another process may have written)."""
+        self.pipeline.follow_index()
         return documents_html(self.pipeline.index.files.values(), self.settings.collection)
 
     def document_choices(self) -> dict:
