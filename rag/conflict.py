@@ -4,9 +4,10 @@ the answer says so and cites both, instead of silently picking one.
 After an answer is checked, each other document the model was shown (up to MAX_RIVALS, best
 ranked first; copies of a cited file do not count) is asked the same question on its own:
 the standard prompt with only that document's excerpt. When the model's verdict says that
-excerpt answers too, and its answer and the first one each state a number or name (rag.cite's
-grounding check) that the other one's passage does not hold, the two disagree, and the answer
-says so, quoting the sentence each rests on.
+excerpt answers too, the first answer states a number or name (rag.cite's grounding check)
+that the other passage does not hold, and the other answer states one that its own passage
+holds but the passages the first answer cites do not, the two disagree, and the answer says
+so, quoting the sentence each rests on.
 
 So the model reads, and no rule looks at how the question is worded: the facts compared are
 the ones the two answers state, against the passages they came from. A document whose answer
@@ -108,13 +109,14 @@ def disagreement(llm: ChatModel, question: str, answer: str, citations: list[Cit
             log.info("passage [%d] holds every fact of the answer", n)
             continue  # nothing to disagree on
         other = answer_from(llm, question, hits, n, excerpts[n])
-        if other is None or unsupported_facts(other, passage, question):
-            log.info("passage [%d] gives no grounded answer: %r", n, other)
-            continue  # it does not answer, or its answer is not grounded in it
-        differs = facts_missing(other, cited_text, question)
-        log.info("passage [%d] answers %r; not in the cited passages: %s", n, other, differs)
+        if other is None:
+            continue
+        # Its facts that the cited passages lack, and that its own passage holds (a value the
+        # model made up is no source's).
+        differs = facts_missing(other, cited_text, question) - facts_missing(other, passage, question)
+        log.info("passage [%d] answers %r; its own facts the cited passages lack: %s", n, other, differs)
         theirs = sentence_with(hits[n - 1], differs)
-        if not differs or theirs is None:
+        if theirs is None:
             continue
         ours = next(((c, i) for c in citations if (i := sentence_with(hits[c.n - 1], lacking)) is not None),
                     (citations[0], None))

@@ -2,8 +2,8 @@
 
     python -m train.eval_contradictions tests/data/contradictions/tune.jsonl [--model NAME]
 
-The library holds the seeds, tests/data/corpus and tests/data/holdout14/docs (every
-original a case comes from). For each case its one planted document is added, the question
+The library holds the seeds, tests/data/corpus, tests/data/holdout14/docs and the folder
+of every original a case comes from. For each case its one planted document is added, the question
 asked, and the document removed again (an incremental sync, so only its passages are
 embedded). A case passes when the answer is not refused, says the sources disagree
 (rag.conflict.DISAGREE) and cites both the original and the planted document. Prints one
@@ -60,8 +60,11 @@ def main() -> None:
     logging.getLogger("rag.conflict").setLevel(logging.INFO)  # each rival document's answer
     cases = [json.loads(line) for line in args.cases.read_text(encoding="utf-8").splitlines() if line.strip()]
     with tempfile.TemporaryDirectory() as home:
+        folders = {PROJECT_ROOT / "tests/data" / c["original_folder"] for c in cases
+                   if c["original_folder"] != "seeds"}
+        library = LIBRARY + sorted(folders - set(LIBRARY))
         settings = with_model_file(Settings(data_dir=Path(home), index_dir=Path(home) / "index",
-                                            corpus=LIBRARY, model=args.model))
+                                            corpus=library, model=args.model))
         folder = Path(home) / "planted"
         folder.mkdir()
         pipeline = build_pipeline(settings)
