@@ -197,6 +197,64 @@ def docs_remove(targets: Annotated[list[str], typer.Argument(help="Sources as `r
                   highlight=False, markup=False)
 
 
+threads_app = typer.Typer(no_args_is_help=True, help="The saved conversations of the page: list or export them.")
+app.add_typer(threads_app, name="threads")
+
+
+@threads_app.command("list")
+@user_errors
+def threads_list(search: Annotated[str, typer.Option("--search", help="Only threads whose title or questions hold this.")] = "",
+                 json_out: AsJson = False) -> None:
+    """The saved threads, newest first: id, questions, collection, title."""
+    from datetime import datetime
+
+    from rag.threads import ThreadStore, threads_path
+
+    settings = settings_from()
+    found = ThreadStore(threads_path(settings.data_dir)).list(search)
+    if json_out:
+        print(json.dumps([asdict(t) for t in found], ensure_ascii=False))
+        return
+    if not found:
+        out.print("No saved threads yet: they are saved as you ask on the page (`rag serve`).",
+                  highlight=False, markup=False)
+    for t in found:
+        when = datetime.fromtimestamp(t.updated).strftime("%Y-%m-%d %H:%M")
+        out.print(f"{t.id}  {when}  {t.turns:3} questions  {t.collection:12} {t.title}",
+                  highlight=False, markup=False)
+
+
+@threads_app.command("export")
+@user_errors
+def threads_export(thread_id: Annotated[str, typer.Argument(help="The thread's id, as `rag threads list` shows it.", metavar="ID")],
+                   output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of printing.")] = None) -> None:
+    """A thread as Markdown: each answer with its numbered citations and the quoted spans."""
+    from rag.threads import ThreadStore, export_markdown, threads_path
+
+    settings = settings_from()
+    thread = ThreadStore(threads_path(settings.data_dir)).get(thread_id)
+    text = export_markdown(thread, indexed_hashes(settings, thread.summary.collection))
+    if output is None:
+        print(text, end="")
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise RagError(f"Cannot write {output} ({exc.strerror}): give another --output path.") from exc
+    err.print(f"Wrote {output}", highlight=False, markup=False)
+
+
+def indexed_hashes(settings: Settings, collection: str) -> dict[str, str]:
+    """Source -> content hash of what a collection indexes now (empty when it has no index)."""
+    from rag.library import describe_library
+
+    try:
+        files, _, _ = describe_library(settings.for_collection(collection))
+    except (RagError, ValueError):
+        return {}
+    return {f.source: f.content_hash for f in files}
+
+
 @app.command("collections")
 @user_errors
 def collections_cmd(json_out: AsJson = False) -> None:
