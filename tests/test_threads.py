@@ -108,3 +108,74 @@ def test_the_cli_on_a_missing_thread_or_a_damaged_file(run, tmp_path, monkeypatc
     assert_user_error(run("threads", "export", "nope"), "no thread nope")
     threads_path(tmp_path / "data").write_bytes(b"garbage" * 100)
     assert_user_error(run("threads", "list"), "history", "unavailable")
+
+
+# --- the page ------------------------------------------------------------------------------
+
+@pytest.fixture
+def page(settings, encoder, llm, tmp_path):
+    from ui.app import ChatPage
+
+    settings = settings.model_copy(update={"data_dir": tmp_path / "data"})
+    return ChatPage(build_pipeline(settings, encoder=encoder, llm=llm))
+
+
+def asked(page, llm, question: str, reply: str, turns: list) -> list:
+    """The tab's turns after one more answered question, as the page's answer event leaves them."""
+    from ui.render import Turn
+
+    llm.queue.append(reply)
+    answer = page.pipeline.ask(question)
+    return [*turns, Turn(question, query=answer.query, hits=answer.hits, answer=answer)]
+
+
+def test_the_page_saves_each_answer_and_reopens_the_thread_as_it_was(page, llm):
+    turns = asked(page, llm, "How many drones did Russia launch?", "Russia launched 35 Shahed drones [1].", [])
+    thread_id, choices, status = page.save_turn(turns, None)
+    turns = asked(page, llm, "Where did the leaders meet?", "The leaders met in Sochi [1].", turns)
+    assert page.save_turn(turns, thread_id)[0] == thread_id  # the same thread
+    assert choices["choices"] == [("How many drones did Russia launch? · default", thread_id)]
+    reopened, chat, sources, opened, note = page.open_thread(thread_id)
+    assert [t.answer for t in reopened] == [t.answer for t in turns] and opened == thread_id
+    assert "35 Shahed drones" in sources and "Sochi" in chat[-1]["content"]
+    assert note == ""
+
+
+def test_two_tabs_keep_two_threads(page, llm):
+    first = page.save_turn(asked(page, llm, "How many drones?", "Russia launched 35 Shahed drones [1].", []), None)[0]
+    second = page.save_turn(asked(page, llm, "Who opened the bakery?", "Marie Dubois opened it [1].", []), None)[0]
+    assert first != second
+    assert [t.question for t in page.threads.get(second).turns] == ["Who opened the bakery?"]
+
+
+def test_a_reopened_thread_marks_a_cited_file_that_changed(page, llm, settings, corpus, encoder):
+    from rag.pipeline import index_paths
+
+    turns = asked(page, llm, "How many drones did Russia launch?", "Russia launched 35 Shahed drones [1].", [])
+    thread_id = page.save_turn(turns, None)[0]
+    (corpus / "drones.txt").write_text("Drone attack\n\nRussia launched 40 Shahed drones.\n")
+    index_paths(settings, encoder)
+    reopened, _, sources, _, note = page.open_thread(thread_id)
+    assert "drones.txt (changed since)" in note
+    assert "35 Shahed drones" in sources  # what was cited, as it was
+
+
+def test_a_broken_history_never_costs_the_answer(page, llm):
+    page.threads.path.parent.mkdir(parents=True, exist_ok=True)
+    page.threads.path.write_bytes(b"garbage" * 100)
+    turns = asked(page, llm, "How many drones did Russia launch?", "Russia launched 35 Shahed drones [1].", [])
+    thread_id, choices, status = page.save_turn(turns, None)
+    assert "not saved" in status and "unavailable" in status
+    assert turns[-1].answer is not None and "35 Shahed drones" in turns[-1].answer.text
+
+
+def test_the_page_exports_the_open_thread_as_markdown(page, llm):
+    from pathlib import Path
+
+    turns = asked(page, llm, "How many drones did Russia launch?", "Russia launched 35 Shahed drones [1].", [])
+    thread_id = page.save_turn(turns, None)[0]
+    path, status = page.export_thread(thread_id)
+    text = Path(path).read_text(encoding="utf-8")
+    assert Path(path).name == "How-many-drones-did-Russia-launch.md" and status == ""
+    assert turns[0].answer.text in text and turns[0].answer.citations[0].quote in text
+    assert page.export_thread(None)[0] is None

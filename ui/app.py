@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import replace
@@ -34,6 +36,8 @@ from rag.library import list_collections, remove_documents
 from rag.pipeline import Event, Pipeline, Retrieved, Token, build_pipeline, ensure_index, index_paths
 from rag.models import STANDARD
 from rag.settings import Settings
+from rag.threads import (Thread, ThreadStore, ThreadsUnavailable, citation_state, export_markdown,
+                         threads_path)
 from ui.access import (LOGIN_MESSAGE, MODEL_REFUSED, LoginRequired, check_exposure, exposed_model_choice,
                        is_exposed, key_login)
 from ui.api import PREFIX as API_PREFIX, create_api
@@ -153,6 +157,100 @@ class ChatPage:
         turns = [*turns[:-1], replace(turns[-1], stopped=True)]
         return turns, chat_messages(turns)
 
+    @property
+    def threads(self) -> ThreadStore:
+        """The saved threads of this server's data folder (rag.threads)."""
+        return ThreadStore(threads_path(self.settings.data_dir))
+
+    def save_turn(self, turns: list[Turn], thread_id: str | None) -> tuple:
+        """Save the last checked answer in the tab's thread (started by its first question);
+        if the history cannot be written, say so, and the conversation goes on."""
+        if not turns or turns[-1].answer is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        turn = turns[-1]
+        files = {f.source: f.content_hash for f in self.pipeline.index.files.values()}
+        cited = {c.source: files[c.source] for c in turn.answer.citations if c.source in files}
+        try:
+            if not thread_id:
+                thread_id = self.threads.create(turns[0].question, self.settings.collection)
+            self.threads.add_turn(thread_id, turn.question, turn.query, turn.answer, cited)
+            return thread_id, self.thread_choices("", thread_id), ""
+        except RagError as exc:
+            return gr.skip(), gr.skip(), error_html(f"This answer was not saved: {exc}")
+
+    def thread_choices(self, search: str = "", picked: str | None = None) -> dict:
+        """The sidebar's list of saved threads (newest first, filtered by search)."""
+        try:
+            found = self.threads.list(search or "")
+        except ThreadsUnavailable:
+            return gr.update(choices=[], value=None)
+        choices = [(f"{t.title} · {t.collection}", t.id) for t in found]
+        return gr.update(choices=choices, value=picked if picked in {t.id for t in found} else None)
+
+    def open_thread(self, thread_id: str | None) -> tuple:
+        """Show a saved thread as it was answered; follow-up questions go on from it."""
+        if not thread_id:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        try:
+            thread = self.threads.get(thread_id)
+        except RagError as exc:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), error_html(str(exc))
+        turns = [Turn(t.question, query=t.query, hits=t.answer.hits, answer=t.answer) for t in thread.turns]
+        return turns, chat_messages(turns), sources_html(turns), thread_id, self.thread_note(thread)
+
+    def thread_note(self, thread: Thread) -> str:
+        """What changed since a thread was answered: cited files changed or gone, or its
+        collection searched no more."""
+        notes = []
+        self.pipeline.follow_index()
+        if thread.summary.collection != self.settings.collection:
+            notes.append(f"This thread asked collection '{thread.summary.collection}'; new "
+                         f"questions search '{self.settings.collection}'.")
+        current = {f.source: f.content_hash for f in self.pipeline.index.files.values()} \
+            if thread.summary.collection == self.settings.collection else None
+        changed = sorted({f"{s}{state}" for t in thread.turns for s in t.files
+                          if (state := citation_state(s, t.files, current))})
+        if changed:
+            notes.append("Cited files since: " + "; ".join(changed) + ". The passages shown are "
+                         "as they were cited.")
+        return notice_html(" ".join(notes)) if notes else ""
+
+    def export_thread(self, thread_id: str | None) -> tuple:
+        """The open thread as a Markdown file to download (rag.threads.export_markdown)."""
+        if not thread_id:
+            return None, error_html("Ask a question or open a conversation to export it.")
+        try:
+            thread = self.threads.get(thread_id)
+        except RagError as exc:
+            return None, error_html(str(exc))
+        self.pipeline.follow_index()
+        current = {f.source: f.content_hash for f in self.pipeline.index.files.values()} \
+            if thread.summary.collection == self.settings.collection else None
+        folder = Path(tempfile.mkdtemp(prefix="rag-export-"))
+        name = re.sub(r"[^\w-]+", "-", thread.summary.title).strip("-")[:60] or "conversation"
+        path = folder / f"{name}.md"
+        path.write_text(export_markdown(thread, current), encoding="utf-8")
+        return str(path), ""
+
+    def rename_thread(self, thread_id: str | None, title: str) -> tuple:
+        """Give the open thread another title."""
+        if not thread_id or not (title or "").strip():
+            return gr.skip(), error_html("Open a thread and type its new title.")
+        try:
+            self.threads.rename(thread_id, title)
+        except RagError as exc:
+            return gr.skip(), error_html(str(exc))
+        return self.thread_choices("", thread_id), ""
+
+    def delete_thread(self, thread_id: str | None) -> tuple:
+        """Delete the open thread and start a new one."""
+        if thread_id:
+            try:
+                self.threads.delete(thread_id)
+            except RagError as exc:
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), error_html(str(exc))
+        return [], [], sources_html([]), None, self.thread_choices(), ""
+
     def documents(self) -> str:
         """The indexed files table (of the live generation, which another process may have written)."""
         self.pipeline.follow_index()
@@ -266,8 +364,23 @@ def create_app(pipeline: Pipeline, settings: Settings, exposed: bool = False) ->
     where = "a .gguf file in the models folder" if exposed else "a GGUF path on this machine"
     with gr.Blocks(title="Chat with your documents", analytics_enabled=False) as app:
         turns = gr.State([])
+        thread = gr.State(None)  # this tab's saved thread (rag.threads), once it has an answer
         notice = gr.HTML()
         with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=220, elem_id="rag-threads"):
+                gr.Markdown("### Conversations")
+                new_chat = gr.Button("New conversation", elem_id="rag-new-thread")
+                search = gr.Textbox(show_label=False, placeholder="Search conversations",
+                                    elem_id="rag-thread-search")
+                thread_list = gr.Radio([], show_label=False, elem_id="rag-thread-list")
+                export = gr.Button("Export as Markdown", elem_id="rag-thread-export")
+                exported = gr.File(label="Conversation, with its sources", interactive=False,
+                                   elem_id="rag-thread-file")
+                with gr.Accordion("Rename or delete", open=False):
+                    title = gr.Textbox(show_label=False, placeholder="New title", elem_id="rag-thread-title")
+                    rename = gr.Button("Rename", elem_id="rag-thread-rename")
+                    delete = gr.Button("Delete conversation", variant="stop", elem_id="rag-thread-delete")
+                history_status = gr.HTML(js_on_load=None, elem_id="rag-history-status")
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
                     label="Chat", elem_id="rag-chat", height=560, render_markdown=False,
@@ -316,9 +429,19 @@ def create_app(pipeline: Pipeline, settings: Settings, exposed: bool = False) ->
             page.start, [question, turns], queue=False, **ask_io)
         for event in (asked, picked):
             event.then(page.answer, [turns, k, temperature, max_tokens],
-                       concurrency_id="llm", concurrency_limit=1, **ask_io)
+                       concurrency_id="llm", concurrency_limit=1, **ask_io).then(
+                page.save_turn, [turns, thread], [thread, thread_list, history_status], queue=False)
         stop.click(page.stop, turns, [turns, chatbot], queue=False)
-        chatbot.clear(lambda: ([], sources_html([])), None, [turns, sources], queue=False)
+        chatbot.clear(lambda: ([], sources_html([]), None), None, [turns, sources, thread], queue=False)
+        thread_list.input(page.open_thread, thread_list, [turns, chatbot, sources, thread, history_status],
+                          queue=False)
+        search.change(page.thread_choices, [search, thread], thread_list, queue=False)
+        new_chat.click(lambda: ([], [], sources_html([]), None, page.thread_choices(), ""), None,
+                       [turns, chatbot, sources, thread, thread_list, history_status], queue=False)
+        rename.click(page.rename_thread, [thread, title], [thread_list, history_status], queue=False)
+        export.click(page.export_thread, thread, [exported, history_status], queue=False)
+        delete.click(page.delete_thread, thread,
+                     [turns, chatbot, sources, thread, thread_list, history_status], queue=False)
         add.click(page.add_documents, upload, [docs, upload_status, upload, remove_pick],
                   show_progress_on=docs, concurrency_id="index", concurrency_limit=1)
         remove.click(page.remove_document, remove_pick, [docs, upload_status, remove_pick],
@@ -327,7 +450,8 @@ def create_app(pipeline: Pipeline, settings: Settings, exposed: bool = False) ->
                          concurrency_id="index", concurrency_limit=1)
         load.click(page.load_model, model, model_status, concurrency_id="llm", concurrency_limit=1)
         app.load(lambda: (page.documents(), page.model_notice(), page.document_choices(),
-                          page.collection_choices()), None, [docs, notice, remove_pick, collection])
+                          page.collection_choices(), page.thread_choices()), None,
+                 [docs, notice, remove_pick, collection, thread_list])
     return app
 
 
