@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 
-from rag.cite import MARKER, citation_for, unsupported_facts
+from rag.cite import MARKER, citation_for, says_unknown, unsupported_facts
 from rag.generate import ChatModel, Verdict
 from rag.prompt import build_prompt
 from rag.schema import Citation, Hit
@@ -73,7 +73,8 @@ def answer_from(llm: ChatModel, question: str, hits: list[Hit], n: int, excerpt:
             reply += piece
     finally:
         stream.close()
-    return MARKER.sub("", reply).strip() or None
+    reply = MARKER.sub("", reply).strip()
+    return None if not reply or says_unknown(reply) else reply
 
 
 def facts_missing(text: str, passage: str, question: str) -> set[str]:
@@ -138,4 +139,5 @@ def note_disagreement(llm: ChatModel, question: str, text: str, citations: list[
         return text, citations
     mine, theirs = found
     note = f"{DISAGREE}: {quoted(mine)}, but {quoted(theirs)}."
-    return f"{text} {note}", sorted([*citations, theirs], key=lambda c: c.n)  # theirs.n is new
+    quoted_now = [mine] if mine not in citations else []  # another sentence of a cited passage
+    return f"{text} {note}", sorted([*citations, *quoted_now, theirs], key=lambda c: c.n)

@@ -67,9 +67,9 @@ def standalone_query(question: str, history: list[str]) -> str:
     added: list[str] = []
     for phrase in key_phrases(history[-1]):
         kept = " ".join([w for w in phrase.split() if stem(w) not in own][:MAX_PHRASE_WORDS])
-        if len(added) == MAX_PHRASES or len(", ".join([*added, kept])) > MAX_CARRIED_CHARS:
+        if len(added) == MAX_PHRASES:
             break
-        if kept and kept not in added:
+        if kept and kept not in added and len(", ".join([*added, kept])) <= MAX_CARRIED_CHARS:
             added.append(kept)
     if not added:
         return question

@@ -185,7 +185,12 @@ def writing(index_dir: Path, waiting: Callable[[str], None] | None = None) -> It
     """Hold the index folder's write lock (see the module docstring); while another process
     (or thread) holds it, say so through `waiting` once, then wait for it."""
     index_dir = index_folder(index_dir)
-    with open(index_dir / WRITE_LOCK, "a+") as lock:
+    try:
+        lock = open(index_dir / WRITE_LOCK, "a+")
+    except OSError as exc:
+        raise InputError(f"Cannot write to the index folder {index_dir} ({exc.strerror}): point "
+                         "--index-dir, RAG_INDEX_DIR or RAG_DATA_DIR at a folder you can write.") from exc
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -193,7 +198,7 @@ def writing(index_dir: Path, waiting: Callable[[str], None] | None = None) -> It
                 holder = (index_dir / WRITER).read_text(encoding="utf-8").strip()
             except OSError:
                 holder = "unknown"
-            (waiting or log.warning)(f"Waiting for another sync of {index_dir} to finish (pid {holder}) …")
+            (waiting or log.warning)(f"Waiting for another sync of {index_dir} to finish (pid {holder}: a sync, an upload or a removal) …")
             fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             (index_dir / WRITER).write_text(str(os.getpid()), encoding="utf-8")
@@ -286,9 +291,9 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(fh.fileno())
 
 
-def read_manifest(index_dir: Path) -> dict:
-    """The live generation's manifest; raises IndexMissingError when there is none."""
-    gen = _live_generation(Path(index_dir))
+def read_manifest(index_dir: Path, gen: Path | None = None) -> dict:
+    """The live generation's manifest (or generation gen's); IndexMissingError when there is none."""
+    gen = gen or _live_generation(Path(index_dir))
     if gen is None:
         raise IndexMissingError(f"No index in {index_dir}: run `rag index` first.")
     try:
@@ -310,11 +315,23 @@ def _chunk_from_json(row: dict) -> Chunk:
     return Chunk(**row)
 
 
-def load_index(index_dir: Path, embedder: str | None, dim: int | None) -> Index:
+def load_index(index_dir: Path, embedder: str | None, dim: int | None, attempts: int = 3) -> Index:
     """Load the live index, refusing one built with another format or embedding model
-    (embedder and dim None: whichever model built it, e.g. to sync or edit it)."""
+    (embedder and dim None: whichever model built it, e.g. to sync or edit it). CURRENT is
+    read once, and everything comes from the generation it names; when a writer swaps in a
+    newer one mid-read (and removes this one), the newer one is loaded instead."""
     index_dir = Path(index_dir)
-    manifest = read_manifest(index_dir)
+    gen = _live_generation(index_dir)
+    try:
+        return _load_generation(index_dir, gen, embedder, dim)
+    except IndexCorruptError:
+        if attempts <= 1 or live_generation_name(index_dir) in ("", gen.name if gen else ""):
+            raise
+        return load_index(index_dir, embedder, dim, attempts - 1)
+
+
+def _load_generation(index_dir: Path, gen: Path | None, embedder: str | None, dim: int | None) -> Index:
+    manifest = read_manifest(index_dir, gen)
     if manifest.get("format") != FORMAT:
         raise IndexMismatchError(
             f"The index in {index_dir} has format {manifest.get('format')}, this version reads "
@@ -326,16 +343,6 @@ def load_index(index_dir: Path, embedder: str | None, dim: int | None) -> Index:
             f"The index in {index_dir} was built with embedding model {manifest.get('embedder')!r} "
             f"({manifest.get('dim')} dims), not {embedder!r} ({dim} dims): run `rag index` to "
             "re-index with the current model, or use --index-dir for another index.")
-    gen = _live_generation(index_dir)
-    try:
-        return _load_generation(index_dir, gen, manifest, dim)
-    except IndexCorruptError:
-        if live_generation_name(index_dir) in ("", gen.name):
-            raise
-        return load_index(index_dir, embedder, dim)  # a writer swapped it mid-read: load the new one
-
-
-def _load_generation(index_dir: Path, gen: Path, manifest: dict, dim: int) -> Index:
     try:
         with open(gen / "chunks.jsonl", encoding="utf-8") as fh:
             chunks = [_chunk_from_json(json.loads(line)) for line in fh]

@@ -132,6 +132,7 @@ class Pipeline:
         self.encoder = encoder
         self.llm = llm
         self.retriever = Retriever(index, encoder, settings.retrieval)
+        self._unreadable = ""  # a live generation that failed to load (see follow_index)
 
     def reload_index(self, settings: Settings | None = None) -> None:
         """Pick up a rebuilt index (e.g. after an upload), or with `settings` for another
@@ -142,12 +143,14 @@ class Pipeline:
 
     def follow_index(self) -> None:
         """Load the collection's live generation if another writer (the CLI, another server)
-        has swapped in a newer one since ours; keep ours if the new one cannot be read."""
+        has swapped in a newer one since ours; keep ours if the new one cannot be read (and
+        do not try that one again)."""
         live = live_generation_name(self.settings.index_dir)
-        if live and live != self.index.generation:
+        if live and live not in (self.index.generation, self._unreadable):
             try:
                 self.reload_index()
             except RagError as exc:
+                self._unreadable = live
                 log.warning("still answering from the loaded index: %s", exc)
 
     @property
@@ -225,7 +228,10 @@ class Pipeline:
             text, citations = refusal_text(hits), []
         else:  # the time the other documents took to read, not a point in time like the others
             checked = time.perf_counter()
-            text, citations = note_disagreement(self.llm, question, text, citations, excerpts, hits)
+            try:
+                text, citations = note_disagreement(self.llm, question, text, citations, excerpts, hits)
+            except RagError as exc:  # the answer is checked already: a failed extra check costs it nothing
+                log.warning("the other documents were not compared: %s", exc)
             timings["disagreement"] = (time.perf_counter() - checked) * 1000
         timings.setdefault("first_token", (time.perf_counter() - started) * 1000)
         timings["total"] = (time.perf_counter() - started) * 1000

@@ -21,11 +21,12 @@ import numpy as np
 from embeddings.encoder import Encoder
 from rag.index import Index
 from rag.schema import Chunk, Hit
-from rag.text import content_terms
+from rag.text import content_terms, words
 
 RRF_K = 60
 LEXICAL_WEIGHT = 0.4
 MODES = ("hybrid", "rrf", "dense", "lexical")
+MAX_DEPTH = 64  # copies may push the search 64 times deeper than usual, no further
 
 
 def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
@@ -64,13 +65,14 @@ class Retriever:
             return []
         qvec = self.encoder.encode([query])[0]
         lexical = self.index.lexical.scores(content_terms(query))
-        depth = min(n, max(4 * k, 30))
+        depth = first = min(n, max(4 * k, 30))
+        keys: dict[str, tuple[str, ...]] = {}
         while True:
             ranked, cosine = self._ranked(qvec, lexical, depth)
-            groups = same_words_groups([self.index.chunks[row] for row, _ in ranked], k)
-            if len(groups) >= k or depth == n:
-                break
-            depth = min(n, depth * 4)
+            groups = same_words_groups([self.index.chunks[row] for row, _ in ranked], k, keys)
+            if len(groups) >= k or depth == n or depth >= MAX_DEPTH * first:
+                break  # fewer than k different passages, when copies are everywhere
+            depth = min(n, depth * 4, MAX_DEPTH * first)
         hits = []
         for first, copies in groups:
             row, score = ranked[first]
@@ -101,14 +103,19 @@ class Retriever:
         return sorted(scores.items(), key=lambda item: (-item[1], item[0])), cosine
 
 
-def same_words_groups(chunks: list[Chunk], k: int) -> list[tuple[int, list[int]]]:
+def same_words_groups(chunks: list[Chunk], k: int,
+                      keys: dict[str, tuple[str, ...]] | None = None) -> list[tuple[int, list[int]]]:
     """The first k groups of chunks (given best first) with the same words: (the best one's
-    position, the positions of its copies in other files). Same words means the same set
-    of content terms, so a copy that was re-wrapped, re-cased or re-punctuated is one, and
-    a copy that changes any word (a number, a name) is not: it may disagree."""
-    groups: dict[frozenset[str], tuple[int, list[int]]] = {}
+    position, the positions of its copies in other files). Same words means the same words in
+    the same order, whatever the case, line breaks and punctuation, so a copy that was
+    re-wrapped or re-cased is one, and a copy that changes any word ("not", a number, a name)
+    is not: it may disagree. keys caches each chunk's words across calls."""
+    keys = {} if keys is None else keys
+    groups: dict[tuple[str, ...], tuple[int, list[int]]] = {}
     for position, chunk in enumerate(chunks):
-        key = frozenset(content_terms(chunk.text))
+        key = keys.get(chunk.chunk_id)
+        if key is None:
+            key = keys[chunk.chunk_id] = tuple(w.lower() for w in words(chunk.text))
         if key in groups:
             first, copies = groups[key]
             if chunk.source != chunks[first].source:

@@ -234,6 +234,13 @@ def test_another_site_cannot_use_a_logged_in_browser(server, keyed):
                                headers=elsewhere)
     assert refused.status_code == 403 and "another site" in refused.text
     assert not (keyed.data_dir / "collections" / "attacker_coll").exists()
+    for forged in ({"Origin": "null"}, {"Origin": "http://evil.example", "X-Forwarded-Host": "evil.example"}):
+        assert server.http.post("/gradio_api/call/switch_collection", json={"data": ["attacker_coll"]},
+                                headers=forged).status_code == 403
+    assert not (keyed.data_dir / "collections" / "attacker_coll").exists()
+    api = server.http.post("/v1/ask", json={"question": QUESTION}, headers={
+        **elsewhere, "Authorization": f"Bearer {KEY}"})  # the API takes its key from anywhere
+    assert api.status_code == 200
     own = {"Origin": str(server.http.base_url).rstrip("/")}
     assert server.http.post("/gradio_api/call/switch_collection", json={"data": ["news"]},
                             headers=own).status_code == 200

@@ -50,3 +50,26 @@ def test_an_answer_the_other_document_does_not_hold_is_no_disagreement(ask):
     """Its answer must rest on its own passage: a value the model made up is not a source."""
     answer = ask("Russia launched 35 Shahed drones [1].", "70 Shahed drones.")
     assert DISAGREE not in answer.text
+
+
+def test_another_document_whose_answer_says_it_does_not_know_is_no_disagreement(ask):
+    """A model server that does not begin with YES or NO counts as YES; its words still count."""
+    answer = ask("Russia launched 35 Shahed drones [1].",
+                 "The excerpt does not give a number; it only cites Officials in Kyiv.")
+    assert DISAGREE not in answer.text
+
+
+def test_a_failing_model_during_the_comparison_keeps_the_checked_answer(ask, llm, monkeypatch):
+    from rag.errors import ModelError
+
+    calls = []
+    real = llm.stream_answer
+
+    def second_call_fails(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise ModelError("Cannot reach the LLM server: start it.")
+        return real(*args, **kwargs)
+    monkeypatch.setattr(llm, "stream_answer", second_call_fails)
+    answer = ask("Russia launched 35 Shahed drones [1].")
+    assert "35 Shahed drones" in answer.text and not answer.refused and len(calls) == 2

@@ -78,7 +78,7 @@ def test_cli_sync_waits_for_a_running_cli_sync_and_both_changes_stay(run, fake_e
     second = run("index", str(tmp_path / "harwick.txt"))
     assert first.wait(60) == 0, first.stdout.read()
     assert second.exit_code == 0, second.output
-    assert f"Waiting for another sync of {index_dir} to finish (pid {first.pid})" in second.output
+    assert f"Waiting for another sync of {index_dir} to finish (pid {first.pid}" in second.output
     assert sources(index_dir) == {"bakery.txt", "drones.txt", "sub/loan.md", "harwick.txt"}
     listed = run("docs", "list", "--json")
     assert "harwick.txt" in listed.output and "drones.txt" in listed.output
@@ -367,3 +367,19 @@ def test_the_page_lists_documents_another_process_indexed(settings, encoder, llm
     (tmp_path / "harwick.txt").write_text(HARWICK)
     index_paths(settings, encoder, [tmp_path / "harwick.txt"])  # as `rag index` would, elsewhere
     assert "harwick.txt" in page.documents()
+
+
+def test_a_reader_whose_generation_is_replaced_mid_read_loads_the_new_one(settings, encoder, tmp_path,
+                                                                         monkeypatch):
+    index_paths(settings, encoder)
+    real = rag.index._load_generation
+    (tmp_path / "harwick.txt").write_text(HARWICK)
+
+    def sync_first(*args):
+        monkeypatch.setattr(rag.index, "_load_generation", real)
+        index_paths(settings, encoder, [tmp_path / "harwick.txt"])  # swaps in, and removes the old
+        return real(*args)
+
+    monkeypatch.setattr(rag.index, "_load_generation", sync_first)
+    index = load_index(settings.index_dir, encoder.name, encoder.dim)
+    assert "harwick.txt" in index.files and len(index.chunks) == len(index.vectors)

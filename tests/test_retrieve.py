@@ -68,3 +68,14 @@ def test_a_copy_that_changes_a_value_stays_a_hit_of_its_own(settings, encoder, c
     hits = Retriever(index, encoder).search("How many drones did Russia launch?", 2)
     assert {h.chunk.source for h in hits} == {"drones.txt", "planted.txt"}
     assert all(not h.also for h in hits)
+
+
+def test_a_copy_that_adds_not_stays_a_hit_of_its_own(settings, encoder, corpus):
+    from rag.pipeline import index_paths
+
+    text = (corpus / "drones.txt").read_text()
+    (corpus / "negated.txt").write_text(text.replace("Russia launched", "Russia did not launch"))
+    index_paths(settings, encoder)
+    index = load_index(settings.index_dir, encoder.name, encoder.dim)
+    hits = Retriever(index, encoder).search("How many drones did Russia launch?", 2)
+    assert {h.chunk.source for h in hits} == {"drones.txt", "negated.txt"}

@@ -100,17 +100,21 @@ class LoginRequired:
 
 
 def same_origin(scope: Scope) -> bool:
-    """False for a browser request sent by another site's page (its Origin names another host
-    than the one it was sent to): a logged-in user's cookie must not let any page they visit
-    act on the server (CSRF; gradio reflects any Origin in its CORS headers on a host other
-    than localhost). A proxy that rewrites Host is matched on its X-Forwarded-Host."""
+    """False for a browser request sent by another site's page: its Origin is not the host it
+    was sent to (or is "null", from a sandboxed frame). A logged-in user's cookie must not let
+    any page they visit act on the server (CSRF; gradio's CORS headers allow any origin, with
+    cookies, on a host other than localhost). /v1 takes a Bearer key, not the cookie, so a
+    browser client elsewhere may use it. Behind a reverse proxy, the proxy must pass the
+    original Host (nginx: proxy_set_header Host $http_host). X-Forwarded-Host is not trusted:
+    any page can send it through gradio's CORS."""
     headers = dict(scope.get("headers", ()))
     origin = headers.get(b"origin")
-    if origin is None or scope["type"] == "http" and scope["method"] in ("GET", "HEAD", "OPTIONS"):
-        return True  # not a browser's cross-site request, or one that changes nothing
-    host = urlsplit(origin.decode("latin-1")).netloc
-    return host in {headers.get(b"host", b"").decode("latin-1"),
-                    headers.get(b"x-forwarded-host", b"").decode("latin-1")}
+    if origin is None or scope["path"] == API_PREFIX or scope["path"].startswith(API_PREFIX + "/"):
+        return True  # not a browser's cross-site request, or one a cookie does not authorise
+    if scope["type"] == "http" and scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        return True  # changes nothing
+    host = urlsplit(origin.decode("latin-1")).netloc.lower()
+    return bool(host) and host == headers.get(b"host", b"").decode("latin-1").lower()
 
 
 def without_api_info(send: Send) -> Send:
