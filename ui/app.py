@@ -35,12 +35,14 @@ from rag.ingest import SUPPORTED_NAMES, SUPPORTED_SUFFIXES
 from rag.library import list_collections, remove_documents
 from rag.pipeline import Event, Pipeline, Retrieved, Token, build_pipeline, ensure_index, index_paths
 from rag.models import STANDARD
+from rag.schema import Answer
 from rag.settings import Settings
 from rag.threads import (Thread, ThreadStore, ThreadsUnavailable, citation_state, export_markdown,
                          threads_path)
 from ui.access import (LOGIN_MESSAGE, MODEL_REFUSED, LoginRequired, check_exposure, exposed_model_choice,
                        is_exposed, key_login)
 from ui.api import PREFIX as API_PREFIX, create_api
+from ui.pdf import render_cited_page
 from ui.render import Turn, chat_messages, documents_html, error_html, notice_html, sources_html
 from ui.style import CSS
 
@@ -141,6 +143,8 @@ class ChatPage:
             log.exception("answering %r failed", turn.question)
             turn = replace(turn, error="Something went wrong while answering; see the server log.")
         self.stopping.discard(session)
+        if turn.answer is not None:
+            turn = replace(turn, pages=self.cited_pages(turn.answer))
         turns = [*turns[:-1], turn]
         yield gr.update(interactive=True), turns, chat_messages(turns), sources_html(turns)
 
@@ -156,6 +160,25 @@ class ChatPage:
         self.stopping.add(request.session_hash)
         turns = [*turns[:-1], replace(turns[-1], stopped=True)]
         return turns, chat_messages(turns)
+
+    def cited_pages(self, answer: Answer) -> tuple[tuple[int, str], ...]:
+        """For each cited PDF passage, its page as an image with the cited words highlighted
+        (ui.pdf), from the file as it is on disk now; none for a file that cannot be rendered."""
+        quotes: dict[int, list[str]] = {}
+        for c in answer.citations:
+            if c.page is not None:
+                quotes.setdefault(c.n, []).append(c.quote)
+        pages = []
+        for n, said in quotes.items():
+            hit = answer.hits[n - 1]
+            indexed = self.pipeline.index.files.get(hit.chunk.source)
+            if indexed is None or not indexed.path:
+                continue
+            try:
+                pages.append((n, render_cited_page(Path(indexed.path), hit.chunk.page, said).data_uri()))
+            except (OSError, ValueError) as exc:
+                log.info("not showing page %s of %s: %s", hit.chunk.page, hit.chunk.source, exc)
+        return tuple(pages)
 
     @property
     def threads(self) -> ThreadStore:
@@ -195,7 +218,8 @@ class ChatPage:
             thread = self.threads.get(thread_id)
         except RagError as exc:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), error_html(str(exc))
-        turns = [Turn(t.question, query=t.query, hits=t.answer.hits, answer=t.answer) for t in thread.turns]
+        turns = [Turn(t.question, query=t.query, hits=t.answer.hits, answer=t.answer,
+                      pages=self.cited_pages(t.answer)) for t in thread.turns]
         return turns, chat_messages(turns), sources_html(turns), thread_id, self.thread_note(thread)
 
     def thread_note(self, thread: Thread) -> str:

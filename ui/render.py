@@ -33,6 +33,7 @@ class Turn:
     answer: Answer | None = None
     error: str = ""
     stopped: bool = False
+    pages: tuple[tuple[int, str], ...] = ()  # cited PDF passages: (n, page image as a data: URI)
 
     @property
     def pending(self) -> bool:
@@ -126,8 +127,9 @@ def highlight(text: str, quotes: Sequence[str] = ()) -> str:
     return "".join(out) + escape(text[pos:])
 
 
-def passage_html(hit: Hit, n: int, turn: int, quotes: Sequence[str] = ()) -> str:
-    """A passage card: number, article title, file name (and page), text with the cited spans marked."""
+def passage_html(hit: Hit, n: int, turn: int, quotes: Sequence[str] = (), page_image: str = "") -> str:
+    """A passage card: number, article title, file name (and page), text with the cited spans
+    marked, and for a cited PDF passage its page as an image with the cited words highlighted."""
     chunk = hit.chunk
     page = f' <span class="rag-page">page {chunk.page}</span>' if chunk.page is not None else ""
     also = (f'<footer class="rag-also">Also in: {escape(", ".join(hit.also))}</footer>'
@@ -136,7 +138,16 @@ def passage_html(hit: Hit, n: int, turn: int, quotes: Sequence[str] = ()) -> str
             f'<header><span class="rag-n">[{n}]</span> '
             f'<span class="rag-title">{escape(chunk.title)}</span> '
             f'<span class="rag-file">{escape(chunk.source)}</span>{page}</header>'
-            f'<p>{highlight(chunk.text, quotes)}</p>{also}</article>')
+            f'<p>{highlight(chunk.text, quotes)}</p>{also}{page_figure(chunk, page_image)}</article>')
+
+
+def page_figure(chunk, image: str) -> str:
+    """A cited PDF page, rendered (ui.pdf), in a card that opens to show it."""
+    if not image.startswith("data:image/jpeg;base64,"):
+        return ""
+    alt = escape(f"Page {chunk.page} of {chunk.source}, the cited words highlighted")
+    return (f'<details class="rag-pdf-page" open><summary>Page {chunk.page} as printed</summary>'
+            f'<img src="{escape(image)}" alt="{alt}" loading="lazy"></details>')
 
 
 def turn_sources_html(turn: Turn, index: int) -> str:
@@ -158,7 +169,8 @@ def turn_sources_html(turn: Turn, index: int) -> str:
     quotes: dict[int, list[str]] = {}
     for c in answer.citations:
         quotes.setdefault(c.n, []).append(c.quote)
-    cited = "".join(passage_html(h, n, index, quotes[n]) for n, h in numbered if n in quotes)
+    pages = dict(turn.pages)
+    cited = "".join(passage_html(h, n, index, quotes[n], pages.get(n, "")) for n, h in numbered if n in quotes)
     others = [passage_html(h, n, index) for n, h in numbered if n not in quotes]
     body = f"<h4>Cited passages</h4>{cited}" if cited else ""
     if others:

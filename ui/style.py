@@ -33,4 +33,6 @@ CSS = """
 .rag-docs td, .rag-docs th { padding: 0.2em 0.5em; text-align: left; }
 .rag-num { text-align: right; }
 .rag-empty { color: var(--body-text-color-subdued); }
+.rag-pdf-page summary, .rag-also { cursor: pointer; color: var(--body-text-color-subdued); font-size: 0.85em; }
+.rag-pdf-page img { width: 100%; height: auto; border: 1px solid var(--border-color-primary); margin-top: 0.3em; }
 """
