@@ -204,3 +204,40 @@ def test_refusal_and_a_missing_model_are_said_plainly(page):
     path.blur()  # let the page send the new value before the click reads it
     page.get_by_role("button", name="Load model").click()
     expect(page.locator("#rag-settings .rag-error")).to_contain_text("does not exist", timeout=10_000)
+
+
+def test_conversations_are_saved_reopened_in_another_tab_and_exported(page, browser, rag_server):
+    box = page.locator("#rag-question textarea")
+    box.fill("How many drones")
+    box.press("Shift+Enter")  # a new line, not a question
+    box.type("did Russia launch?")
+    expect(box).to_have_value("How many drones\ndid Russia launch?")
+    expect(page.locator("#rag-chat .rag-answer")).to_have_count(0)
+    box.fill("")
+    ask(page, DRONES)
+    wait_answered(page, 1)
+    saved = page.locator("#rag-thread-list")
+    expect(saved).to_contain_text(DRONES, timeout=10_000)
+
+    other = browser.new_page(viewport={"width": 1400, "height": 1000})
+    other.goto(rag_server)
+    expect(other.locator("#rag-question textarea")).to_be_editable(timeout=30_000)
+    expect(other.locator("#rag-chat .rag-answer")).to_have_count(0)  # a new tab starts empty
+    other.locator("#rag-thread-list").get_by_text(DRONES).first.click()
+    expect(other.locator("#rag-chat .rag-answer")).to_have_count(1, timeout=10_000)
+    expect(other.locator("#rag-chat .rag-answer")).to_have_text(page.locator("#rag-chat .rag-answer").inner_text())
+    expect(latest_sources(other).locator("mark").first).to_contain_text("drones")
+
+    other.locator("#rag-thread-export").click()
+    link = other.locator("#rag-thread-file a").first
+    expect(link).to_be_visible(timeout=10_000)
+    with other.expect_download() as download:
+        link.click()
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert f"## 1. {DRONES}" in text and DRONES_SOURCE in text and "“" in text
+
+    ask(other, "and how many were intercepted?")  # a follow-up in the reopened thread
+    expect(other.locator("#rag-chat .rag-working")).to_be_visible(timeout=5_000)
+    other.keyboard.press("Escape")
+    expect(other.locator("#rag-chat .rag-stopped")).to_contain_text("Stopped", timeout=10_000)
+    other.close()

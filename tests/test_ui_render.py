@@ -138,3 +138,16 @@ def test_documents_table_lists_files_with_chunk_counts_escaped():
 def test_status_messages_naming_user_files_are_escaped():
     no_live_markup(notice_html(f"Added {EVIL}.txt: searchable now."))
     no_live_markup(error_html(f"{EVIL}.txt was not added: it looks like a binary file."))
+
+
+def test_answers_are_rendered_as_markdown_with_live_markers_and_no_raw_html_or_images():
+    h = hit("Putin met Lukashenko in Sochi.")
+    text = ("They met in **Sochi** [1]:\n\n- first *point* [1]\n- `code`\n\n"
+            "<img src=x onerror=alert(1)> ![beacon](http://evil.example/p.png) [site](javascript:alert(1))")
+    answer = Answer(question="q", text=text, refused=False,
+                    citations=(cite(1, h, "Putin met Lukashenko in Sochi."),), hits=(h,))
+    html = answer_html(answer, turn=0)
+    assert "<strong>Sochi</strong>" in html and "<li>first <em>point</em>" in html and "<code>code</code>" in html
+    assert html.count('<a class="rag-cite" href="#rag-src-0-1">1</a>') == 2
+    no_live_markup(html)  # no <img>: the beacon stays text, never fetched
+    assert 'href="javascript' not in html

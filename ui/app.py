@@ -48,6 +48,14 @@ from ui.style import CSS
 
 log = logging.getLogger(__name__)
 
+# Escape stops the answer being written, from anywhere on the page. (Enter asks and
+# Shift+Enter starts a new line: gradio's Textbox does both.)
+KEYS = """() => {
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') document.querySelector('#rag-stop')?.click();
+  });
+}"""
+
 EXAMPLES = (
     "How many drones did Russia launch at Ukraine?",
     "How did Lukashenko describe the West's sanctions?",
@@ -518,7 +526,7 @@ def launch(app: gr.Blocks, pipeline: Pipeline, settings: Settings, host: str = "
     # That app's own FastAPI schema (/openapi.json) documents gradio's internals: nobody needs it.
     api = Mount(API_PREFIX, app=create_api(pipeline, settings))
     app.launch(server_name=host, server_port=port, share=share, show_error=True,
-               css=CSS, theme=gr.themes.Default(), ssr_mode=False, mcp_server=False,
+               css=CSS, js=KEYS, theme=gr.themes.Default(), ssr_mode=False, mcp_server=False,
                pwa=False, footer_links=["api"], quiet=True, prevent_thread_lock=not block,
                app_kwargs={"routes": [api], "openapi_url": None,
                            "middleware": [Middleware(LoginRequired)] if key else []}, **login)

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
 
+from markdown_it import MarkdownIt
+
 from rag.index import IndexedFile
 from rag.library import size_text
 from rag.schema import Answer, Hit
@@ -46,8 +48,14 @@ def anchor_id(turn: int, n: int) -> str:
     return f"rag-src-{turn}-{n}"
 
 
+# CommonMark without raw HTML (a model's or a document's tags are shown as text) and without
+# images (an image would be fetched by the browser: a hostile document could plant a beacon).
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable("image")
+
+
 def link_markers(text: str, turn: int, linked: set[int]) -> str:
-    """Escaped text whose [n] markers link to passage n of the turn (only n in linked)."""
+    """Text rendered as safe Markdown, whose [n] markers link to passage n of the turn (only n
+    in linked)."""
     def link(m: re.Match) -> str:
         numbers = [int(x) for x in re.split(r"\s*,\s*", m.group(1))]
         if not any(n in linked for n in numbers):
@@ -55,7 +63,7 @@ def link_markers(text: str, turn: int, linked: set[int]) -> str:
         parts = [f'<a class="rag-cite" href="#{anchor_id(turn, n)}">{n}</a>' if n in linked
                  else str(n) for n in numbers]
         return "[" + ", ".join(parts) + "]"
-    return MARKER.sub(link, escape(text))
+    return MARKER.sub(link, _MARKDOWN.render(text).strip())
 
 
 def answer_html(answer: Answer, turn: int) -> str:
