@@ -174,8 +174,10 @@ def test_the_page_exports_the_open_thread_as_markdown(page, llm):
 
     turns = asked(page, llm, "How many drones did Russia launch?", "Russia launched 35 Shahed drones [1].", [])
     thread_id = page.save_turn(turns, None)[0]
-    path, status = page.export_thread(thread_id)
+    shown, status = page.export_thread(thread_id)
+    path = shown["value"]
+    assert shown["visible"]
     text = Path(path).read_text(encoding="utf-8")
     assert Path(path).name == "How-many-drones-did-Russia-launch.md" and status == ""
     assert turns[0].answer.text in text and turns[0].answer.citations[0].quote in text
-    assert page.export_thread(None)[0] is None
+    assert "open a conversation" in page.export_thread(None)[1]

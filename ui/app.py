@@ -250,11 +250,11 @@ class ChatPage:
     def export_thread(self, thread_id: str | None) -> tuple:
         """The open thread as a Markdown file to download (rag.threads.export_markdown)."""
         if not thread_id:
-            return None, error_html("Ask a question or open a conversation to export it.")
+            return gr.skip(), error_html("Ask a question or open a conversation to export it.")
         try:
             thread = self.threads.get(thread_id)
         except RagError as exc:
-            return None, error_html(str(exc))
+            return gr.skip(), error_html(str(exc))
         self.pipeline.follow_index()
         current = {f.source: f.content_hash for f in self.pipeline.index.files.values()} \
             if thread.summary.collection == self.settings.collection else None
@@ -262,7 +262,7 @@ class ChatPage:
         name = re.sub(r"[^\w-]+", "-", thread.summary.title).strip("-")[:60] or "conversation"
         path = folder / f"{name}.md"
         path.write_text(export_markdown(thread, current), encoding="utf-8")
-        return str(path), ""
+        return gr.update(value=str(path), visible=True), ""
 
     def rename_thread(self, thread_id: str | None, title: str) -> tuple:
         """Give the open thread another title."""
@@ -407,7 +407,7 @@ def create_app(pipeline: Pipeline, settings: Settings, exposed: bool = False) ->
                 thread_list = gr.Radio([], show_label=False, elem_id="rag-thread-list")
                 export = gr.Button("Export as Markdown", elem_id="rag-thread-export")
                 exported = gr.File(label="Conversation, with its sources", interactive=False,
-                                   elem_id="rag-thread-file")
+                                   visible=False, elem_id="rag-thread-file")
                 with gr.Accordion("Rename or delete", open=False):
                     title = gr.Textbox(show_label=False, placeholder="New title", elem_id="rag-thread-title")
                     rename = gr.Button("Rename", elem_id="rag-thread-rename")
