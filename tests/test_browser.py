@@ -241,3 +241,67 @@ def test_conversations_are_saved_reopened_in_another_tab_and_exported(page, brow
     other.keyboard.press("Escape")
     expect(other.locator("#rag-chat .rag-stopped")).to_contain_text("Stopped", timeout=10_000)
     other.close()
+
+
+def test_a_thread_survives_a_restart_with_its_sources_and_a_pdf_page(browser, tmp_path_factory):
+    """The saved-threads issue's whole path: two questions, `rag serve` restarted, the thread
+    reopened with both answers and their highlighted sources, exported, and a PDF citation
+    shown as its page with the cited words highlighted."""
+    import sys
+
+    from tests.conftest import free_port, running, server_env
+    from tests.test_formats import REPORT_PAGES, make_pdf
+
+    home = tmp_path_factory.mktemp("restart")
+    env = server_env(home)
+
+    def serve(log: str):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/"
+        return url, running([sys.executable, "-m", "rag", "serve", "--port", str(port)], url, home / log, env)
+
+    url, server = serve("first.log")
+    with server:
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.goto(url)
+        ask(tab, DRONES)
+        wait_answered(tab, 1)
+        ask(tab, "and how many were intercepted?")
+        wait_answered(tab, 2)
+        answers = tab.locator("#rag-chat .rag-answer").all_inner_texts()
+        tab.close()
+
+    url, server = serve("second.log")
+    with server:
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.goto(url)
+        tab.locator("#rag-thread-list").get_by_text(DRONES).click()
+        expect(tab.locator("#rag-chat .rag-answer")).to_have_count(2, timeout=15_000)
+        assert tab.locator("#rag-chat .rag-answer").all_inner_texts() == answers
+        expect(tab.locator("#rag-sources .rag-turn")).to_have_count(2)
+        expect(tab.locator("#rag-sources .rag-turn mark").first).to_be_visible()
+        tab.locator("#rag-thread-export").click()
+        with tab.expect_download() as download:
+            tab.locator("#rag-thread-file a").first.click()
+        exported = Path(download.value.path()).read_text(encoding="utf-8")
+        assert f"## 1. {DRONES}" in exported and "## 2. and how many were intercepted?" in exported
+        assert exported.count(f"{DRONES_SOURCE} (characters") >= 2
+
+        report = home / "report.pdf"
+        report.write_bytes(make_pdf(REPORT_PAGES))
+        tab.locator("#rag-new-thread").click()
+        tab.locator("#rag-documents").get_by_text("Documents", exact=True).click()
+        tab.locator("#rag-upload input[type=file]").set_input_files([str(report)])
+        tab.locator("#rag-add").click()
+        expect(tab.locator("#rag-upload-status")).to_contain_text("Added report.pdf", timeout=60_000)
+        tab.locator("#rag-documents").get_by_text("Documents", exact=True).click()  # fold it again
+        ask(tab, "When was the Point Aron lighthouse rebuilt?")
+        wait_answered(tab, 1)
+        expect(tab.locator("#rag-chat .rag-answer")).to_contain_text("1998")
+        figure = latest_sources(tab).locator(".rag-pdf-page img")
+        expect(figure).to_be_visible()
+        expect(figure).to_have_attribute("alt", "Page 2 of report.pdf, the cited words highlighted")
+        figure.scroll_into_view_if_needed()
+        ARTIFACTS.mkdir(exist_ok=True)
+        tab.screenshot(path=str(ARTIFACTS / "threads_and_pdf.png"))
+        tab.close()

@@ -135,10 +135,10 @@ def test_the_page_saves_each_answer_and_reopens_the_thread_as_it_was(page, llm):
     turns = asked(page, llm, "Where did the leaders meet?", "The leaders met in Sochi [1].", turns)
     assert page.save_turn(turns, thread_id)[0] == thread_id  # the same thread
     assert choices["choices"] == [("How many drones did Russia launch? · default", thread_id)]
-    reopened, chat, sources, opened, note = page.open_thread(thread_id)
+    reopened, chat, sources, opened, note, box = page.open_thread(thread_id)
     assert [t.answer for t in reopened] == [t.answer for t in turns] and opened == thread_id
     assert "35 Shahed drones" in sources and "Sochi" in chat[-1]["content"]
-    assert note == ""
+    assert note == "" and box["interactive"]
 
 
 def test_two_tabs_keep_two_threads(page, llm):
@@ -155,7 +155,7 @@ def test_a_reopened_thread_marks_a_cited_file_that_changed(page, llm, settings, 
     thread_id = page.save_turn(turns, None)[0]
     (corpus / "drones.txt").write_text("Drone attack\n\nRussia launched 40 Shahed drones.\n")
     index_paths(settings, encoder)
-    reopened, _, sources, _, note = page.open_thread(thread_id)
+    reopened, _, sources, _, note, _ = page.open_thread(thread_id)
     assert "drones.txt (changed since)" in note
     assert "35 Shahed drones" in sources  # what was cited, as it was
 
@@ -181,3 +181,12 @@ def test_the_page_exports_the_open_thread_as_markdown(page, llm):
     assert Path(path).name == "How-many-drones-did-Russia-launch.md" and status == ""
     assert turns[0].answer.text in text and turns[0].answer.citations[0].quote in text
     assert "open a conversation" in page.export_thread(None)[1]
+
+
+def test_a_thread_whose_collection_is_gone_opens_read_only(page, llm):
+    turns = asked(page, llm, "How many drones did Russia launch?", "Russia launched 35 Shahed drones [1].", [])
+    thread_id = page.threads.create(turns[0].question, "deleted-news")
+    page.threads.add_turn(thread_id, turns[0].question, turns[0].query, turns[0].answer, {})
+    reopened, _, _, _, note, box = page.open_thread(thread_id)
+    assert reopened[0].answer == turns[0].answer
+    assert "no longer exists" in note and not box["interactive"]

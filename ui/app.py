@@ -56,6 +56,7 @@ KEYS = """() => {
   });
 }"""
 
+ASK_PLACEHOLDER = "Ask a question and press Enter"
 EXAMPLES = (
     "How many drones did Russia launch at Ukraine?",
     "How did Lukashenko describe the West's sanctions?",
@@ -221,14 +222,22 @@ class ChatPage:
     def open_thread(self, thread_id: str | None) -> tuple:
         """Show a saved thread as it was answered; follow-up questions go on from it."""
         if not thread_id:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         try:
             thread = self.threads.get(thread_id)
         except RagError as exc:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), error_html(str(exc))
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), error_html(str(exc)), gr.skip()
         turns = [Turn(t.question, query=t.query, hits=t.answer.hits, answer=t.answer,
                       pages=self.cited_pages(t.answer)) for t in thread.turns]
-        return turns, chat_messages(turns), sources_html(turns), thread_id, self.thread_note(thread)
+        gone = thread.summary.collection not in {c.name for c in list_collections(self.settings)
+                                                 if c.documents is not None}
+        if gone:  # read, not continued: its follow-ups would search documents it never asked
+            note = notice_html(f"Collection '{thread.summary.collection}' no longer exists: this "
+                               "conversation can be read, not continued.")
+            return turns, chat_messages(turns), sources_html(turns), thread_id, note, \
+                gr.update(interactive=False, placeholder="Read only: start a new conversation to ask")
+        return turns, chat_messages(turns), sources_html(turns), thread_id, self.thread_note(thread), \
+            gr.update(interactive=True, placeholder=ASK_PLACEHOLDER)
 
     def thread_note(self, thread: Thread) -> str:
         """What changed since a thread was answered: cited files changed or gone, or its
@@ -421,7 +430,7 @@ def create_app(pipeline: Pipeline, settings: Settings, exposed: bool = False) ->
                     placeholder="Ask about the indexed documents, or pick an example.")
                 with gr.Row():
                     question = gr.Textbox(elem_id="rag-question", show_label=False, scale=5,
-                                          placeholder="Ask a question and press Enter", max_lines=4)
+                                          placeholder=ASK_PLACEHOLDER, max_lines=4)
                     send = gr.Button("Ask", variant="primary", scale=0, min_width=80)
                     stop = gr.Button("Stop", variant="stop", scale=0, min_width=80, elem_id="rag-stop")
             with gr.Column(scale=2):
@@ -465,11 +474,15 @@ def create_app(pipeline: Pipeline, settings: Settings, exposed: bool = False) ->
                 page.save_turn, [turns, thread], [thread, thread_list, history_status], queue=False)
         stop.click(page.stop, turns, [turns, chatbot], queue=False)
         chatbot.clear(lambda: ([], sources_html([]), None), None, [turns, sources, thread], queue=False)
-        thread_list.input(page.open_thread, thread_list, [turns, chatbot, sources, thread, history_status],
-                          queue=False)
+        hide_export = gr.update(value=None, visible=False)
+        thread_list.input(page.open_thread, thread_list,
+                          [turns, chatbot, sources, thread, history_status, question],
+                          queue=False).then(lambda: hide_export, None, exported, queue=False)
         search.change(page.thread_choices, [search, thread], thread_list, queue=False)
-        new_chat.click(lambda: ([], [], sources_html([]), None, page.thread_choices(), ""), None,
-                       [turns, chatbot, sources, thread, thread_list, history_status], queue=False)
+        new_chat.click(lambda: ([], [], sources_html([]), None, page.thread_choices(), "", hide_export,
+                                gr.update(interactive=True, placeholder=ASK_PLACEHOLDER)), None,
+                       [turns, chatbot, sources, thread, thread_list, history_status, exported, question],
+                       queue=False)
         rename.click(page.rename_thread, [thread, title], [thread_list, history_status], queue=False)
         export.click(page.export_thread, thread, [exported, history_status], queue=False)
         delete.click(page.delete_thread, thread,
