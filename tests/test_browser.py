@@ -298,10 +298,11 @@ def test_a_thread_survives_a_restart_with_its_sources_and_a_pdf_page(browser, tm
         ask(tab, "When was the Point Aron lighthouse rebuilt?")
         wait_answered(tab, 1)
         expect(tab.locator("#rag-chat .rag-answer")).to_contain_text("1998")
+        tab.locator("#rag-sources").evaluate("el => el.scrollTop = el.scrollHeight")
+        tab.locator("#rag-chat .rag-answer a.rag-cite").first.click()  # the citation shows its page
         figure = latest_sources(tab).locator(".rag-pdf-page img")
-        expect(figure).to_be_visible()
+        expect(figure).to_be_in_viewport()
         expect(figure).to_have_attribute("alt", "Page 2 of report.pdf, the cited words highlighted")
-        figure.scroll_into_view_if_needed()
         ARTIFACTS.mkdir(exist_ok=True)
         tab.screenshot(path=str(ARTIFACTS / "threads_and_pdf.png"))
         tab.close()

@@ -210,6 +210,14 @@ class ChatPage:
         except RagError as exc:
             return gr.skip(), gr.skip(), error_html(f"This answer was not saved: {exc}")
 
+    def history_notice(self) -> str:
+        """Why the saved conversations are unavailable, if they are (the page answers all the same)."""
+        try:
+            self.threads.list()
+        except ThreadsUnavailable as exc:
+            return error_html(str(exc))
+        return ""
+
     def thread_choices(self, search: str = "", picked: str | None = None) -> dict:
         """The sidebar's list of saved threads (newest first, filtered by search)."""
         try:
@@ -495,8 +503,8 @@ def create_app(pipeline: Pipeline, settings: Settings, exposed: bool = False) ->
                          concurrency_id="index", concurrency_limit=1)
         load.click(page.load_model, model, model_status, concurrency_id="llm", concurrency_limit=1)
         app.load(lambda: (page.documents(), page.model_notice(), page.document_choices(),
-                          page.collection_choices(), page.thread_choices()), None,
-                 [docs, notice, remove_pick, collection, thread_list])
+                          page.collection_choices(), page.thread_choices(), page.history_notice()), None,
+                 [docs, notice, remove_pick, collection, thread_list, history_status])
     return app
 
 
