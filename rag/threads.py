@@ -126,24 +126,25 @@ class ThreadStore:
     def add_turn(self, thread_id: str, question: str, query: str, answer: Answer,
                  files: dict[str, str]) -> None:
         """Append a checked answer to a thread."""
+        answer_json, files_json = json.dumps(answer_to_dict(answer)), json.dumps(files)
         with self._db() as db:
-            position = db.execute("SELECT COUNT(*) FROM turns WHERE thread_id = ?",
-                                  (thread_id,)).fetchone()[0]
-            db.execute("INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (thread_id, position, question, query, json.dumps(answer_to_dict(answer)),
-                        json.dumps(files), time.time()))
             if not db.execute("UPDATE threads SET updated = ? WHERE id = ?",
                               (time.time(), thread_id)).rowcount:
-                raise InputError(f"There is no thread {thread_id}: `rag threads list` shows them.")
+                raise InputError("This conversation was deleted (in another tab?): start a new one.")
+            # The position is taken in the same statement: two saves at once cannot both take it.
+            db.execute("INSERT INTO turns SELECT ?, COALESCE(MAX(position) + 1, 0), ?, ?, ?, ?, ? "
+                       "FROM turns WHERE thread_id = ?",
+                       (thread_id, question, query, answer_json, files_json, time.time(), thread_id))
 
     def list(self, search: str = "") -> list[ThreadSummary]:
         """The threads, newest first; with search, those whose title or questions hold it."""
-        pattern = f"%{search.strip()}%"
+        escaped = search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
         with self._db() as db:
             rows = db.execute(
                 "SELECT t.id, t.title, t.collection, t.updated, COUNT(u.position) FROM threads t "
                 "LEFT JOIN turns u ON u.thread_id = t.id GROUP BY t.id "
-                "HAVING t.title LIKE ?1 OR SUM(u.question LIKE ?1) > 0 OR ?1 = '%%' "
+                "HAVING t.title LIKE ?1 ESCAPE '\\' OR SUM(u.question LIKE ?1 ESCAPE '\\') > 0 OR ?1 = '%%' "
                 "ORDER BY t.updated DESC", (pattern,)).fetchall()
         return [ThreadSummary(*row) for row in rows]
 

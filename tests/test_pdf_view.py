@@ -57,8 +57,30 @@ def test_the_sources_panel_shows_a_cited_pdf_page_with_its_highlight(settings, e
     answer = page.pipeline.ask("When was the Point Aron lighthouse rebuilt?")
     assert answer.citations[0].source == "report.pdf" and answer.citations[0].page == 2
     images = page.cited_pages(answer)
-    assert [n for n, _ in images] == [answer.citations[0].n]
+    assert [(n, found) for n, _, found in images] == [(answer.citations[0].n, True)]
     html = sources_html([Turn(answer.question, hits=answer.hits, answer=answer, pages=images)])
     assert '<img src="data:image/jpeg;base64,' in html and "Page 2 of report.pdf" in html
     (corpus / "report.pdf").unlink()  # gone from disk: the passage still shows, without the page
     assert page.cited_pages(answer) == ()
+
+
+@pytest.mark.parametrize("change", ["rotated 90", "rotated 180", "cropped"])
+def test_the_highlight_lands_on_the_words_of_a_rotated_or_cropped_page(tmp_path, change):
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import RectangleObject
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(REPORT_PAGES))))
+    page = writer.pages[1]
+    if change.startswith("rotated"):
+        page.rotate(int(change.split()[1]))
+    else:
+        page.cropbox = RectangleObject([50, 500, 560, 760])
+    path = tmp_path / "changed.pdf"
+    with open(path, "wb") as out:
+        writer.write(out)
+    shown = render_cited_page(path, 2, ["The Point Aron lighthouse was rebuilt in 1998"])
+    image = Image.open(io.BytesIO(shown.jpeg)).convert("RGB")
+    # Ink under the translucent yellow turns dark olive; ink beside it stays grey, and yellow
+    # over paper stays bright: olive pixels mean the highlight lies on the words.
+    olive = sum(1 for r, g, b in image.getdata() if 70 < r < 170 and 50 < g < 150 and b < 60 and r - b > 50)
+    assert shown.highlighted and yellow_pixels(shown.jpeg) > 300 and olive > 50

@@ -191,3 +191,27 @@ def test_a_thread_whose_collection_is_gone_opens_read_only(page, llm):
     reopened, _, _, _, note, box = page.open_thread(thread_id)
     assert reopened[0].answer == turns[0].answer
     assert "no longer exists" in note and not box["interactive"]
+
+
+def test_saving_into_a_thread_deleted_elsewhere_says_so_and_blames_no_file(store, answer):
+    drones = answer("How many drones did Russia launch?", "Russia launched 35 Shahed drones [1].")
+    thread_id = store.create(drones.question, "default")
+    store.delete(thread_id)
+    with pytest.raises(InputError, match="was deleted"):
+        store.add_turn(thread_id, drones.question, drones.query, drones, {})
+
+
+def test_saves_at_once_into_one_thread_all_land_in_order(store, answer):
+    from concurrent.futures import ThreadPoolExecutor
+
+    drones = answer("How many drones did Russia launch?", "Russia launched 35 Shahed drones [1].")
+    thread_id = store.create(drones.question, "default")
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: store.add_turn(thread_id, f"q{i}", "q", drones, {}), range(60)))
+    assert store.get(thread_id).summary.turns == 60
+
+
+def test_search_takes_percent_and_underscore_as_they_are(store):
+    store.create("plain title", "default")
+    snake = store.create("file_name question", "default")
+    assert [t.id for t in store.list("_")] == [snake] and store.list("%") == []

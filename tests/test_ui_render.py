@@ -140,14 +140,17 @@ def test_status_messages_naming_user_files_are_escaped():
     no_live_markup(error_html(f"{EVIL}.txt was not added: it looks like a binary file."))
 
 
-def test_answers_are_rendered_as_markdown_with_live_markers_and_no_raw_html_or_images():
+def test_answers_are_rendered_as_markdown_with_live_markers_and_no_raw_html_links_or_images():
     h = hit("Putin met Lukashenko in Sochi.")
-    text = ("They met in **Sochi** [1]:\n\n- first *point* [1]\n- `code`\n\n"
-            "<img src=x onerror=alert(1)> ![beacon](http://evil.example/p.png) [site](javascript:alert(1))")
+    text = ("They met in **Sochi** [1], a *first* point, `code`.\n1998. The year [1].\n# 5 drones\n"
+            "<img src=x onerror=alert(1)> ![beacon](http://evil.example/p.png) "
+            "[site](javascript:alert(1)) [1](http://evil.example) <http://evil.example>")
     answer = Answer(question="q", text=text, refused=False,
                     citations=(cite(1, h, "Putin met Lukashenko in Sochi."),), hits=(h,))
     html = answer_html(answer, turn=0)
-    assert "<strong>Sochi</strong>" in html and "<li>first <em>point</em>" in html and "<code>code</code>" in html
-    assert html.count('<a class="rag-cite" href="#rag-src-0-1">1</a>') == 2
+    assert "<strong>Sochi</strong>" in html and "<em>first</em>" in html and "<code>code</code>" in html
+    assert html.count('<a class="rag-cite" href="#rag-src-0-1">1</a>') == 3  # a link can't pass for one
+    assert "1998. The year" in html and "# 5 drones" in html  # plain text stays plain
+    assert "<ol" not in html and "<h1" not in html and "<br" in html
     no_live_markup(html)  # no <img>: the beacon stays text, never fetched
-    assert 'href="javascript' not in html
+    assert 'href="javascript' not in html and 'href="http' not in html

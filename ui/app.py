@@ -57,6 +57,7 @@ KEYS = """() => {
 }"""
 
 ASK_PLACEHOLDER = "Ask a question and press Enter"
+WAIT_FOR_ANSWER = "Wait for the answer, or stop it, before opening another conversation."
 EXAMPLES = (
     "How many drones did Russia launch at Ukraine?",
     "How did Lukashenko describe the West's sanctions?",
@@ -170,9 +171,11 @@ class ChatPage:
         turns = [*turns[:-1], replace(turns[-1], stopped=True)]
         return turns, chat_messages(turns)
 
-    def cited_pages(self, answer: Answer) -> tuple[tuple[int, str], ...]:
-        """For each cited PDF passage, its page as an image with the cited words highlighted
-        (ui.pdf), from the file as it is on disk now; none for a file that cannot be rendered."""
+    def cited_pages(self, answer: Answer, then: dict[str, str] | None = None
+                    ) -> tuple[tuple[int, str, bool], ...]:
+        """For each cited PDF passage: (n, its page as an image, whether the cited words were
+        found and highlighted) (ui.pdf), from the file on disk; none for a file that cannot be
+        rendered or, with `then` (source -> content hash when cited), has changed since."""
         quotes: dict[int, list[str]] = {}
         for c in answer.citations:
             if c.page is not None:
@@ -181,10 +184,12 @@ class ChatPage:
         for n, said in quotes.items():
             hit = answer.hits[n - 1]
             indexed = self.pipeline.index.files.get(hit.chunk.source)
-            if indexed is None or not indexed.path:
-                continue
+            if indexed is None or not indexed.path or \
+                    then is not None and then.get(hit.chunk.source) != indexed.content_hash:
+                continue  # not indexed now, or not the file that was cited
             try:
-                pages.append((n, render_cited_page(Path(indexed.path), hit.chunk.page, said).data_uri()))
+                shown = render_cited_page(Path(indexed.path), hit.chunk.page, said)
+                pages.append((n, shown.data_uri(), shown.highlighted))
             except (OSError, ValueError) as exc:
                 log.info("not showing page %s of %s: %s", hit.chunk.page, hit.chunk.source, exc)
         return tuple(pages)
@@ -227,16 +232,19 @@ class ChatPage:
         choices = [(f"{t.title} · {t.collection}", t.id) for t in found]
         return gr.update(choices=choices, value=picked if picked in {t.id for t in found} else None)
 
-    def open_thread(self, thread_id: str | None) -> tuple:
+    def open_thread(self, thread_id: str | None, turns: list[Turn] | None = None) -> tuple:
         """Show a saved thread as it was answered; follow-up questions go on from it."""
         if not thread_id:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        if turns and turns[-1].pending:  # its answer would be saved into the thread opened
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), error_html(WAIT_FOR_ANSWER), gr.skip()
         try:
             thread = self.threads.get(thread_id)
         except RagError as exc:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), error_html(str(exc)), gr.skip()
+        same = thread.summary.collection == self.settings.collection
         turns = [Turn(t.question, query=t.query, hits=t.answer.hits, answer=t.answer,
-                      pages=self.cited_pages(t.answer)) for t in thread.turns]
+                      pages=self.cited_pages(t.answer, t.files) if same else ()) for t in thread.turns]
         gone = thread.summary.collection not in {c.name for c in list_collections(self.settings)
                                                  if c.documents is not None}
         if gone:  # read, not continued: its follow-ups would search documents it never asked
@@ -280,6 +288,13 @@ class ChatPage:
         path = folder / f"{name}.md"
         path.write_text(export_markdown(thread, current), encoding="utf-8")
         return gr.update(value=str(path), visible=True), ""
+
+    def new_thread(self, turns: list[Turn]) -> tuple:
+        """An empty conversation in this tab (not while an answer is being written)."""
+        if turns and turns[-1].pending:
+            return (*[gr.skip()] * 5, error_html(WAIT_FOR_ANSWER), gr.skip(), gr.skip())
+        return ([], [], sources_html([]), None, self.thread_choices(), "",
+                gr.update(value=None, visible=False), gr.update(interactive=True, placeholder=ASK_PLACEHOLDER))
 
     def rename_thread(self, thread_id: str | None, title: str) -> tuple:
         """Give the open thread another title."""
@@ -483,12 +498,11 @@ def create_app(pipeline: Pipeline, settings: Settings, exposed: bool = False) ->
         stop.click(page.stop, turns, [turns, chatbot], queue=False)
         chatbot.clear(lambda: ([], sources_html([]), None), None, [turns, sources, thread], queue=False)
         hide_export = gr.update(value=None, visible=False)
-        thread_list.input(page.open_thread, thread_list,
+        thread_list.input(page.open_thread, [thread_list, turns],
                           [turns, chatbot, sources, thread, history_status, question],
                           queue=False).then(lambda: hide_export, None, exported, queue=False)
         search.change(page.thread_choices, [search, thread], thread_list, queue=False)
-        new_chat.click(lambda: ([], [], sources_html([]), None, page.thread_choices(), "", hide_export,
-                                gr.update(interactive=True, placeholder=ASK_PLACEHOLDER)), None,
+        new_chat.click(page.new_thread, turns,
                        [turns, chatbot, sources, thread, thread_list, history_status, exported, question],
                        queue=False)
         rename.click(page.rename_thread, [thread, title], [thread_list, history_status], queue=False)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SCALE = 1.4  # 100 dpi: legible words, about 100-200 KB a page as JPEG
+MAX_PIXELS = 2000  # the longest side of the image, however large the page
 MAX_GAP = 3  # characters of PDFium text allowed between two matched words (spaces, hyphens)
 HIGHLIGHT = (255, 214, 0, 110)
 
@@ -38,7 +39,7 @@ def quote_span(page_text: str, quote: str) -> tuple[int, int] | None:
     quote_words = re.findall(r"\w+", quote)
     if not quote_words:
         return None
-    pattern = rf"[\W_]{{0,{MAX_GAP}}}".join(re.escape(w) for w in quote_words)
+    pattern = r"\b" + rf"[\W_]{{0,{MAX_GAP}}}".join(re.escape(w) for w in quote_words) + r"\b"
     found = re.search(pattern, page_text, re.IGNORECASE)
     return (found.start(), found.end()) if found else None
 
@@ -57,18 +58,20 @@ def render_cited_page(path: Path, page: int, quotes: list[str]) -> PageImage:
         if not 1 <= page <= len(pdf):
             raise ValueError(f"{path} has no page {page}")
         pdf_page = pdf[page - 1]
-        image = pdf_page.render(scale=SCALE).to_pil().convert("RGBA")
+        scale = min(SCALE, MAX_PIXELS / max(pdf_page.get_width(), pdf_page.get_height(), 1))
+        bitmap = pdf_page.render(scale=scale)
+        to_image = bitmap.get_posconv(pdf_page)  # page points -> pixels, crop box and rotation included
+        image = bitmap.to_pil().convert("RGBA")
         text_page = pdf_page.get_textpage()
         text = text_page.get_text_range()
         spans = [span for quote in quotes if (span := quote_span(text, quote)) is not None]
         overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
         draw = ImageDraw.Draw(overlay)
-        height = pdf_page.get_height()
         for start, end in spans:
             for i in range(text_page.count_rects(start, end - start)):
                 left, bottom, right, top = text_page.get_rect(i)
-                draw.rectangle([left * SCALE, (height - top) * SCALE, right * SCALE,
-                                (height - bottom) * SCALE], fill=HIGHLIGHT)
+                (x1, y1), (x2, y2) = to_image.to_bitmap(left, bottom), to_image.to_bitmap(right, top)
+                draw.rectangle([min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)], fill=HIGHLIGHT)
         out = io.BytesIO()
         Image.alpha_composite(image, overlay).convert("RGB").save(out, format="JPEG", quality=80)
         return PageImage(out.getvalue(), bool(spans))

@@ -35,7 +35,8 @@ class Turn:
     answer: Answer | None = None
     error: str = ""
     stopped: bool = False
-    pages: tuple[tuple[int, str], ...] = ()  # cited PDF passages: (n, page image as a data: URI)
+    pages: tuple[tuple[int, str, bool], ...] = ()  # cited PDF passages: (n, page image as a
+    # data: URI, whether the cited words were found on it and highlighted)
 
     @property
     def pending(self) -> bool:
@@ -48,9 +49,11 @@ def anchor_id(turn: int, n: int) -> str:
     return f"rag-src-{turn}-{n}"
 
 
-# CommonMark without raw HTML (a model's or a document's tags are shown as text) and without
-# images (an image would be fetched by the browser: a hostile document could plant a beacon).
-_MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable("image")
+# Markdown's emphasis, code spans and line breaks, and nothing else: no raw HTML (a model's or
+# a document's tags are shown as text), no images (the browser would fetch them: a planted
+# beacon), no links (a "[1](http://…)" would pass for a citation), and no headings, lists or
+# code blocks, which plain answers starting "1998." or "# 5" would turn into.
+_MARKDOWN = MarkdownIt("zero", {"html": False, "breaks": True}).enable(["emphasis", "backticks", "newline"])
 
 
 def link_markers(text: str, turn: int, linked: set[int]) -> str:
@@ -135,7 +138,8 @@ def highlight(text: str, quotes: Sequence[str] = ()) -> str:
     return "".join(out) + escape(text[pos:])
 
 
-def passage_html(hit: Hit, n: int, turn: int, quotes: Sequence[str] = (), page_image: str = "") -> str:
+def passage_html(hit: Hit, n: int, turn: int, quotes: Sequence[str] = (),
+                 page_image: tuple[str, bool] = ("", False)) -> str:
     """A passage card: number, article title, file name (and page), text with the cited spans
     marked, and for a cited PDF passage its page as an image with the cited words highlighted."""
     chunk = hit.chunk
@@ -149,12 +153,15 @@ def passage_html(hit: Hit, n: int, turn: int, quotes: Sequence[str] = (), page_i
             f'<p>{highlight(chunk.text, quotes)}</p>{also}{page_figure(chunk, page_image)}</article>')
 
 
-def page_figure(chunk, image: str) -> str:
+def page_figure(chunk, page_image: tuple[str, bool]) -> str:
     """A cited PDF page, rendered (ui.pdf), in a card that opens to show it."""
+    image, found = page_image
     if not image.startswith("data:image/jpeg;base64,"):
         return ""
-    alt = escape(f"Page {chunk.page} of {chunk.source}, the cited words highlighted")
-    return (f'<details class="rag-pdf-page" open><summary>Page {chunk.page} as printed</summary>'
+    said = "the cited words highlighted" if found else "the cited words could not be found on it"
+    alt = escape(f"Page {chunk.page} of {chunk.source}, {said}")
+    note = "" if found else " (the cited words could not be found on it)"
+    return (f'<details class="rag-pdf-page" open><summary>Page {chunk.page} as printed{note}</summary>'
             f'<img src="{escape(image)}" alt="{alt}" loading="lazy"></details>')
 
 
@@ -177,8 +184,9 @@ def turn_sources_html(turn: Turn, index: int) -> str:
     quotes: dict[int, list[str]] = {}
     for c in answer.citations:
         quotes.setdefault(c.n, []).append(c.quote)
-    pages = dict(turn.pages)
-    cited = "".join(passage_html(h, n, index, quotes[n], pages.get(n, "")) for n, h in numbered if n in quotes)
+    pages = {n: (image, found) for n, image, found in turn.pages}
+    cited = "".join(passage_html(h, n, index, quotes[n], pages.get(n, ("", False)))
+                    for n, h in numbered if n in quotes)
     others = [passage_html(h, n, index) for n, h in numbered if n not in quotes]
     body = f"<h4>Cited passages</h4>{cited}" if cited else ""
     if others:

@@ -16,7 +16,8 @@ CSS = """
 .rag-turn { margin-bottom: 1.2em; padding-bottom: 0.6em; border-bottom: 1px solid var(--border-color-primary); }
 .rag-turn h4 { margin: 0.6em 0 0.3em; font-size: 0.95em; }
 .rag-q { font-weight: 600; }
-.rag-answer, .rag-draft { white-space: pre-wrap; }
+.rag-draft { white-space: pre-wrap; }
+.rag-answer p { margin: 0; }
 .rag-timing { font-size: 0.8em; color: var(--body-text-color-subdued); }
 .rag-query { font-size: 0.9em; color: var(--body-text-color-subdued); }
 .rag-passage { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 0.5em 0.7em;
