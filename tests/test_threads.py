@@ -215,3 +215,12 @@ def test_search_takes_percent_and_underscore_as_they_are(store):
     store.create("plain title", "default")
     snake = store.create("file_name question", "default")
     assert [t.id for t in store.list("_")] == [snake] and store.list("%") == []
+
+
+def test_a_thread_of_another_collection_opens_read_only_so_nothing_mixes(page, llm):
+    turns = asked(page, llm, "How many drones did Russia launch?", "Russia launched 35 Shahed drones [1].", [])
+    page.save_turn(turns, None)
+    page.switch_collection("news")  # the server now searches another collection
+    thread_id = page.threads.list()[0].id
+    _, _, _, _, note, box = page.open_thread(thread_id)
+    assert "asked collection &#x27;default&#x27;" in note and not box["interactive"]

@@ -245,26 +245,24 @@ class ChatPage:
         same = thread.summary.collection == self.settings.collection
         turns = [Turn(t.question, query=t.query, hits=t.answer.hits, answer=t.answer,
                       pages=self.cited_pages(t.answer, t.files) if same else ()) for t in thread.turns]
-        gone = thread.summary.collection not in {c.name for c in list_collections(self.settings)
-                                                 if c.documents is not None}
-        if gone:  # read, not continued: its follow-ups would search documents it never asked
-            note = notice_html(f"Collection '{thread.summary.collection}' no longer exists: this "
-                               "conversation can be read, not continued.")
+        asked = thread.summary.collection
+        if asked != self.settings.collection:  # read, not continued: its follow-ups would search
+            gone = asked not in {c.name for c in list_collections(self.settings) if c.documents is not None}
+            why = (f"Collection '{asked}' no longer exists" if gone else
+                   f"This conversation asked collection '{asked}'; this server now searches "
+                   f"'{self.settings.collection}' (switch it under Documents to continue)")
+            note = notice_html(f"{why}: it can be read here, not continued.")
             return turns, chat_messages(turns), sources_html(turns), thread_id, note, \
                 gr.update(interactive=False, placeholder="Read only: start a new conversation to ask")
         return turns, chat_messages(turns), sources_html(turns), thread_id, self.thread_note(thread), \
             gr.update(interactive=True, placeholder=ASK_PLACEHOLDER)
 
     def thread_note(self, thread: Thread) -> str:
-        """What changed since a thread was answered: cited files changed or gone, or its
-        collection searched no more."""
+        """What changed since a thread of the collection searched now was answered: cited files
+        changed or gone."""
         notes = []
         self.pipeline.follow_index()
-        if thread.summary.collection != self.settings.collection:
-            notes.append(f"This thread asked collection '{thread.summary.collection}'; new "
-                         f"questions search '{self.settings.collection}'.")
-        current = {f.source: f.content_hash for f in self.pipeline.index.files.values()} \
-            if thread.summary.collection == self.settings.collection else None
+        current = {f.source: f.content_hash for f in self.pipeline.index.files.values()}
         changed = sorted({f"{s}{state}" for t in thread.turns for s in t.files
                           if (state := citation_state(s, t.files, current))})
         if changed:
