@@ -21,7 +21,7 @@ from rag.text import NUMBER_NAMES, content_terms, known_forms, names, numbers, s
 MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;-]\s*\d+)*)\s*\]")  # [1], [1, 2], [1-3]
 
 _REFUSAL = re.compile(
-    r"\b(i don'?t know|i do not know|(?:do|does) not (?:contain|mention|say|provide|give|state)|"
+    r"\b(i don'?t know|i do not know|(?:do|does) not (?:contain|mention|say|provide)|"
     r"no (?:information|mention)|not (?:mentioned|stated|specified)|cannot (?:answer|determine))\b",
     re.IGNORECASE)
 

@@ -246,13 +246,13 @@ def threads_export(thread_id: Annotated[str, typer.Argument(help="The thread's i
 
 def indexed_hashes(settings: Settings, collection: str) -> dict[str, str]:
     """Source -> content hash of what a collection indexes now (empty when it has no index)."""
-    from rag.library import describe_library
+    from rag.library import content_hashes, describe_library
 
     try:
         files, _, _ = describe_library(settings.for_collection(collection))
     except (RagError, ValueError):
         return {}
-    return {f.source: f.content_hash for f in files}
+    return content_hashes(files)
 
 
 @app.command("collections")

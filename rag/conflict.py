@@ -4,7 +4,8 @@ the answer says so and cites both, instead of silently picking one.
 After an answer is checked, each other document the model was shown (up to MAX_RIVALS, best
 ranked first; copies of a cited file do not count) is asked the same question on its own:
 the standard prompt with only that document's excerpt. When the model's verdict says that
-excerpt answers too, the first answer states a number or name (rag.cite's grounding check)
+excerpt answers too (a reply that begins with neither YES nor NO, as a server's may, is no
+verdict), the first answer states a number or name (rag.cite's grounding check)
 that the other passage does not hold, and the other answer states one that its own passage
 holds but the passages the first answer cites do not, the two disagree, and the answer says
 so, quoting the sentence each rests on.
@@ -67,8 +68,8 @@ def answer_from(llm: ChatModel, question: str, hits: list[Hit], n: int, excerpt:
         for piece in stream:
             if isinstance(piece, Verdict):
                 log.info("passage [%d] alone: P(YES) %.3f", n, piece.p_yes)
-                if piece.p_yes < RIVAL_THRESHOLD:
-                    return None
+                if not piece.said or piece.p_yes < RIVAL_THRESHOLD:
+                    return None  # no answer, or a reply that is no verdict (a server's "The excerpt…")
                 continue
             reply += piece
     finally:

@@ -51,6 +51,7 @@ class Verdict:
     """The model's first word, weighed: the probability that it says YES, the passages answer."""
 
     p_yes: float
+    said: bool = True  # False: the reply began with neither YES nor NO (p_yes 1 by default)
 
 
 def verdict_of(text: str) -> Verdict | None:
@@ -63,7 +64,8 @@ def verdict_of(text: str) -> Verdict | None:
         return None
     if word is not None and word.end() == len(head):
         return None
-    return Verdict(0.0 if word is not None and word.group().upper() == NO else 1.0)
+    said = word is not None and word.group().upper() in (YES, NO)
+    return Verdict(0.0 if said and word.group().upper() == NO else 1.0, said)
 
 
 def without_verdict(text: str) -> str:

@@ -23,7 +23,7 @@ rag.settings): each has its own library, index and uploads.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -248,6 +248,11 @@ def describe_library(settings: Settings) -> tuple[list[IndexedFile], list[str], 
                                 f"with `rag index --collection {settings.collection} FOLDER`.") from exc
     files = sorted(manifest_files(manifest).values(), key=lambda f: f.source)
     return files, list(manifest.get("roots", [])), list(manifest.get("excluded", []))
+
+
+def content_hashes(files: Iterable[IndexedFile]) -> dict[str, str]:
+    """Source -> content hash of indexed files: what a saved citation is checked against."""
+    return {f.source: f.content_hash for f in files}
 
 
 def size_text(size: int) -> str:

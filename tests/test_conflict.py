@@ -29,7 +29,7 @@ def cited(answer) -> set[str]:
 
 
 def test_another_document_with_another_value_is_named_and_both_are_cited(ask):
-    answer = ask("Russia launched 35 Shahed drones [1].", "52 Shahed drones.")
+    answer = ask("Russia launched 35 Shahed drones [1].", "YES 52 Shahed drones.")
     assert DISAGREE in answer.text
     assert {"drones.txt", "planted.txt"} <= cited(answer)
     assert "“The armed forces said that Russia launched 35 Shahed drones overnight.”" in answer.text
@@ -37,7 +37,7 @@ def test_another_document_with_another_value_is_named_and_both_are_cited(ask):
 
 
 def test_another_document_that_agrees_is_no_disagreement(ask):
-    answer = ask("Russia launched 35 Shahed drones [1].", "35 Shahed drones.")
+    answer = ask("Russia launched 35 Shahed drones [1].", "YES 35 Shahed drones.")
     assert DISAGREE not in answer.text and cited(answer) == {"drones.txt"}
 
 
@@ -48,7 +48,7 @@ def test_another_document_that_does_not_answer_is_no_disagreement(ask):
 
 def test_an_answer_the_other_document_does_not_hold_is_no_disagreement(ask):
     """Its answer must rest on its own passage: a value the model made up is not a source."""
-    answer = ask("Russia launched 35 Shahed drones [1].", "70 Shahed drones.")
+    answer = ask("Russia launched 35 Shahed drones [1].", "YES 70 Shahed drones.")
     assert DISAGREE not in answer.text
 
 

@@ -32,7 +32,7 @@ from rag.conversation import standalone_query
 from rag.errors import ModelError, RagError
 from rag.generate import ChatModel, Message, load_chat_model
 from rag.ingest import SUPPORTED_NAMES, SUPPORTED_SUFFIXES
-from rag.library import list_collections, remove_documents
+from rag.library import content_hashes, list_collections, remove_documents
 from rag.pipeline import Event, Pipeline, Retrieved, Token, build_pipeline, ensure_index, index_paths
 from rag.models import STANDARD
 from rag.schema import Answer
@@ -205,7 +205,7 @@ class ChatPage:
         if not turns or turns[-1].answer is None:
             return gr.skip(), gr.skip(), gr.skip()
         turn = turns[-1]
-        files = {f.source: f.content_hash for f in self.pipeline.index.files.values()}
+        files = content_hashes(self.pipeline.index.files.values())  # the index that answered
         cited = {c.source: files[c.source] for c in turn.answer.citations if c.source in files}
         try:
             if not thread_id:
@@ -215,22 +215,24 @@ class ChatPage:
         except RagError as exc:
             return gr.skip(), gr.skip(), error_html(f"This answer was not saved: {exc}")
 
-    def history_notice(self) -> str:
-        """Why the saved conversations are unavailable, if they are (the page answers all the same)."""
-        try:
-            self.threads.list()
-        except ThreadsUnavailable as exc:
-            return error_html(str(exc))
-        return ""
+    def live_hashes(self) -> dict[str, str]:
+        """Source -> content hash of what the collection searched now indexes (its live generation)."""
+        self.pipeline.follow_index()
+        return content_hashes(self.pipeline.index.files.values())
 
-    def thread_choices(self, search: str = "", picked: str | None = None) -> dict:
-        """The sidebar's list of saved threads (newest first, filtered by search)."""
+    def history(self, search: str = "", picked: str | None = None) -> tuple[dict, str]:
+        """The sidebar's list of saved threads (newest first, filtered by search), and why the
+        history is unavailable, if it is (the page answers all the same)."""
         try:
             found = self.threads.list(search or "")
-        except ThreadsUnavailable:
-            return gr.update(choices=[], value=None)
+        except ThreadsUnavailable as exc:
+            return gr.update(choices=[], value=None), error_html(str(exc))
         choices = [(f"{t.title} · {t.collection}", t.id) for t in found]
-        return gr.update(choices=choices, value=picked if picked in {t.id for t in found} else None)
+        return gr.update(choices=choices, value=picked if picked in {t.id for t in found} else None), ""
+
+    def thread_choices(self, search: str = "", picked: str | None = None) -> dict:
+        """The sidebar's list of saved threads (see history)."""
+        return self.history(search, picked)[0]
 
     def open_thread(self, thread_id: str | None, turns: list[Turn] | None = None) -> tuple:
         """Show a saved thread as it was answered; follow-up questions go on from it."""
@@ -261,8 +263,7 @@ class ChatPage:
         """What changed since a thread of the collection searched now was answered: cited files
         changed or gone."""
         notes = []
-        self.pipeline.follow_index()
-        current = {f.source: f.content_hash for f in self.pipeline.index.files.values()}
+        current = self.live_hashes()
         changed = sorted({f"{s}{state}" for t in thread.turns for s in t.files
                           if (state := citation_state(s, t.files, current))})
         if changed:
@@ -278,9 +279,7 @@ class ChatPage:
             thread = self.threads.get(thread_id)
         except RagError as exc:
             return gr.skip(), error_html(str(exc))
-        self.pipeline.follow_index()
-        current = {f.source: f.content_hash for f in self.pipeline.index.files.values()} \
-            if thread.summary.collection == self.settings.collection else None
+        current = self.live_hashes() if thread.summary.collection == self.settings.collection else None
         folder = Path(tempfile.mkdtemp(prefix="rag-export-"))
         name = re.sub(r"[^\w-]+", "-", thread.summary.title).strip("-")[:60] or "conversation"
         path = folder / f"{name}.md"
@@ -515,7 +514,7 @@ def create_app(pipeline: Pipeline, settings: Settings, exposed: bool = False) ->
                          concurrency_id="index", concurrency_limit=1)
         load.click(page.load_model, model, model_status, concurrency_id="llm", concurrency_limit=1)
         app.load(lambda: (page.documents(), page.model_notice(), page.document_choices(),
-                          page.collection_choices(), page.thread_choices(), page.history_notice()), None,
+                          page.collection_choices(), *page.history()), None,
                  [docs, notice, remove_pick, collection, thread_list, history_status])
     return app
 
