@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 python -m pip install -q 'uv==0.13.9'
-python -m uv pip compile pyproject.toml --extra test --extra qwen-0-5b \
+python -m uv pip compile pyproject.toml --extra test --extra qwen-0-5b --extra milvus \
   --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
   --find-links /opt/wheels --no-emit-find-links --no-emit-package torch \
   --generate-hashes --custom-compile-command ./lock.sh -o requirements.lock "$@"

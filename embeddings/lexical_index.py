@@ -44,6 +44,15 @@ class LexicalIndex:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
 
+    def top(self, query: list[str], depth: int) -> list[tuple[int, float]]:
+        """(row, BM25 score) of the depth best rows that hold a query token, best first (ties
+        by row, so the order is deterministic)."""
+        scores = self.scores(query)
+        n = len(scores)
+        best = np.argpartition(-scores, depth - 1)[:depth] if depth < n else np.arange(n)
+        best = best[np.lexsort((best, -scores[best]))]
+        return [(int(r), float(scores[r])) for r in best if scores[r] > 0]
+
     def document_frequency(self, token: str) -> int:
         """How many rows contain token."""
         if self._bm25 is None or token not in self._bm25.vocab_dict:

@@ -102,7 +102,7 @@ class VectorIndex:
         """The stored vectors of the given rows."""
         if not ids:
             return np.zeros((0, self.dim), np.float32)
-        return np.stack([self._index.reconstruct(int(i)) for i in ids])
+        return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
 
     def save(self, path: Path) -> None:
         """Write the index to one file."""

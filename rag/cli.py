@@ -140,7 +140,7 @@ def index(paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or f
                if report.written else "nothing changed")
     out.print(f"Indexed {report.files} files into {report.chunks} chunks "
               f"({report.embedded} embedded, {report.chunks - report.embedded} reused) "
-              f"in {report.seconds:.1f} s → {settings.index_dir} ({changes})", highlight=False, markup=False)
+              f"in {report.seconds:.1f} s → {settings.index_location} ({changes})", highlight=False, markup=False)
 
 
 docs_app = typer.Typer(no_args_is_help=True, help="List or remove the documents of a collection.")
@@ -156,7 +156,7 @@ def docs_list(collection: Collection = None, index_dir: IndexDir = None, json_ou
     settings = settings_from(index_dir=index_dir, collection=collection)
     files, roots, excluded = describe_library(settings)
     if json_out:
-        print(json.dumps({"collection": settings.collection, "index_dir": str(settings.index_dir),
+        print(json.dumps({"collection": settings.collection, "index_dir": str(settings.index_location),
                           "documents": [asdict(f) for f in files], "roots": roots,
                           "excluded": excluded}, ensure_ascii=False))
         return
@@ -167,7 +167,7 @@ def docs_list(collection: Collection = None, index_dir: IndexDir = None, json_ou
         table.add_row(f.source, f.title, str(f.chunks), size_text(f.size),
                       str(f.pages) if f.pages else "")
     console = out if out.is_terminal else Console(width=200)  # a pipe gets whole lines
-    console.print(f"{len(files)} documents in collection '{settings.collection}' ({settings.index_dir})",
+    console.print(f"{len(files)} documents in collection '{settings.collection}' ({settings.index_location})",
                   highlight=False, markup=False)
     if files:
         console.print(table, highlight=False, markup=False)

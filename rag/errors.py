@@ -37,3 +37,7 @@ class ModelError(RagError):
 
 class ContextOverflowError(RagError):
     """The question alone does not fit the model's context window."""
+
+
+class StoreUnavailableError(RagError):
+    """The index store (a Milvus server) or the embeddings server cannot be reached."""

@@ -51,9 +51,12 @@ from embeddings.lexical_index import LexicalIndex
 from embeddings.vector_index import VectorIndex
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, InputError
 from rag.schema import Chunk
+from rag.settings import MilvusLocation
 from rag.text import content_terms
 
 log = logging.getLogger(__name__)
+
+Location = Path | MilvusLocation  # a collection's folder, or its place in Milvus (rag.index_milvus)
 
 FORMAT = 1
 CURRENT = "CURRENT"
@@ -144,7 +147,8 @@ def assemble_index(chunks: list[Chunk], files: dict[str, IndexedFile], encoder: 
     else:
         embedder, dim = encoder.name, encoder.dim
     fresh = dict(zip(new, encoder.encode(new, progress=progress))) if new else {}
-    old = previous.vectors.vectors() if rows else None
+    reused = list(dict.fromkeys(rows[t] for t in texts if t not in fresh))
+    old = dict(zip(reused, previous.vectors.vectors_at(reused))) if reused else {}
     vectors = np.zeros((len(chunks), dim), dtype=np.float32)
     for i, text in enumerate(texts):
         vectors[i] = fresh[text] if text in fresh else old[rows[text]]
@@ -155,9 +159,11 @@ def assemble_index(chunks: list[Chunk], files: dict[str, IndexedFile], encoder: 
     return index, len(new)
 
 
-def check_index_folder(index_dir: Path) -> Path:
+def check_index_folder(index_dir: Location) -> Path:
     """index_dir, or InputError when it, or a folder above it, is a file (before any work
     that would be lost when the index cannot be written)."""
+    if isinstance(index_dir, MilvusLocation):
+        return check_index_folder(index_dir.lock_dir)
     index_dir = Path(index_dir).expanduser()
     for path in (index_dir, *index_dir.parents):
         if path.exists() or path.is_symlink():
@@ -169,7 +175,7 @@ def check_index_folder(index_dir: Path) -> Path:
     return index_dir
 
 
-def index_folder(index_dir: Path) -> Path:
+def index_folder(index_dir: Location) -> Path:
     """index_dir, created if need be; InputError when it cannot be (see check_index_folder)."""
     index_dir = check_index_folder(index_dir)
     try:
@@ -181,9 +187,11 @@ def index_folder(index_dir: Path) -> Path:
 
 
 @contextmanager
-def writing(index_dir: Path, waiting: Callable[[str], None] | None = None) -> Iterator[Path]:
+def writing(index_dir: Location, waiting: Callable[[str], None] | None = None) -> Iterator[Path]:
     """Hold the index folder's write lock (see the module docstring); while another process
     (or thread) holds it, say so through `waiting` once, then wait for it."""
+    if isinstance(index_dir, MilvusLocation):
+        index_dir = index_dir.lock_dir  # this machine's writers take turns; see rag.index_milvus
     index_dir = index_folder(index_dir)
     try:
         lock = open(index_dir / WRITE_LOCK, "a+")
@@ -207,17 +215,21 @@ def writing(index_dir: Path, waiting: Callable[[str], None] | None = None) -> It
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def live_generation_name(index_dir: Path) -> str:
+def live_generation_name(index_dir: Location) -> str:
     """The name CURRENT gives the live generation ("" when there is none), cheaply, to notice
     a generation written by another process."""
+    if isinstance(index_dir, MilvusLocation):
+        return _milvus().live_generation_name(index_dir)
     try:
         return (Path(index_dir) / CURRENT).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return ""
 
 
-def read_library(index_dir: Path) -> tuple[list[str], list[str]] | None:
+def read_library(index_dir: Location) -> tuple[list[str], list[str]] | None:
     """The roots and excluded files library.json keeps, or None when it is missing or damaged."""
+    if isinstance(index_dir, MilvusLocation):
+        return _milvus().read_library(index_dir)
     try:
         saved = json.loads((Path(index_dir) / LIBRARY).read_text(encoding="utf-8"))
         return [str(r) for r in saved["roots"]], [str(e) for e in saved["excluded"]]
@@ -237,13 +249,17 @@ def _live_generation(index_dir: Path) -> Path | None:
     return gen
 
 
-def index_exists(index_dir: Path) -> bool:
+def index_exists(index_dir: Location) -> bool:
     """True when index_dir holds a live index generation."""
+    if isinstance(index_dir, MilvusLocation):
+        return _milvus().index_exists(index_dir)
     return (Path(index_dir) / CURRENT).is_file()
 
 
-def save_index(index: Index, index_dir: Path) -> Path:
+def save_index(index: Index, index_dir: Location) -> Path | str:
     """Write index as a new generation and make it live atomically."""
+    if isinstance(index_dir, MilvusLocation):
+        return _milvus().save_index(index, index_dir)
     index_dir = index_folder(index_dir)
     numbers = [int(p.name[4:]) for p in index_dir.glob("gen-*") if p.name[4:].isdigit()]
     name = f"gen-{max(numbers, default=0) + 1:06d}"
@@ -251,12 +267,7 @@ def save_index(index: Index, index_dir: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        manifest = {
-            "format": FORMAT, "embedder": index.embedder, "dim": index.dim,
-            "chunking": index.chunking, "chunks": len(index.chunks), "roots": index.roots,
-            "excluded": index.excluded,
-            "files": {s: asdict(f) for s, f in sorted(index.files.items())},
-        }
+        manifest = manifest_of(index)
         with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
             for c in index.chunks:
                 fh.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
@@ -278,6 +289,21 @@ def save_index(index: Index, index_dir: Path) -> Path:
     return index_dir / name
 
 
+def manifest_of(index: Index) -> dict:
+    """What a generation's manifest records about an index."""
+    return {"format": FORMAT, "embedder": index.embedder, "dim": index.dim,
+            "chunking": index.chunking, "chunks": len(index.chunks), "roots": index.roots,
+            "excluded": index.excluded,
+            "files": {s: asdict(f) for s, f in sorted(index.files.items())}}
+
+
+def _milvus():
+    """rag.index_milvus, imported when a collection lives in Milvus (it needs pymilvus)."""
+    from rag import index_milvus
+
+    return index_milvus
+
+
 def _write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -291,8 +317,10 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(fh.fileno())
 
 
-def read_manifest(index_dir: Path, gen: Path | None = None) -> dict:
+def read_manifest(index_dir: Location, gen: Path | None = None) -> dict:
     """The live generation's manifest (or generation gen's); IndexMissingError when there is none."""
+    if isinstance(index_dir, MilvusLocation):
+        return _milvus().read_manifest(index_dir)
     gen = gen or _live_generation(Path(index_dir))
     if gen is None:
         raise IndexMissingError(f"No index in {index_dir}: run `rag index` first.")
@@ -310,16 +338,18 @@ def manifest_files(manifest: dict) -> dict[str, IndexedFile]:
             for s, f in manifest.get("files", {}).items()}
 
 
-def _chunk_from_json(row: dict) -> Chunk:
+def chunk_from_json(row: dict) -> Chunk:
     row["sentences"] = tuple(tuple(s) for s in row.get("sentences", ()))
     return Chunk(**row)
 
 
-def load_index(index_dir: Path, embedder: str | None, dim: int | None, attempts: int = 3) -> Index:
+def load_index(index_dir: Location, embedder: str | None, dim: int | None, attempts: int = 3) -> Index:
     """Load the live index, refusing one built with another format or embedding model
     (embedder and dim None: whichever model built it, e.g. to sync or edit it). CURRENT is
     read once, and everything comes from the generation it names; when a writer swaps in a
     newer one mid-read (and removes this one), the newer one is loaded instead."""
+    if isinstance(index_dir, MilvusLocation):
+        return _milvus().load_index(index_dir, embedder, dim)
     index_dir = Path(index_dir)
     gen = _live_generation(index_dir)
     try:
@@ -330,22 +360,29 @@ def load_index(index_dir: Path, embedder: str | None, dim: int | None, attempts:
         return load_index(index_dir, embedder, dim, attempts - 1)
 
 
-def _load_generation(index_dir: Path, gen: Path | None, embedder: str | None, dim: int | None) -> Index:
-    manifest = read_manifest(index_dir, gen)
+def check_manifest(manifest: dict, where: str, embedder: str | None, dim: int | None) -> int:
+    """The manifest's vector size; IndexMismatchError when it has another format, or was made
+    by another embedding model than embedder (None and None: any model)."""
     if manifest.get("format") != FORMAT:
         raise IndexMismatchError(
-            f"The index in {index_dir} has format {manifest.get('format')}, this version reads "
+            f"{where} has format {manifest.get('format')}, this version reads "
             f"format {FORMAT}: run `rag index` to rebuild it.")
     if embedder is None and dim is None:
         embedder, dim = manifest.get("embedder"), manifest.get("dim")
     if manifest.get("embedder") != embedder or manifest.get("dim") != dim:
         raise IndexMismatchError(
-            f"The index in {index_dir} was built with embedding model {manifest.get('embedder')!r} "
+            f"{where} was built with embedding model {manifest.get('embedder')!r} "
             f"({manifest.get('dim')} dims), not {embedder!r} ({dim} dims): run `rag index` to "
             "re-index with the current model, or use --index-dir for another index.")
+    return int(dim)
+
+
+def _load_generation(index_dir: Path, gen: Path | None, embedder: str | None, dim: int | None) -> Index:
+    manifest = read_manifest(index_dir, gen)
+    dim = check_manifest(manifest, f"The index in {index_dir}", embedder, dim)
     try:
         with open(gen / "chunks.jsonl", encoding="utf-8") as fh:
-            chunks = [_chunk_from_json(json.loads(line)) for line in fh]
+            chunks = [chunk_from_json(json.loads(line)) for line in fh]
         vectors = VectorIndex.load(gen / "vectors.faiss", dim)
         lexical = LexicalIndex.load(gen / "lexical")
     except (OSError, ValueError, TypeError, KeyError) as exc:

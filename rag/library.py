@@ -32,11 +32,11 @@ from embeddings.lexical_index import LexicalIndex
 from embeddings.vector_index import VectorIndex
 from rag.chunk import chunk_document
 from rag.errors import IndexMissingError, InputError, RagError
-from rag.index import (Index, IndexedFile, assemble_index, chunking_config, index_exists,
+from rag.index import (Index, IndexedFile, Location, assemble_index, chunking_config, index_exists,
                        load_index, manifest_files, read_library, read_manifest, save_index, writing)
 from rag.ingest import SUPPORTED_NAMES, Skipped, content_hash, find_files, parse_document, read_file
 from rag.schema import Chunk
-from rag.settings import DEFAULT_COLLECTION, Settings, valid_collection_name
+from rag.settings import DEFAULT_COLLECTION, MilvusLocation, Settings, valid_collection_name
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class Collection:
     """One collection, for listings."""
 
     name: str
-    index_dir: Path
+    index_dir: Location
     documents: int | None  # None: no index yet
     passages: int
 
@@ -66,7 +66,7 @@ def _covered(path: Path, roots: list[Path]) -> bool:
     return any(path == root or (path.is_relative_to(root) and root.is_dir()) for root in roots)
 
 
-def previous_index(index_dir: Path) -> Index | None:
+def previous_index(index_dir: Location) -> Index | None:
     """The collection's index as last written, whichever model built it; when it cannot be
     read, an empty one that still knows the library (roots, excluded files: library.json
     keeps them beside the generations), so a sync rebuilds it from the same folders."""
@@ -203,12 +203,12 @@ def remove_documents(settings: Settings, targets: list[str],
                      waiting: Callable[[str], None] | None = None) -> list[IndexedFile]:
     """Drop files (or indexed folders) from the collection's index and write it; the
     files stay excluded from later syncs (see the module docstring). No model is needed."""
-    with writing(settings.index_dir, waiting):
+    with writing(settings.index_location, waiting):
         return _remove_documents(settings, targets)
 
 
 def _remove_documents(settings: Settings, targets: list[str]) -> list[IndexedFile]:
-    previous = load_index(settings.index_dir, None, None)
+    previous = load_index(settings.index_location, None, None)
     roots = [Path(r) for r in previous.roots]
     gone: dict[str, IndexedFile] = {}
     for target in targets:
@@ -225,24 +225,24 @@ def _remove_documents(settings: Settings, targets: list[str]) -> list[IndexedFil
     files = {s: f for s, f in previous.files.items() if s not in gone}
     index, _ = assemble_index(chunks, files, None, previous.chunking, previous,
                               roots=[str(r) for r in roots], excluded=sorted(excluded))
-    save_index(index, settings.index_dir)
+    save_index(index, settings.index_location)
     return sorted(gone.values(), key=lambda f: f.source)
 
 
 def create_empty_index(settings: Settings, encoder: Encoder) -> None:
     """Start a collection with an empty index, so the page can search it and add to it."""
-    with writing(settings.index_dir):
-        if index_exists(settings.index_dir):  # another writer started it meanwhile
+    with writing(settings.index_location):
+        if index_exists(settings.index_location):  # another writer started it meanwhile
             return
         index, _ = assemble_index([], {}, encoder, chunking_config(settings.chunk_words,
                                                                    settings.chunk_overlap))
-        save_index(index, settings.index_dir)
+        save_index(index, settings.index_location)
 
 
 def describe_library(settings: Settings) -> tuple[list[IndexedFile], list[str], list[str]]:
     """The collection's indexed files (by source), roots and excluded files, from its manifest."""
     try:
-        manifest = read_manifest(settings.index_dir)
+        manifest = read_manifest(settings.index_location)
     except IndexMissingError as exc:
         raise IndexMissingError(f"Collection '{settings.collection}' has no index yet: add documents "
                                 f"with `rag index --collection {settings.collection} FOLDER`.") from exc
@@ -270,12 +270,16 @@ def list_collections(settings: Settings) -> list[Collection]:
     """The collections in the data folder (always the default and the current one), default first."""
     names = {DEFAULT_COLLECTION, settings.collection}
     folder = Path(settings.data_dir) / "collections"
-    if folder.is_dir():
+    if isinstance(settings.index_location, MilvusLocation):
+        from rag.index_milvus import list_collections as in_milvus
+
+        names |= {n for n in in_milvus(settings.index_location) if valid_collection_name(n)}
+    elif folder.is_dir():
         names |= {d.name for d in folder.iterdir()
                   if valid_collection_name(d.name) and index_exists(d / "index")}
     found = []
     for name in sorted(names, key=lambda n: (n != DEFAULT_COLLECTION, n)):
-        index_dir = settings.for_collection(name).index_dir
+        index_dir = settings.for_collection(name).index_location
         try:
             manifest = read_manifest(index_dir)
             found.append(Collection(name, index_dir, len(manifest.get("files", {})),

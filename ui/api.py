@@ -54,6 +54,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.routing import Route
 
 from rag.conversation import standalone_history, standalone_query
 from rag.errors import ContextOverflowError, InputError, RagError
@@ -64,6 +65,7 @@ from rag.settings import Settings
 log = logging.getLogger(__name__)
 
 PREFIX = "/v1"
+HEALTH_PATH = "/healthz"
 MODEL_ID = "rag"
 MAX_MESSAGES = 200
 MAX_CONTENT_CHARS = 100_000  # the question itself is held to rag.pipeline.MAX_QUESTION_CHARS
@@ -436,6 +438,19 @@ def completion(head: dict, answer: Answer) -> dict:
 
 
 # --- The app -----------------------------------------------------------------
+
+def health_route(pipeline: Pipeline) -> Route:
+    """GET /healthz, outside /v1 and without the key, for a load balancer: 200 when this
+    replica can answer, 503 when not, both with why. It names no file and no secret."""
+    async def healthz(request: Request) -> JSONResponse:
+        ready, why = await run_in_threadpool(pipeline.health)
+        missing = getattr(pipeline.llm, "error", None)  # the page's stand-in for a model that failed
+        if ready and missing is not None:
+            ready, why = False, f"no LLM: {missing}"
+        return JSONResponse({"ready": ready, "why": why, "generation": pipeline.index.generation},
+                            status_code=200 if ready else 503, headers={"Cache-Control": "no-store"})
+    return Route(HEALTH_PATH, healthz, methods=["GET"])
+
 
 def create_api(pipeline: Pipeline, settings: Settings) -> FastAPI:
     """The API app around a loaded pipeline; `rag serve` mounts it at /v1."""

@@ -41,7 +41,7 @@ from rag.threads import (Thread, ThreadStore, ThreadsUnavailable, citation_state
                          threads_path)
 from ui.access import (LOGIN_MESSAGE, MODEL_REFUSED, LoginRequired, check_exposure, exposed_model_choice,
                        is_exposed, key_login)
-from ui.api import PREFIX as API_PREFIX, create_api
+from ui.api import PREFIX as API_PREFIX, create_api, health_route
 from ui.pdf import render_cited_page
 from ui.render import Turn, chat_messages, documents_html, error_html, notice_html, sources_html
 from ui.style import CSS
@@ -560,6 +560,6 @@ def launch(app: gr.Blocks, pipeline: Pipeline, settings: Settings, host: str = "
     app.launch(server_name=host, server_port=port, share=share, show_error=True,
                css=CSS, js=KEYS, theme=gr.themes.Default(), ssr_mode=False, mcp_server=False,
                pwa=False, footer_links=["api"], quiet=True, prevent_thread_lock=not block,
-               app_kwargs={"routes": [api], "openapi_url": None,
+               app_kwargs={"routes": [health_route(pipeline), api], "openapi_url": None,
                            "middleware": [Middleware(LoginRequired)] if key else []}, **login)
     return app

@@ -1,0 +1,267 @@
+"""The index in Milvus: the same Index as the folder backend (rag.index), kept in a Milvus
+store that many app replicas share.
+
+Per collection, Milvus holds two collections (embeddings.milvus_store): the passages
+(vector, BM25 terms, the chunk as JSON, its source and `gen`) and a key-value table with
+
+    CURRENT            {"version": V, "parts": n, "next_id": N}: the live library version
+    manifest-V-i       the version's manifest (as rag.index writes it, plus "rows": the
+                       version that wrote each file's passages), in parts of 60 KB
+    library            the roots and excluded files, kept apart as library.json is
+
+A sync never leaves readers on a half-written library:
+
+1. rows of a sync that died before its switch (gen > V) are deleted;
+2. the passages of new and changed files are inserted with gen = V+1, which readers of
+   version V filter out (`gen <= V`), and the new manifest is written beside the old;
+3. CURRENT becomes V+1 in one upsert: the switch;
+4. the passages of changed and removed files, and the old manifest, are deleted.
+
+A reader loads the version CURRENT names and vouches only for the rows its manifest
+names (source and gen), so between 3 and 4 it never sees a changed file twice. A reader
+of V that has not yet moved on loses the deleted rows' hits; a server notices the new
+version before its next answer and moves (Pipeline.follow_index). Unchanged files keep
+their rows, so a sync costs what changed, not the library.
+
+Writers take turns through the collection's local lock folder (rag.index.writing), and a
+writer on another machine is caught at the switch: CURRENT is read again, and when it
+moved, the sync's own rows are deleted and it fails with "run it again". That check and
+the switch are two calls, so two machines syncing in the same instant can still race:
+let one machine (or one replica) run the syncs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import asdict
+
+import numpy as np
+
+from embeddings.milvus_store import (MilvusPassages, MilvusStore, StoreMismatch, StoreUnavailable,
+                                     collection_base)
+from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, RagError, StoreUnavailableError
+from rag.index import (Index, check_manifest, chunk_from_json, lexical_terms, manifest_files,
+                       manifest_of)
+from rag.settings import MilvusLocation
+
+log = logging.getLogger(__name__)
+
+PREFIX = "rag_"
+PART = 60_000  # characters per manifest row, under Milvus' 64 KB VARCHAR
+
+
+class IndexBusyError(RagError):
+    """Another machine changed the library while this sync ran."""
+
+
+class Stores:
+    """Open stores by URI and collection: one client, and one load of the collections, per
+    process rather than per question (a server's connection pool, in effect)."""
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[str, str], MilvusStore] = {}
+        self._lock = threading.Lock()
+
+    def get(self, location: MilvusLocation) -> MilvusStore:
+        """The collection's store, its collections loaded; StoreUnavailableError naming the URI."""
+        key = (location.uri, location.collection)
+        with self._lock:
+            if key not in self._open:
+                try:
+                    store = MilvusStore(location.uri, collection_base(PREFIX, location.collection))
+                    store.open()
+                except StoreUnavailable as exc:
+                    raise StoreUnavailableError(_advice(exc, location)) from exc
+                except Exception as exc:  # e.g. Milvus Lite's file lock, held by another process
+                    raise StoreUnavailableError(_advice(exc, location)) from exc
+                self._open[key] = store
+            return self._open[key]
+
+
+open_store = Stores().get
+
+
+def _advice(exc: Exception, location: MilvusLocation) -> str:
+    text = str(exc)
+    if "://" not in location.uri and "Open local milvus failed" in text:
+        return (f"{text}, most likely because another process has it open. Milvus Lite serves one "
+                f"process: stop the other `rag` process using "
+                f"{location.uri}, or serve it to many with `milvus-lite server --data-dir "
+                f"{location.uri}` and set RAG_MILVUS_URI=http://127.0.0.1:19530.")
+    return f"{text}. Check that Milvus is running at {location.uri} (RAG_MILVUS_URI), then try again."
+
+
+def _current(store: MilvusStore) -> dict | None:
+    raw = store.get_values(["CURRENT"]).get("CURRENT")
+    return json.loads(raw) if raw else None
+
+
+def _guarded(location: MilvusLocation, work):
+    """work(store), with the store's failures as StoreUnavailableError naming the URI."""
+    store = open_store(location)
+    try:
+        return work(store)
+    except StoreUnavailable as exc:
+        raise StoreUnavailableError(_advice(exc, location)) from exc
+
+
+def index_exists(location: MilvusLocation) -> bool:
+    """True when the collection has a live version in Milvus."""
+    return _guarded(location, lambda store: store.exists() and _current(store) is not None)
+
+
+def live_generation_name(location: MilvusLocation) -> str:
+    """The live version's name ("" when there is none or the store cannot be reached)."""
+    try:
+        current = _guarded(location, lambda store: _current(store) if store.exists() else None)
+    except (RagError, ValueError):
+        return ""
+    return f"v{current['version']}" if current else ""
+
+
+def read_library(location: MilvusLocation) -> tuple[list[str], list[str]] | None:
+    """The roots and excluded files, or None when there are none."""
+    try:
+        raw = _guarded(location, lambda store: store.get_values(["library"]).get("library")
+                       if store.exists() else None)
+        saved = json.loads(raw) if raw else None
+        return ([str(r) for r in saved["roots"]], [str(e) for e in saved["excluded"]]) if saved else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _manifest(store: MilvusStore, location: MilvusLocation, current: dict | None) -> dict:
+    if current is None:
+        raise IndexMissingError(f"No index for collection '{location.collection}' in Milvus at "
+                                f"{location.uri}: run `rag index` first.")
+    version, parts = current["version"], current["parts"]
+    keys = [_part_key(version, i) for i in range(parts)]
+    values = store.get_values(keys)
+    try:
+        return json.loads("".join(values[k] for k in keys))
+    except (KeyError, ValueError) as exc:
+        raise IndexCorruptError(f"The index of collection '{location.collection}' in Milvus at "
+                                f"{location.uri} is damaged ({exc}): run `rag index` to rebuild it.") from exc
+
+
+def _part_key(version: int, part: int) -> str:
+    return f"manifest-{version:010d}-{part:05d}"
+
+
+def read_manifest(location: MilvusLocation) -> dict:
+    """The live version's manifest; IndexMissingError when there is none."""
+    return _guarded(location, lambda store: _manifest(
+        store, location, _current(store) if store.exists() else None))
+
+
+def load_index(location: MilvusLocation, embedder: str | None, dim: int | None) -> Index:
+    """The live version as an Index whose searches run in Milvus (see the module docstring);
+    refuses one made by another embedding model or format, as rag.index.load_index does."""
+    def load(store: MilvusStore) -> Index:
+        current = _current(store) if store.exists() else None
+        manifest = _manifest(store, location, current)
+        where = f"The index of collection '{location.collection}' in Milvus at {location.uri}"
+        size = check_manifest(manifest, where, embedder, dim)
+        try:
+            if store.dimension() != size:
+                raise StoreMismatch("passages of another vector size")
+        except StoreMismatch as exc:
+            raise IndexMismatchError(f"{where} holds {exc}: run `rag index` to rebuild it.") from exc
+        vouched = manifest.get("rows", {})
+        found = sorted((int(r["id"]), r["payload"]) for r in store.rows(current["version"], ["source", "gen", "payload"],
+                                                                     current["next_id"])
+                       if vouched.get(r["source"]) == int(r["gen"]))
+        chunks = [chunk_from_json(json.loads(payload)) for _, payload in found]
+        if len(chunks) != manifest.get("chunks"):
+            raise IndexCorruptError(f"{where} is inconsistent ({len(chunks)} passages, the manifest "
+                                    f"says {manifest.get('chunks')}): run `rag index` to rebuild it.")
+        passages = MilvusPassages(store, np.asarray([i for i, _ in found], np.int64), size,
+                                  current["version"])
+        return Index(chunks, passages, passages, manifest["embedder"], manifest["chunking"],
+                     manifest_files(manifest), list(manifest.get("roots", [])),
+                     list(manifest.get("excluded", [])), f"v{current['version']}")
+    return _guarded(location, load)
+
+
+def save_index(index: Index, location: MilvusLocation) -> str:
+    """Write index as the next version and switch to it (see the module docstring)."""
+    return _guarded(location, lambda store: _save(store, index, location))
+
+
+def _save(store: MilvusStore, index: Index, location: MilvusLocation) -> str:
+    try:
+        store.create(index.dim)
+    except StoreMismatch:  # another model's vectors: a rebuild replaces them
+        store.drop()
+        store.create(index.dim)
+    current = _current(store) or {"version": 0, "parts": 0, "next_id": 0}
+    version, next_id = int(current["version"]), int(current["next_id"])
+    store.delete_newer(version)  # a sync that died before its switch
+    try:
+        old = _manifest(store, location, current) if current["parts"] else {}
+    except IndexCorruptError:
+        old = {}
+    same_model = (old.get("embedder"), old.get("dim"), old.get("chunking")) == \
+        (index.embedder, index.dim, index.chunking)
+    old_files, old_rows = manifest_files(old), old.get("rows", {})
+    rows = {s: old_rows[s] for s, f in index.files.items()
+            if same_model and s in old_rows and s in old_files
+            and old_files[s].content_hash == f.content_hash}
+    new = [i for i, c in enumerate(index.chunks) if c.source not in rows]
+    ids = list(range(next_id, next_id + len(new)))
+    store.insert(ids, index.vectors.vectors_at(new),
+                 [" ".join(lexical_terms(index.chunks[i])) for i in new],
+                 [index.chunks[i].source for i in new],
+                 [json.dumps(asdict(index.chunks[i]), ensure_ascii=False) for i in new], version + 1)
+    rows.update({s: version + 1 for s in index.files if s not in rows})
+    manifest = dict(manifest_of(index), rows=rows)
+    text = json.dumps(manifest, ensure_ascii=False)
+    parts = [text[i:i + PART] for i in range(0, len(text), PART)] or [""]
+    store.put_values({_part_key(version + 1, i): p for i, p in enumerate(parts)})
+    if (_current(store) or {}).get("version", 0) != version:
+        store.delete_newer(version)
+        raise IndexBusyError(f"Another machine changed collection '{location.collection}' in Milvus "
+                             "while this sync ran; nothing was changed by this one: run it again.")
+    store.put_values({"library": json.dumps({"roots": index.roots, "excluded": index.excluded}),
+                      "CURRENT": json.dumps({"version": version + 1, "parts": len(parts),
+                                             "next_id": next_id + len(new)})})
+    _retire(store, old_rows, rows, version, current["parts"])
+    return f"v{version + 1}"
+
+
+def _retire(store: MilvusStore, old_rows: dict, rows: dict, version: int, parts: int) -> None:
+    """After the switch: delete the passages no longer vouched for, and the old manifest. A
+    failure here costs space, not answers (readers vouch by manifest)."""
+    gone = [s for s, gen in old_rows.items() if rows.get(s) != gen]
+    try:
+        for start in range(0, len(gone), 100):
+            names = ", ".join(json.dumps(s, ensure_ascii=False) for s in gone[start:start + 100])
+            store.delete_where(f"gen <= {version} and source in [{names}]")
+        store.delete_values([_part_key(version, i) for i in range(parts)])
+    except StoreUnavailable as exc:
+        log.warning("the new version is live, but old passages were not deleted: %s", exc)
+
+
+def drop_index(location: MilvusLocation) -> None:
+    """Delete the collection's passages and manifest from Milvus."""
+    _guarded(location, lambda store: store.drop())
+
+
+def list_collections(location: MilvusLocation) -> list[str]:
+    """The collections with an index in this Milvus store, by name."""
+    bases = _guarded(location, lambda store: store.list_bases(PREFIX))
+    return [_decode(b[len(PREFIX):]) for b in bases]
+
+
+def _decode(base: str) -> str:
+    out, i = [], 0
+    while i < len(base):
+        if base[i] == "_" and i + 1 < len(base):
+            out.append("_" if base[i + 1] == "_" else "-")
+            i += 2
+        else:
+            out.append(base[i])
+            i += 1
+    return "".join(out)
