@@ -363,8 +363,9 @@ def bench_indexing(settings: Settings, work: Path, min_chunks: int,
 
 
 def bench_retrieval(encoder, index, questions: list[str], sizes: Sequence[int], k: int,
-                    say: Callable[[str], None]) -> tuple[list[Figure], dict]:
-    """Retrieval latency at the corpus size and at each synthetic size, and recall; ours vs raw."""
+                    say: Callable[[str], None], milvus_uri: str = "") -> tuple[list[Figure], dict]:
+    """Retrieval latency at the corpus size and at each synthetic size, and recall; ours vs raw;
+    with milvus_uri, the Milvus backend over the same vectors too."""
     from rag.retrieve import Retriever
 
     real = index.vectors.vectors()
@@ -377,6 +378,11 @@ def bench_retrieval(encoder, index, questions: list[str], sizes: Sequence[int], 
         chunks = index.chunks if n == len(real) else [index.chunks[i % len(real)] for i in range(n)]
         more, details[str(n)] = retrieval_at(encoder, vectors, chunks, texts, qvecs)
         figures += more
+        if milvus_uri:
+            say(f"Milvus retrieval at {n:,} vectors …")
+            more, details[f"milvus_{n}"] = milvus_retrieval_at(
+                encoder, vectors, texts, qvecs, milvus_uri, add=10_000 if n == max(sizes, default=0) else 0)
+            figures += more
         del vectors, chunks
         gc.collect()
     retriever = Retriever(index, encoder, "hybrid")
@@ -438,6 +444,69 @@ def retrieval_at(encoder, vectors: np.ndarray, chunks: list, texts: list[str],
                      "ours_search_only_p50_ms": percentiles(search_ms)[0], "raw_exact_p50_ms": r50,
                      "raw_exact_p95_ms": r95, "recall_copies": recall_copies,
                      "recall_questions": recall_questions, "queries": len(texts)}
+
+
+def milvus_retrieval_at(encoder, vectors: np.ndarray, texts: list[str], qvecs: np.ndarray, uri: str,
+                        add: int = 0, queries: int = 20) -> tuple[list[Figure], dict]:
+    """The Milvus backend over the same vectors: load them, then p50 of embed + search and
+    recall@10 against exact search; with add, the time to add that many passages (a sync's
+    store work: insert, seal, switch) to the loaded library."""
+    import faiss
+
+    from embeddings.milvus_store import MilvusPassages, MilvusStore
+
+    n, dim = vectors.shape
+    store = MilvusStore(uri, f"rag_bench_{n}")
+    store.drop()
+    store.create(dim)
+    started = time.perf_counter()
+    step = 10_000
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        store.insert(list(range(start, stop)), vectors[start:stop], ["x"] * (stop - start),
+                     ["s"] * (stop - start), ["{}"] * (stop - start), 1)
+    store.flush()
+    load_s = time.perf_counter() - started
+    passages = MilvusPassages(store, np.arange(n), dim, 1)
+    exact = faiss.IndexFlatIP(dim)
+    exact.add(vectors)
+    texts = texts[:queries]
+    passages.search(encoder.encode([texts[0]]), K)  # warm-up, as for FAISS
+    ours_ms = [timed(lambda t=t: passages.search(encoder.encode([t]), K)) for t in texts]
+    copies, _ = perturbed_queries(vectors, queries)
+    probes = np.concatenate([copies, qvecs[:queries]])
+    found = np.stack([np.pad(passages.search(q[None, :], K)[1][0], (0, K), constant_values=-1)[:K]
+                      for q in probes])
+    recall = recall_at_k(found, exact.search(probes, K)[1])
+    p50, p95 = percentiles(ours_ms)
+    details = {"load_s": load_s, "ours_p50_ms": p50, "ours_p95_ms": p95, "recall": recall,
+               "queries": len(texts), "uri": uri if "://" in uri else "Milvus Lite (a .db file)"}
+    label = f"Milvus retrieval @ {n:,}"
+    figures = [
+        Figure(f"milvus_retrieval_p50_ms_{n}", f"{label} p50", "ms", p50, None,
+               note="Milvus backend (RAG_STORE=milvus): embed the question + HNSW search in Milvus; "
+                    "beside FAISS's figure for the same vectors above"),
+        Figure(f"milvus_recall_at_{K}_{n}", f"Milvus recall@{K} vs exact @ {n:,}", "", recall, 1.0,
+               "≥ 0.95", recall >= 0.95, f"perturbed copies of stored vectors and questions, {2 * len(texts)} probes"),
+        Figure(f"milvus_load_s_{n}", f"Milvus: load {n:,} passages", "s", load_s, None,
+               note="insert in batches of 10,000, then seal (flush)"),
+    ]
+    if add:
+        extra = synthetic_vectors(vectors[:10_000], add, seed=2)
+        began = time.perf_counter()
+        for start in range(0, add, step):
+            stop = min(add, start + step)
+            store.insert(list(range(n + start, n + stop)), extra[start:stop], ["x"] * (stop - start),
+                         ["s"] * (stop - start), ["{}"] * (stop - start), 2)
+        store.flush()
+        store.put_values({"CURRENT": json.dumps({"version": 2})})  # the switch
+        add_s = time.perf_counter() - began
+        details["add_s"] = add_s
+        figures.append(Figure(f"milvus_add_{add}_s_{n}", f"Milvus: add {add:,} passages to {n:,}", "s",
+                              add_s, None, note="a sync's store work: insert, seal, switch; not the "
+                              "embedding, which RAG_EMBED_URL moves to a GPU server"))
+    store.drop()
+    return figures, details
 
 
 class RecordingModel:
@@ -642,8 +711,11 @@ def bench_serving(settings: Settings, work: Path, questions: list[str], calls: l
 
 
 def run_bench(settings: Settings, questions_path: Path | None = None, min_chunks: int = 5000,
-              sizes: Sequence[int] = (100_000, 1_000_000), say: Callable[[str], None] = log.info) -> dict:
-    """Run every section and return one JSON-ready report."""
+              sizes: Sequence[int] = (100_000, 1_000_000), say: Callable[[str], None] = log.info,
+              store: str = "faiss", only: Sequence[str] = ()) -> dict:
+    """Run every section (or only those named) and return one JSON-ready report; store
+    "milvus" adds the Milvus backend's retrieval beside FAISS's (RAG_MILVUS_URI's server, or
+    Milvus Lite in a temporary file)."""
     from rag.pipeline import index_paths, load_encoder
 
     started, cpu_start = time.perf_counter(), busy_cpu_seconds()
@@ -665,14 +737,21 @@ def run_bench(settings: Settings, questions_path: Path | None = None, min_chunks
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
         work = Path(tmp)
         settings = settings.model_copy(update={"index_dir": work / "seeds-index"})
+        settings = settings.model_copy(update={"store": "faiss"})  # the app's paths; Milvus beside
+        milvus_uri = "" if store != "milvus" else \
+            settings.milvus_uri if "://" in settings.milvus_uri else str(work / "bench-milvus.db")
         (big,) = section("indexing", lambda: bench_indexing(settings, work, min_chunks, say))
         encoder = load_encoder(settings)
-        section("retrieval", lambda: bench_retrieval(encoder, big, questions, sizes, settings.k, say))
+        if not only or "retrieval" in only:
+            section("retrieval", lambda: bench_retrieval(encoder, big, questions, sizes, settings.k,
+                                                         say, milvus_uri))
         big = None  # free the 5k index before the models of the next sections load
         gc.collect()
-        index_paths(settings, encoder)
-        (calls,) = section("answers", lambda: bench_answers(settings, encoder, questions, say))
-        section("serving", lambda: bench_serving(settings, work, questions, calls, say))
+        if not only or {"answers", "serving"} & set(only):
+            index_paths(settings, encoder)
+            (calls,) = section("answers", lambda: bench_answers(settings, encoder, questions, say))
+        if not only or "serving" in only:
+            section("serving", lambda: bench_serving(settings, work, questions, calls, say))
     details["sections"] = sections
     seconds = time.perf_counter() - started
     return {"machine": machine(), "threads": settings.threads, "questions": str(questions_path),

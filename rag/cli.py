@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rag.errors import RagError
+from rag.errors import InputError, RagError
 from rag.settings import DEFAULT_COLLECTION, Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -413,13 +413,21 @@ def serve(host: Annotated[str, typer.Option("--host", help="Address to listen on
 def bench(json_out: AsJson = False,
           questions: Annotated[Optional[Path], typer.Option("--questions", help="Question set (.jsonl) for the answer timings (default: ../shared/eval/dev.jsonl, else tests/data/extra_questions.jsonl).")] = None,
           chunks: Annotated[int, typer.Option("--chunks", min=100, help="Chunks in the generated indexing corpus.")] = 5000,
-          sizes: Annotated[str, typer.Option("--sizes", help="Extra retrieval sizes (synthetic vectors), comma-separated.")] = "100000,1000000") -> None:
+          sizes: Annotated[str, typer.Option("--sizes", help="Extra retrieval sizes (synthetic vectors), comma-separated.")] = "100000,1000000",
+          store: Annotated[str, typer.Option("--store", help="milvus: also measure the Milvus backend's retrieval beside FAISS (RAG_MILVUS_URI's server, else Milvus Lite in a temporary file), and adding 10,000 passages at the largest size.")] = "faiss",
+          only: Annotated[str, typer.Option("--only", help="Run only these sections, comma-separated: retrieval, answers, serving (indexing always runs: the others use its corpus).")] = "") -> None:
     """Measure indexing, retrieval, answering, memory and start-up against the raw libraries (a few minutes)."""
     from rag.bench import report_table, run_bench
 
+    if store not in ("faiss", "milvus"):
+        raise InputError(f"--store must be faiss or milvus, not {store!r}.")
+    sections = [s.strip() for s in only.split(",") if s.strip()]
+    if set(sections) - {"retrieval", "answers", "serving"}:
+        raise InputError("--only takes retrieval, answers and serving, comma-separated.")
     settings = with_model_file(settings_from())
     say = lambda message: err.print(f"[dim]{message}[/dim]", highlight=False)  # noqa: E731
-    report = run_bench(settings, questions, chunks, [int(s) for s in sizes.split(",") if s.strip()], say)
+    report = run_bench(settings, questions, chunks, [int(s) for s in sizes.split(",") if s.strip()], say,
+                       store, sections)
     if json_out:
         print(json.dumps(report, ensure_ascii=False))
     else:

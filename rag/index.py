@@ -85,8 +85,8 @@ class Index:
     """An index in memory: chunks, their vectors, the lexical index and the manifest."""
 
     chunks: list[Chunk]
-    vectors: VectorIndex
-    lexical: LexicalIndex
+    vectors: VectorIndex  # or MilvusPassages; NewVectors in an index assembled to be saved
+    lexical: LexicalIndex | None  # or MilvusPassages; None in an index assembled to be saved
     embedder: str
     chunking: dict
     files: dict[str, IndexedFile]
@@ -128,13 +128,38 @@ def chunking_config(chunk_words: int, chunk_overlap: int) -> dict:
     return {"max_words": chunk_words, "overlap": chunk_overlap, "version": CHUNKS_VERSION}
 
 
+class NewVectors:
+    """The vectors of an assembled index: the new texts' embeddings, and the previous index's
+    vectors of texts it already had, read only when asked for. The folder backend asks for
+    all of them; Milvus only for the rows it writes (new and changed files), so a sync of a
+    large library does not read the whole library's vectors back."""
+
+    def __init__(self, dim: int, texts: list[str], fresh: dict[str, np.ndarray],
+                 rows: dict[str, int], previous) -> None:
+        self.dim, self._texts, self._fresh, self._rows, self._previous = dim, texts, fresh, rows, previous
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def vectors_at(self, positions: list[int]) -> np.ndarray:
+        """The vectors of the chunks at these positions."""
+        texts = [self._texts[p] for p in positions]
+        reused = list(dict.fromkeys(self._rows[t] for t in texts if t not in self._fresh))
+        old = dict(zip(reused, self._previous.vectors_at(reused))) if reused else {}
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            vectors[i] = self._fresh[text] if text in self._fresh else old[self._rows[text]]
+        return vectors
+
+
 def assemble_index(chunks: list[Chunk], files: dict[str, IndexedFile], encoder: Encoder | None,
                    chunking: dict, previous: Index | None = None, progress: bool = False,
                    roots: list[str] | None = None,
                    excluded: list[str] | None = None) -> tuple[Index, int]:
-    """An Index of chunks and how many texts were embedded: only texts that `previous`
-    has no vector for, each distinct text once. encoder may be None when every text has
-    one (removing documents); a lazy encoder is loaded only when something is new."""
+    """An Index of chunks, to save, and how many texts were embedded: only texts that
+    `previous` has no vector for, each distinct text once. encoder may be None when every
+    text has one (removing documents); a lazy encoder is loaded only when something is
+    new. Its vectors are NewVectors, and its lexical index is built by the backend."""
     texts = [embedding_text(c) for c in chunks]
     rows: dict[str, int] = {}
     if previous is not None and (encoder is None or previous.embedder == encoder.name):
@@ -147,14 +172,8 @@ def assemble_index(chunks: list[Chunk], files: dict[str, IndexedFile], encoder: 
     else:
         embedder, dim = encoder.name, encoder.dim
     fresh = dict(zip(new, encoder.encode(new, progress=progress))) if new else {}
-    reused = list(dict.fromkeys(rows[t] for t in texts if t not in fresh))
-    old = dict(zip(reused, previous.vectors.vectors_at(reused))) if reused else {}
-    vectors = np.zeros((len(chunks), dim), dtype=np.float32)
-    for i, text in enumerate(texts):
-        vectors[i] = fresh[text] if text in fresh else old[rows[text]]
-    vector_index = VectorIndex.build(dim, vectors)  # exact, or IVF for large corpora
-    lexical = LexicalIndex.build([lexical_terms(c) for c in chunks])
-    index = Index(chunks, vector_index, lexical, embedder, chunking, files,
+    vectors = NewVectors(dim, texts, fresh, rows, previous.vectors if rows else None)
+    index = Index(chunks, vectors, None, embedder, chunking, files,
                   list(roots or []), sorted(excluded or []))
     return index, len(new)
 
@@ -271,8 +290,10 @@ def save_index(index: Index, index_dir: Location) -> Path | str:
         with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
             for c in index.chunks:
                 fh.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
-        index.vectors.save(tmp / "vectors.faiss")
-        index.lexical.save(tmp / "lexical")
+        vectors = index.vectors if isinstance(index.vectors, VectorIndex) else \
+            VectorIndex.build(index.dim, index.vectors.vectors_at(list(range(len(index.chunks)))))
+        vectors.save(tmp / "vectors.faiss")  # exact, or IVF for large corpora
+        (index.lexical or LexicalIndex.build([lexical_terms(c) for c in index.chunks])).save(tmp / "lexical")
         # The manifest is written last: a generation without one is incomplete.
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         _fsync_tree(tmp)

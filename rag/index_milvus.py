@@ -215,6 +215,8 @@ def _save(store: MilvusStore, index: Index, location: MilvusLocation) -> str:
                  [" ".join(lexical_terms(index.chunks[i])) for i in new],
                  [index.chunks[i].source for i in new],
                  [json.dumps(asdict(index.chunks[i]), ensure_ascii=False) for i in new], version + 1)
+    if new:
+        store.flush()
     rows.update({s: version + 1 for s in index.files if s not in rows})
     manifest = dict(manifest_of(index), rows=rows)
     text = json.dumps(manifest, ensure_ascii=False)

@@ -161,3 +161,18 @@ def test_large_collections_get_ivf_with_high_recall_that_survives_save_and_load(
     assert loaded.describe() == index.describe()
     assert np.array_equal(loaded.search(queries, 10)[1], index.search(queries, 10)[1])
     assert np.array_equal(loaded.vectors(), vectors)
+
+
+def test_milvus_retrieval_reports_latency_recall_and_the_cost_of_adding(tmp_path):
+    from rag.bench import milvus_retrieval_at, synthetic_vectors
+    from tests.fakes import FakeEncoder
+
+    encoder = FakeEncoder()
+    texts = [f"question {i} about drones and loans" for i in range(6)]
+    vectors = synthetic_vectors(encoder.encode([f"passage {i} text" for i in range(50)]), 3000)
+    figures, details = milvus_retrieval_at(encoder, vectors, texts, encoder.encode(texts),
+                                           str(tmp_path / "bench.db"), add=500, queries=6)
+    by_key = {f.key: f for f in figures}
+    assert by_key["milvus_recall_at_10_3000"].ours >= 0.95  # HNSW at this size finds the true neighbours
+    assert by_key["milvus_retrieval_p50_ms_3000"].ours > 0 and details["load_s"] > 0
+    assert by_key["milvus_add_500_s_3000"].ours > 0 and details["queries"] == 6
