@@ -208,21 +208,20 @@ class MilvusStore:
         for start in range(0, len(ids), BATCH):
             self._call("delete", self.passages, ids=[int(i) for i in ids[start:start + BATCH]])
 
-    def delete_newer(self, gen: int) -> None:
-        """Remove rows written after version gen (a sync that never finished)."""
-        self.delete_where(f"gen > {int(gen)}")
-
     def delete_where(self, expression: str) -> None:
         """Remove the passage rows a Milvus filter expression selects."""
         self._call("delete", self.passages, filter=expression)
 
-    def rows(self, max_gen: int, fields: list[str], end_id: int) -> Iterator[dict]:
-        """Every row written up to version max_gen, with fields (id always included); ids
-        are below end_id. Read in id ranges (Milvus Lite has no query iterator)."""
-        for start in range(0, end_id, PAGE):
-            yield from self._call("query", self.passages, limit=PAGE,
-                                  filter=f"gen <= {int(max_gen)} and id >= {start} and id < {start + PAGE}",
-                                  output_fields=["id", *fields])
+    def rows(self, max_gen: int, fields: list[str], ranges: list[tuple[int, int]]) -> Iterator[dict]:
+        """Every row written up to version max_gen whose id lies in one of the [start, end)
+        ranges, with fields (id always included). Read in id pages (Milvus Lite has no query
+        iterator, and a query returns at most 16,384 rows)."""
+        for first, end in ranges:
+            for start in range(first, end, PAGE):
+                yield from self._call("query", self.passages, limit=PAGE,
+                                      filter=f"gen <= {int(max_gen)} and id >= {start} and "
+                                             f"id < {min(end, start + PAGE)}",
+                                      output_fields=["id", *fields])
 
     def count(self, max_gen: int) -> int:
         """How many rows were written up to version max_gen."""

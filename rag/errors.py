@@ -41,3 +41,7 @@ class ContextOverflowError(RagError):
 
 class StoreUnavailableError(RagError):
     """The index store (a Milvus server) or the embeddings server cannot be reached."""
+
+
+class IndexBusyError(RagError):
+    """Another writer (on another machine) changed the library while this sync ran."""

@@ -4,36 +4,44 @@ store that many app replicas share.
 Per collection, Milvus holds two collections (embeddings.milvus_store): the passages
 (vector, BM25 terms, the chunk as JSON, its source and `gen`) and a key-value table with
 
-    CURRENT            {"version": V, "parts": n, "next_id": N}: the live library version
-    manifest-V-i       the version's manifest (as rag.index writes it, plus "rows": the
-                       version that wrote each file's passages), in parts of 60 KB
+    CURRENT            {"format": F, "version": V, "manifest": T, "parts": n}: the live
+                       library version (F: this layout's version, STORE_FORMAT)
+    manifest-T-i       that version's manifest (as rag.index writes it, plus "rows": the
+                       batch holding each file's passages, and "batches": each batch's size),
+                       in parts of 60,000 characters
     library            the roots and excluded files, kept apart as library.json is
 
-A sync never leaves readers on a half-written library:
+Each sync writes one batch: its passages get the ids T·2^40 + 0, 1, 2 … for a random
+token T, so two writers never share an id or a manifest key, and each can delete exactly
+what it wrote. A sync never leaves readers on a half-written library:
 
-1. rows of a sync that died before its switch (gen > V) are deleted;
-2. the passages of new and changed files are inserted with gen = V+1, which readers of
+1. the passages of new and changed files are inserted with gen = V+1, which readers of
    version V filter out (`gen <= V`), and the new manifest is written beside the old;
+2. CURRENT is read again: when another writer switched meanwhile, this sync deletes its
+   own batch and manifest and is built again on top of that version (rag.pipeline);
 3. CURRENT becomes V+1 in one upsert: the switch;
-4. the passages of changed and removed files, and the old manifest, are deleted.
+4. the passages of changed and removed files (gen <= V, so no writer's new rows), rows
+   of syncs that died before their switch, and the old manifest are deleted.
 
 A reader loads the version CURRENT names and vouches only for the rows its manifest
-names (source and gen), so between 3 and 4 it never sees a changed file twice. A reader
-of V that has not yet moved on loses the deleted rows' hits; a server notices the new
-version before its next answer and moves (Pipeline.follow_index). Unchanged files keep
-their rows, so a sync costs what changed, not the library.
+names (source and batch), so between 3 and 4 it never sees a changed file twice. A
+reader of V that has not yet moved on loses the deleted rows' hits; a server notices the
+new version before its next answer and moves (Pipeline.follow_index). Unchanged files
+keep their rows, so a sync costs what changed, not the library.
 
-Writers take turns through the collection's local lock folder (rag.index.writing), and a
-writer on another machine is caught at the switch: CURRENT is read again, and when it
-moved, the sync's own rows are deleted and it fails with "run it again". That check and
-the switch are two calls, so two machines syncing in the same instant can still race:
-let one machine (or one replica) run the syncs.
+Writers on one machine take turns through the collection's local lock folder
+(rag.index.writing); writers on several machines are ordered by step 2. Steps 2 and 3
+are two calls, so two machines switching in the same instant can still overwrite each
+other's switch (the library then holds one of the two syncs, whole, and the other's
+files come back at the next sync): for a library many replicas write to, that window is
+the limit of this design, and one place that runs syncs avoids it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 from dataclasses import asdict
 
@@ -41,7 +49,8 @@ import numpy as np
 
 from embeddings.milvus_store import (MilvusPassages, MilvusStore, StoreMismatch, StoreUnavailable,
                                      collection_base)
-from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, RagError, StoreUnavailableError
+from rag.errors import (IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError, RagError,
+                        StoreUnavailableError)
 from rag.index import (Index, check_manifest, chunk_from_json, lexical_terms, manifest_files,
                        manifest_of)
 from rag.settings import MilvusLocation
@@ -49,11 +58,10 @@ from rag.settings import MilvusLocation
 log = logging.getLogger(__name__)
 
 PREFIX = "rag_"
+STORE_FORMAT = 1  # the layout above; bump when it changes, and older stores are refused
 PART = 60_000  # characters per manifest row, under Milvus' 64 KB VARCHAR
-
-
-class IndexBusyError(RagError):
-    """Another machine changed the library while this sync ran."""
+BATCH_BITS = 40  # a batch's ids are token << 40 | 0 .. 2^40 - 1
+MAX_GC_BATCHES = 100  # a manifest naming more batches skips step 4's sweep of dead syncs
 
 
 class Stores:
@@ -132,12 +140,22 @@ def read_library(location: MilvusLocation) -> tuple[list[str], list[str]] | None
         return None
 
 
+def _ranges(manifest: dict) -> list[tuple[int, int]]:
+    """The id ranges of the batches a manifest vouches for."""
+    return [(int(t) << BATCH_BITS, (int(t) << BATCH_BITS) + int(n))
+            for t, n in sorted(manifest.get("batches", {}).items(), key=lambda item: int(item[0]))]
+
+
 def _manifest(store: MilvusStore, location: MilvusLocation, current: dict | None) -> dict:
     if current is None:
         raise IndexMissingError(f"No index for collection '{location.collection}' in Milvus at "
                                 f"{location.uri}: run `rag index` first.")
-    version, parts = current["version"], current["parts"]
-    keys = [_part_key(version, i) for i in range(parts)]
+    if current.get("format") != STORE_FORMAT:
+        raise IndexMismatchError(
+            f"The index of collection '{location.collection}' in Milvus at {location.uri} has store "
+            f"format {current.get('format')}, this version reads format {STORE_FORMAT}: run "
+            f"`rag index --collection {location.collection}` to rebuild it.")
+    keys = [_part_key(current["manifest"], i) for i in range(current["parts"])]
     values = store.get_values(keys)
     try:
         return json.loads("".join(values[k] for k in keys))
@@ -146,8 +164,8 @@ def _manifest(store: MilvusStore, location: MilvusLocation, current: dict | None
                                 f"{location.uri} is damaged ({exc}): run `rag index` to rebuild it.") from exc
 
 
-def _part_key(version: int, part: int) -> str:
-    return f"manifest-{version:010d}-{part:05d}"
+def _part_key(token: int, part: int) -> str:
+    return f"manifest-{int(token):07d}-{part:05d}"
 
 
 def read_manifest(location: MilvusLocation) -> dict:
@@ -170,9 +188,9 @@ def load_index(location: MilvusLocation, embedder: str | None, dim: int | None) 
         except StoreMismatch as exc:
             raise IndexMismatchError(f"{where} holds {exc}: run `rag index` to rebuild it.") from exc
         vouched = manifest.get("rows", {})
-        found = sorted((int(r["id"]), r["payload"]) for r in store.rows(current["version"], ["source", "gen", "payload"],
-                                                                     current["next_id"])
-                       if vouched.get(r["source"]) == int(r["gen"]))
+        found = sorted((int(r["id"]), r["payload"])
+                       for r in store.rows(current["version"], ["source", "payload"], _ranges(manifest))
+                       if vouched.get(r["source"]) == int(r["id"]) >> BATCH_BITS)
         chunks = [chunk_from_json(json.loads(payload)) for _, payload in found]
         if len(chunks) != manifest.get("chunks"):
             raise IndexCorruptError(f"{where} is inconsistent ({len(chunks)} passages, the manifest "
@@ -196,12 +214,15 @@ def _save(store: MilvusStore, index: Index, location: MilvusLocation) -> str:
     except StoreMismatch:  # another model's vectors: a rebuild replaces them
         store.drop()
         store.create(index.dim)
-    current = _current(store) or {"version": 0, "parts": 0, "next_id": 0}
-    version, next_id = int(current["version"]), int(current["next_id"])
-    store.delete_newer(version)  # a sync that died before its switch
+    current = _current(store)
+    if current is not None and current.get("format") != STORE_FORMAT:  # another layout: rebuilt
+        store.drop()
+        store.create(index.dim)
+        current = None
+    version = int(current["version"]) if current else 0
     try:
-        old = _manifest(store, location, current) if current["parts"] else {}
-    except IndexCorruptError:
+        old = _manifest(store, location, current) if current else {}
+    except (IndexCorruptError, IndexMismatchError):
         old = {}
     same_model = (old.get("embedder"), old.get("dim"), old.get("chunking")) == \
         (index.embedder, index.dim, index.chunking)
@@ -209,39 +230,52 @@ def _save(store: MilvusStore, index: Index, location: MilvusLocation) -> str:
     rows = {s: old_rows[s] for s, f in index.files.items()
             if same_model and s in old_rows and s in old_files
             and old_files[s].content_hash == f.content_hash}
+    token = secrets.randbelow(2**22 - 1) + 1
     new = [i for i, c in enumerate(index.chunks) if c.source not in rows]
-    ids = list(range(next_id, next_id + len(new)))
+    ids = [(token << BATCH_BITS) + i for i in range(len(new))]
     store.insert(ids, index.vectors.vectors_at(new),
                  [" ".join(lexical_terms(index.chunks[i])) for i in new],
                  [index.chunks[i].source for i in new],
                  [json.dumps(asdict(index.chunks[i]), ensure_ascii=False) for i in new], version + 1)
     if new:
         store.flush()
-    rows.update({s: version + 1 for s in index.files if s not in rows})
-    manifest = dict(manifest_of(index), rows=rows)
-    text = json.dumps(manifest, ensure_ascii=False)
+    rows.update({s: token for s in index.files if s not in rows})
+    sizes = {str(t): n for t, n in old.get("batches", {}).items() if int(t) in rows.values()}
+    if new:
+        sizes[str(token)] = len(new)
+    manifest = dict(manifest_of(index), rows=rows, batches=sizes)
+    text = json.dumps(manifest)  # ASCII: PART characters are PART bytes, under Milvus' limit
     parts = [text[i:i + PART] for i in range(0, len(text), PART)] or [""]
-    store.put_values({_part_key(version + 1, i): p for i, p in enumerate(parts)})
+    keys = [_part_key(token, i) for i in range(len(parts))]
+    store.put_values(dict(zip(keys, parts)))
     if (_current(store) or {}).get("version", 0) != version:
-        store.delete_newer(version)
+        store.delete(ids)
+        store.delete_values(keys)
         raise IndexBusyError(f"Another machine changed collection '{location.collection}' in Milvus "
-                             "while this sync ran; nothing was changed by this one: run it again.")
+                             "while this sync ran, and this sync changed nothing: run it again.")
     store.put_values({"library": json.dumps({"roots": index.roots, "excluded": index.excluded}),
-                      "CURRENT": json.dumps({"version": version + 1, "parts": len(parts),
-                                             "next_id": next_id + len(new)})})
-    _retire(store, old_rows, rows, version, current["parts"])
+                      "CURRENT": json.dumps({"format": STORE_FORMAT, "version": version + 1,
+                                             "manifest": token, "parts": len(parts)})})
+    _retire(store, old_rows, rows, version, manifest, current)
     return f"v{version + 1}"
 
 
-def _retire(store: MilvusStore, old_rows: dict, rows: dict, version: int, parts: int) -> None:
-    """After the switch: delete the passages no longer vouched for, and the old manifest. A
-    failure here costs space, not answers (readers vouch by manifest)."""
-    gone = [s for s, gen in old_rows.items() if rows.get(s) != gen]
+def _retire(store: MilvusStore, old_rows: dict, rows: dict, version: int, manifest: dict,
+            current: dict | None) -> None:
+    """After the switch: delete the passages no longer vouched for, rows of syncs that died
+    before their switch, and the old manifest; only rows of version <= the old one, which no
+    writer still works on. A failure here costs space, not answers (readers vouch by manifest)."""
+    gone = [s for s, batch in old_rows.items() if rows.get(s) != batch]
     try:
         for start in range(0, len(gone), 100):
             names = ", ".join(json.dumps(s, ensure_ascii=False) for s in gone[start:start + 100])
             store.delete_where(f"gen <= {version} and source in [{names}]")
-        store.delete_values([_part_key(version, i) for i in range(parts)])
+        ranges = _ranges(manifest)
+        if len(ranges) <= MAX_GC_BATCHES:
+            live = " or ".join(f"(id >= {a} and id < {b})" for a, b in ranges) or "false"
+            store.delete_where(f"gen <= {version} and not ({live})")
+        if current:
+            store.delete_values([_part_key(current["manifest"], i) for i in range(current["parts"])])
     except StoreUnavailable as exc:
         log.warning("the new version is live, but old passages were not deleted: %s", exc)
 

@@ -117,9 +117,11 @@ def plan_library(previous: Index | None, paths: list[Path], replace_all: bool = 
 
 
 def scan_library(roots: list[Path], excluded: set[str], previous: Index | None,
-                 chunk_words: int, chunk_overlap: int) -> Scan:
+                 chunk_words: int, chunk_overlap: int, only: list[Path] | None = None) -> Scan:
     """Every file under roots as passages: unchanged files keep their previous chunks
-    (not read at all when size and mtime match), others are read, parsed and chunked."""
+    (not read at all when size and mtime match), others are read, parsed and chunked.
+    With `only`, roots it does not name keep what the index holds, unread: an upload to one
+    replica must not drop the roots that only another replica's disk has."""
     kept: dict[str, list[Chunk]] = {}
     if previous is not None and previous.chunking == chunking_config(chunk_words, chunk_overlap):
         for c in previous.chunks:
@@ -131,6 +133,14 @@ def scan_library(roots: list[Path], excluded: set[str], previous: Index | None,
     skipped: list[Skipped] = []
     seen: set[str] = set()
     for root in roots:
+        if only is not None and root not in only and previous is not None and kept:
+            live.append(root)
+            for source, entry in old_files.items():
+                path = Path(entry.path) if entry.path else None
+                if path and (path == root or path.is_relative_to(root)) and source in kept:
+                    files[source] = entry
+                    chunks.extend(kept[source])
+            continue
         if not root.exists():
             skipped.append(Skipped(str(root), "no longer exists; its documents left the index"))
             continue

@@ -20,14 +20,16 @@ from embeddings.encoder import Encoder, Remembering, SentenceTransformerEncoder,
 from embeddings.remote_encoder import RemoteEncoder
 from rag.conflict import note_disagreement
 from rag.cite import Claim, Verifier, citation_for, parse_claims, says_unknown
-from rag.errors import IndexMissingError, InputError, ModelError, RagError, StoreUnavailableError
+from rag.errors import (IndexBusyError, IndexMissingError, InputError, ModelError, RagError,
+                        StoreUnavailableError)
 from rag.generate import ChatModel, Verdict, load_chat_model
 from rag.ranking import MIN_SIMILARITY, Ranked, idf, rank_sentences
 from rag.index import (BuildReport, Index, assemble_index, check_index_folder, chunking_config,
                        index_exists,
                        live_generation_name, load_index, save_index, writing)
 from rag.ingest import Skipped, no_documents
-from rag.library import create_empty_index, plan_library, previous_index, scan_library, unchanged
+from rag.library import (create_empty_index, given_path, plan_library, previous_index, scan_library,
+                         unchanged)
 from rag.prompt import build_prompt, select_excerpts
 from rag.retrieve import Retriever
 from rag.schema import Answer, Citation, Hit
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 4000
 REFUSAL = "The documents do not answer this question."
 QUOTE_INTRO = "The documents say: "
+SYNC_ATTEMPTS = 3  # a sync another machine overtook is built again on its version, twice at most
 
 
 @dataclass(frozen=True)
@@ -331,7 +334,8 @@ class LazyEncoder:
 
 def index_paths(settings: Settings, encoder: Encoder, paths: list[Path] | None = None,
                 progress: bool = False, replace: bool = False,
-                waiting: Callable[[str], None] | None = None) -> tuple[BuildReport, list[Skipped]]:
+                waiting: Callable[[str], None] | None = None,
+                only_given: bool = False) -> tuple[BuildReport, list[Skipped]]:
     """Add paths to the collection's library and sync it with the disk (rules in rag.library).
 
     New files are indexed, changed ones embedded again (only passages not seen before),
@@ -339,18 +343,27 @@ def index_paths(settings: Settings, encoder: Encoder, paths: list[Path] | None =
     library is synced; an empty default collection gets the configured corpus (the
     bundled seeds). replace=True makes the library exactly `paths`. Writers take turns
     (rag.index.writing): while another holds the collection, `waiting` hears so once.
+    only_given=True reads only `paths` and keeps the rest of the library as indexed (an
+    upload: other roots may live on another replica's disk).
     """
     started = time.perf_counter()
     with writing(settings.index_location, waiting):
         try:
-            return _sync(settings, encoder, [Path(p) for p in paths or []], progress, replace, started)
+            for attempt in range(SYNC_ATTEMPTS):
+                try:
+                    return _sync(settings, encoder, [Path(p) for p in paths or []], progress, replace,
+                                 started, only_given)
+                except IndexBusyError:  # a writer elsewhere switched first: build on its version
+                    if attempt == SYNC_ATTEMPTS - 1:
+                        raise
+                    log.info("another writer changed the library meanwhile; syncing on top of it")
         except ConnectionError as exc:  # the embeddings server (or Milvus) went away mid-sync
             raise StoreUnavailableError(f"{exc}. Nothing was changed: the library answers as before; "
                                         "run the sync again once the server is back.") from exc
 
 
 def _sync(settings: Settings, encoder: Encoder, paths: list[Path], progress: bool, replace: bool,
-          started: float) -> tuple[BuildReport, list[Skipped]]:
+          started: float, only_given: bool = False) -> tuple[BuildReport, list[Skipped]]:
     """index_paths' work, under the write lock."""
     previous = previous_index(settings.index_location)
     if not paths and (previous is None or replace):
@@ -359,7 +372,8 @@ def _sync(settings: Settings, encoder: Encoder, paths: list[Path], progress: boo
                              f"e.g. `rag index --collection {settings.collection} ~/articles`.")
         paths = list(settings.corpus)
     roots, excluded = plan_library(previous, paths, replace)
-    scan = scan_library(roots, excluded, previous, settings.chunk_words, settings.chunk_overlap)
+    scan = scan_library(roots, excluded, previous, settings.chunk_words, settings.chunk_overlap,
+                        [given_path(p) for p in paths] if only_given and paths else None)
     fresh = previous is None or replace or not previous.files
     if not scan.files and paths and fresh:
         raise no_documents(paths, scan.skipped)

@@ -153,6 +153,20 @@ def test_a_damaged_index_is_rebuilt_from_the_same_folders(settings, encoder, new
     assert len(load_index(settings.index_location, encoder.name, encoder.dim).chunks) == report.chunks
 
 
+def test_an_upload_reads_only_itself_and_keeps_roots_this_disk_lacks(settings, encoder, news, tmp_path):
+    index_paths(settings, encoder)
+    index_paths(settings, encoder, [news])
+    shutil.rmtree(news)  # a root on another replica's disk, not on this one
+    upload = tmp_path / "uploads"
+    upload.mkdir()
+    (upload / "rain.txt").write_text("Rain in Oslo\n\nIt rained in Oslo for nine days in a row.\n")
+    report, _ = index_paths(settings, encoder, [upload], only_given=True)
+    assert report.added == 1 and report.removed == 0
+    assert sources(settings) == {"bakery.txt", "drones.txt", "sub/loan.md", "ferry.txt", "rain.txt"}
+    report, _ = index_paths(settings, encoder)  # a full sync on this disk does drop it
+    assert report.removed == 1 and "ferry.txt" not in sources(settings)
+
+
 def test_named_collection_with_nothing_to_index_says_how(settings, encoder):
     with pytest.raises(InputError, match="rag index --collection news"):
         index_paths(settings.for_collection("news"), encoder)
@@ -220,9 +234,11 @@ def test_asking_a_collection_that_does_not_exist_says_how_to_create_it(settings,
 
 # --- the CLI --------------------------------------------------------------------------------
 
-@pytest.fixture
-def run(monkeypatch, tmp_path, corpus):
-    """`rag ...` with the fake encoder; loads of the encoder are counted."""
+@pytest.fixture(params=["faiss", "milvus"])
+def run(request, monkeypatch, tmp_path, corpus):
+    """`rag ...` with the fake encoder, on either backend; loads of the encoder are counted."""
+    monkeypatch.setenv("RAG_STORE", request.param)
+    monkeypatch.setenv("RAG_MILVUS_URI", str(tmp_path / "milvus.db"))
     loads = []
 
     def load(settings):

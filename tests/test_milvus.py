@@ -90,10 +90,42 @@ def test_a_sync_that_dies_before_its_switch_changes_nothing_readers_see(settings
     assert "Nobody launched" not in " ".join(c.text for c in load_index(settings.index_location,
                                                                            None, None).chunks)
     monkeypatch.setattr(store, "put_values", real)
-    index_paths(settings, encoder)  # the next sync clears the dead one's rows and goes on
+    dead = {r["id"] for r in live_rows(settings) if r["gen"] == 2}
+    index_paths(settings, encoder)  # the next sync goes on; the dead one's rows stay unvouched
     pipeline.follow_index()
     assert "Nobody launched" in pipeline.retriever.search(DRONES, 1)[0].chunk.text
-    assert len(live_rows(settings)) == len(pipeline.index.chunks)
+    assert not dead & set(pipeline.index.vectors.ids.tolist())
+    (corpus / "bakery.txt").write_text("A bakery opens in Nice\n\nShe sells bread and cakes.\n")
+    index_paths(settings, encoder)  # once older than the live version, they are swept
+    pipeline.follow_index()
+    assert len(live_rows(settings)) == len(pipeline.index.chunks) and not dead & {r["id"] for r in live_rows(settings)}
+
+
+def test_a_sync_overtaken_by_another_machine_is_built_again_on_top_of_it(settings, encoder, corpus,
+                                                                       tmp_path, monkeypatch):
+    index_paths(settings, encoder)
+    news = tmp_path / "news"
+    news.mkdir()
+    (news / "ferry.txt").write_text("Ferry strike\n\nFerry workers in Calais struck for 48 hours.\n")
+    elsewhere = settings.model_copy(update={"index_dir": tmp_path / "other-machine"})  # its own lock
+    store = open_store(settings.index_location)
+    real = store.put_values
+    overtaken = []
+
+    def another_machine_switches_first(values):
+        real(values)
+        if not overtaken and any(k.startswith("manifest-") for k in values):
+            overtaken.append(True)
+            index_paths(elsewhere, encoder, [news])  # finishes between our manifest and our switch
+
+    monkeypatch.setattr(store, "put_values", another_machine_switches_first)
+    (corpus / "bakery.txt").write_text("A bakery opens in Nice\n\nShe sells bread and cakes.\n")
+    index_paths(settings, encoder)
+    assert overtaken and live_generation_name(settings.index_location) == "v3"
+    files = read_manifest(settings.index_location)["files"]
+    assert "ferry.txt" in files  # the other machine's change was kept ...
+    assert files["bakery.txt"]["title"] == "A bakery opens in Nice"  # ... and ours made on top
+    assert len(live_rows(settings)) == len(load_index(settings.index_location, None, None).chunks)
 
 
 def test_an_index_of_another_embedding_model_is_refused_with_what_to_run(settings, encoder):
@@ -119,6 +151,18 @@ def test_a_damaged_manifest_is_refused_then_rebuilt_from_the_same_folders(settin
     report, _ = index_paths(settings, encoder)  # the roots survive in their own row
     assert report.files == 3
     assert build_pipeline(settings, encoder=encoder, llm=FakeLLM()).retriever.search(DRONES, 1)
+
+
+def test_a_store_of_another_layout_is_refused_then_rebuilt(settings, encoder):
+    index_paths(settings, encoder)
+    store = open_store(settings.index_location)
+    current = json.loads(store.get_values(["CURRENT"])["CURRENT"])
+    store.put_values({"CURRENT": json.dumps({**current, "format": 0})})  # as an older app wrote it
+    with pytest.raises(IndexMismatchError, match="store format 0.*rag index --collection default"):
+        build_pipeline(settings, encoder=encoder, llm=FakeLLM())
+    report, _ = index_paths(settings, encoder)
+    assert report.embedded == report.chunks == 4  # rebuilt whole, in the current layout
+    assert build_pipeline(settings, encoder=encoder, llm=FakeLLM()).index.generation == "v1"
 
 
 def test_collection_names_map_to_distinct_milvus_names():

@@ -350,7 +350,8 @@ class ChatPage:
                 # The folder joins the library; naming each file brings back one removed before.
                 _, skipped = index_paths(self.settings, self.pipeline.encoder,
                                          [folder, *(folder / name for name in copied)], progress=True,
-                                         waiting=lambda message: progress(0.1, desc=message))
+                                         waiting=lambda message: progress(0.1, desc=message),
+                                         only_given=True)
                 self.pipeline.reload_index()
             except RagError as exc:
                 return self.documents(), error_html(str(exc)), None, self.document_choices()
