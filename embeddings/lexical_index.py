@@ -44,10 +44,10 @@ class LexicalIndex:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
 
-    def top(self, query: list[str], depth: int) -> list[tuple[int, float]]:
+    def top(self, terms: list[str], depth: int) -> list[tuple[int, float]]:
         """(row, BM25 score) of the depth best rows that hold a query token, best first (ties
         by row, so the order is deterministic)."""
-        scores = self.scores(query)
+        scores = self.scores(terms)
         n = len(scores)
         best = np.argpartition(-scores, depth - 1)[:depth] if depth < n else np.arange(n)
         best = best[np.lexsort((best, -scores[best]))]

@@ -48,6 +48,7 @@ import numpy as np
 
 from embeddings.encoder import Encoder
 from embeddings.lexical_index import LexicalIndex
+from embeddings.search import DenseSearch, LexicalSearch
 from embeddings.vector_index import VectorIndex
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, InputError
 from rag.schema import Chunk
@@ -85,8 +86,10 @@ class Index:
     """An index in memory: chunks, their vectors, the lexical index and the manifest."""
 
     chunks: list[Chunk]
-    vectors: VectorIndex  # or MilvusPassages; NewVectors in an index assembled to be saved
-    lexical: LexicalIndex | None  # or MilvusPassages; None in an index assembled to be saved
+    # FAISS and bm25s, or MilvusPassages for both (embeddings.search); in an index assembled
+    # to be saved, NewVectors and None (the backend builds its own).
+    vectors: DenseSearch
+    lexical: LexicalSearch | None
     embedder: str
     chunking: dict
     files: dict[str, IndexedFile]
@@ -364,13 +367,15 @@ def chunk_from_json(row: dict) -> Chunk:
     return Chunk(**row)
 
 
-def load_index(index_dir: Location, embedder: str | None, dim: int | None, attempts: int = 3) -> Index:
+def load_index(index_dir: Location, embedder: str | None, dim: int | None, attempts: int = 3,
+               reuse: Index | None = None) -> Index:
     """Load the live index, refusing one built with another format or embedding model
     (embedder and dim None: whichever model built it, e.g. to sync or edit it). CURRENT is
     read once, and everything comes from the generation it names; when a writer swaps in a
-    newer one mid-read (and removes this one), the newer one is loaded instead."""
+    newer one mid-read (and removes this one), the newer one is loaded instead. `reuse`, the
+    index loaded before, lets Milvus read only what changed (rag.index_milvus)."""
     if isinstance(index_dir, MilvusLocation):
-        return _milvus().load_index(index_dir, embedder, dim)
+        return _milvus().load_index(index_dir, embedder, dim, reuse)
     index_dir = Path(index_dir)
     gen = _live_generation(index_dir)
     try:
@@ -378,7 +383,7 @@ def load_index(index_dir: Location, embedder: str | None, dim: int | None, attem
     except IndexCorruptError:
         if attempts <= 1 or live_generation_name(index_dir) in ("", gen.name if gen else ""):
             raise
-        return load_index(index_dir, embedder, dim, attempts - 1)
+        return load_index(index_dir, embedder, dim, attempts - 1, reuse)
 
 
 def check_manifest(manifest: dict, where: str, embedder: str | None, dim: int | None) -> int:

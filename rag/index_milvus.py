@@ -53,6 +53,7 @@ from rag.errors import (IndexBusyError, IndexCorruptError, IndexMismatchError, I
                         StoreUnavailableError)
 from rag.index import (Index, check_manifest, chunk_from_json, lexical_terms, manifest_files,
                        manifest_of)
+from rag.schema import Chunk
 from rag.settings import MilvusLocation
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,10 @@ def _advice(exc: Exception, location: MilvusLocation) -> str:
 
 def _current(store: MilvusStore) -> dict | None:
     raw = store.get_values(["CURRENT"]).get("CURRENT")
-    return json.loads(raw) if raw else None
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return {"format": "unreadable"}  # refused as another layout, and rebuilt by a sync
 
 
 def _guarded(location: MilvusLocation, work):
@@ -174,9 +178,13 @@ def read_manifest(location: MilvusLocation) -> dict:
         store, location, _current(store) if store.exists() else None))
 
 
-def load_index(location: MilvusLocation, embedder: str | None, dim: int | None) -> Index:
+def load_index(location: MilvusLocation, embedder: str | None, dim: int | None,
+               reuse: Index | None = None, attempts: int = 3) -> Index:
     """The live version as an Index whose searches run in Milvus (see the module docstring);
-    refuses one made by another embedding model or format, as rag.index.load_index does."""
+    refuses one made by another embedding model or format, as rag.index.load_index does.
+    Passages of `reuse` (the version a server answers from) that the new version still
+    vouches for are kept, so moving to a new version reads only what changed. When a sync
+    deletes rows mid-read, the version it switched to is loaded instead."""
     def load(store: MilvusStore) -> Index:
         current = _current(store) if store.exists() else None
         manifest = _manifest(store, location, current)
@@ -188,17 +196,26 @@ def load_index(location: MilvusLocation, embedder: str | None, dim: int | None) 
         except StoreMismatch as exc:
             raise IndexMismatchError(f"{where} holds {exc}: run `rag index` to rebuild it.") from exc
         vouched = manifest.get("rows", {})
-        found = sorted((int(r["id"]), r["payload"])
-                       for r in store.rows(current["version"], ["source", "payload"], _ranges(manifest))
-                       if vouched.get(r["source"]) == int(r["id"]) >> BATCH_BITS)
-        chunks = [chunk_from_json(json.loads(payload)) for _, payload in found]
-        if len(chunks) != manifest.get("chunks"):
-            raise IndexCorruptError(f"{where} is inconsistent ({len(chunks)} passages, the manifest "
+        known: dict[int, Chunk] = {}
+        if reuse is not None and isinstance(reuse.vectors, MilvusPassages) and \
+                reuse.vectors.store is store and reuse.embedder == manifest["embedder"]:
+            known = {i: c for i, c in zip(reuse.vectors.ids.tolist(), reuse.chunks)
+                     if vouched.get(c.source) == i >> BATCH_BITS}
+        have = {i >> BATCH_BITS for i in known}
+        ranges = [(a, b) for a, b in _ranges(manifest) if a >> BATCH_BITS not in have]
+        found = sorted([*known.items(), *(
+            (int(r["id"]), chunk_from_json(json.loads(r["payload"])))
+            for r in store.rows(current["version"], ["source", "payload"], ranges)
+            if vouched.get(r["source"]) == int(r["id"]) >> BATCH_BITS)], key=lambda item: item[0])
+        if len(found) != manifest.get("chunks"):
+            if attempts > 1 and (_current(store) or {}).get("version") != current["version"]:
+                return load_index(location, embedder, dim, reuse, attempts - 1)
+            raise IndexCorruptError(f"{where} is inconsistent ({len(found)} passages, the manifest "
                                     f"says {manifest.get('chunks')}): run `rag index` to rebuild it.")
         passages = MilvusPassages(store, np.asarray([i for i, _ in found], np.int64), size,
                                   current["version"])
-        return Index(chunks, passages, passages, manifest["embedder"], manifest["chunking"],
-                     manifest_files(manifest), list(manifest.get("roots", [])),
+        return Index([c for _, c in found], passages, passages, manifest["embedder"],
+                     manifest["chunking"], manifest_files(manifest), list(manifest.get("roots", [])),
                      list(manifest.get("excluded", [])), f"v{current['version']}")
     return _guarded(location, load)
 

@@ -141,8 +141,9 @@ class Pipeline:
     def reload_index(self, settings: Settings | None = None) -> None:
         """Pick up a rebuilt index (e.g. after an upload), or with `settings` for another
         collection that collection's index, without reloading the models."""
+        reuse = self.index if settings is None or settings.collection == self.settings.collection else None
         settings = settings or self.settings
-        index = load_index(settings.index_location, self.encoder.name, self.encoder.dim)
+        index = load_index(settings.index_location, self.encoder.name, self.encoder.dim, reuse=reuse)
         self.settings, self.retriever = settings, Retriever(index, self.encoder, settings.retrieval)
 
     def follow_index(self) -> None:

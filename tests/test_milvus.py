@@ -67,6 +67,24 @@ def test_a_sync_writes_only_what_changed_and_deletes_what_it_replaced(settings, 
     assert "sub/loan.md" not in after.values() and live_generation_name(settings.index_location) == "v2"
 
 
+def test_a_server_moving_to_a_new_version_reads_only_the_changed_passages(settings, encoder, corpus,
+                                                                          monkeypatch):
+    index_paths(settings, encoder)
+    pipeline = build_pipeline(settings, encoder=encoder, llm=FakeLLM())
+    store = open_store(settings.index_location)
+    read, real = [], store.rows
+    monkeypatch.setattr(store, "rows", lambda gen, fields, ranges: read.extend(ranges) or real(gen, fields, ranges))
+    (corpus / "bakery.txt").write_text("A bakery opens in Nice\n\nShe sells bread and cakes.\n")
+    index_paths(settings, encoder)
+    read.clear()
+    pipeline.follow_index()
+    [(start, end)] = read  # the one new batch: the changed file's passage
+    assert end - start == 1
+    fresh = load_index(settings.index_location, encoder.name, encoder.dim)  # read whole
+    assert pipeline.index.chunks == fresh.chunks
+    assert pipeline.index.vectors.ids.tolist() == fresh.vectors.ids.tolist()
+
+
 def test_a_sync_that_dies_before_its_switch_changes_nothing_readers_see(settings, encoder, corpus,
                                                                         monkeypatch):
     index_paths(settings, encoder)
