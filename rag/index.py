@@ -321,10 +321,18 @@ def manifest_of(index: Index) -> dict:
             "files": {s: asdict(f) for s, f in sorted(index.files.items())}}
 
 
+def milvus_collections(location: MilvusLocation) -> list[str]:
+    """The names of the collections that have an index in location's Milvus store."""
+    return _milvus().list_collections(location)
+
+
 def _milvus():
     """rag.index_milvus, imported when a collection lives in Milvus (it needs pymilvus)."""
-    from rag import index_milvus
-
+    try:
+        from rag import index_milvus
+    except ImportError as exc:
+        raise InputError(f"RAG_STORE=milvus needs the Milvus client ({exc}): install it with "
+                         "`pip install -e '.[milvus]'` (./install.sh includes it).") from exc
     return index_milvus
 
 

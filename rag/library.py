@@ -33,7 +33,8 @@ from embeddings.vector_index import VectorIndex
 from rag.chunk import chunk_document
 from rag.errors import IndexMissingError, InputError, RagError
 from rag.index import (Index, IndexedFile, Location, assemble_index, chunking_config, index_exists,
-                       load_index, manifest_files, read_library, read_manifest, save_index, writing)
+                       load_index, manifest_files, milvus_collections, read_library, read_manifest,
+                       save_index, writing)
 from rag.ingest import SUPPORTED_NAMES, Skipped, content_hash, find_files, parse_document, read_file
 from rag.schema import Chunk
 from rag.settings import DEFAULT_COLLECTION, MilvusLocation, Settings, valid_collection_name
@@ -281,9 +282,7 @@ def list_collections(settings: Settings) -> list[Collection]:
     names = {DEFAULT_COLLECTION, settings.collection}
     folder = Path(settings.data_dir) / "collections"
     if isinstance(settings.index_location, MilvusLocation):
-        from rag.index_milvus import list_collections as in_milvus
-
-        names |= {n for n in in_milvus(settings.index_location) if valid_collection_name(n)}
+        names |= {n for n in milvus_collections(settings.index_location) if valid_collection_name(n)}
     elif folder.is_dir():
         names |= {d.name for d in folder.iterdir()
                   if valid_collection_name(d.name) and index_exists(d / "index")}
