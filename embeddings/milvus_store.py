@@ -5,9 +5,9 @@ One code path serves Milvus Lite (the URI is a file path: pymilvus starts the em
 engine in this process, which then holds the file's lock) and a Milvus server or cluster
 (`http://host:19530`, shared by many processes and machines).
 
-Each passage row holds its vector, its BM25 terms (the caller's tokens, space-joined:
-the same stemming and stopwords as the FAISS backend's bm25s, so both score the same
-words), an opaque payload string, its source and `gen`, the library version that
+Each passage row holds its vector, its BM25 terms (the caller's tokens, each written in
+hex so Milvus' analyzer cannot split them: the same stemming and stopwords as the FAISS
+backend's bm25s, so both score the same words), an opaque payload string, its source and `gen`, the library version that
 wrote it. Milvus turns the terms into a sparse BM25 vector itself (a BM25 function on
 the field), so dense and lexical search both run in the engine. A reader passes the
 version it loaded as `max_gen`: rows written by a newer, unfinished sync are invisible
@@ -19,7 +19,9 @@ measures its recall@10 against exact search and its latency at 100k and 1M passa
 
 from __future__ import annotations
 
+import copy
 import logging
+import re
 from collections.abc import Iterator
 
 import numpy as np
@@ -36,6 +38,9 @@ PAGE = 10_000  # rows per query (Milvus returns at most 16,384)
 MAX_TEXT = 65_535  # Milvus' longest VARCHAR, in bytes
 TIMEOUT = 30.0  # seconds for one call before the store counts as unreachable
 CONNECT_TIMEOUT = 5.0
+# What pymilvus and grpc say when the store cannot be reached (anything else is a refusal).
+UNREACHABLE = ("fail connecting", "unavailable", "deadline", "connection", "connect to", "timeout",
+               "timed out", "closed", "socket", "failed to connect", "open local milvus failed")
 HNSW = {"M": 16, "efConstruction": 200}
 EF = 128  # HNSW candidates per query: recall@10 >= 0.95 at 1M (rag bench --store milvus)
 BM25 = {"bm25_k1": 1.2, "bm25_b": 0.75}  # bm25s' defaults, as the FAISS backend uses
@@ -43,6 +48,14 @@ BM25 = {"bm25_k1": 1.2, "bm25_b": 0.75}  # bm25s' defaults, as the FAISS backend
 
 class StoreUnavailable(ConnectionError):
     """The Milvus store could not be reached or refused a call; the message names the URI."""
+
+
+class StoreChanged(StoreUnavailable):
+    """Rows a reader was promised are gone: a newer library version replaced them."""
+
+
+class StoreRefused(RuntimeError):
+    """The Milvus store was reached but refused a call (a value too long, a bad expression)."""
 
 
 class StoreMismatch(ValueError):
@@ -59,12 +72,13 @@ class MilvusStore:
     """The passages and the key-value rows of one library, in one Milvus database."""
 
     def __init__(self, uri: str, base: str) -> None:
-        self.uri = uri
+        self.uri, self.display = uri, display_uri(uri)
         self.passages, self.meta = f"{base}_passages", f"{base}_meta"
+        self._twins: dict[str, MilvusStore] = {}
         try:
             self._connect()
         except Exception as exc:  # pymilvus raises its own and grpc's errors here
-            raise StoreUnavailable(f"Cannot reach the Milvus store at {uri}: {_reason(exc)}") from exc
+            raise StoreUnavailable(f"Cannot reach the Milvus store at {self.display}: {_reason(exc)}") from exc
 
     def _connect(self) -> None:
         from pymilvus import MilvusClient
@@ -72,9 +86,10 @@ class MilvusStore:
         self._client = MilvusClient(uri=self.uri, timeout=CONNECT_TIMEOUT)
 
     def _call(self, method: str, *args, **kwargs):
-        """client.method(...), its failures as StoreUnavailable naming the URI. After a failed
-        call the next one connects afresh (pymilvus gives up on a connection once the server
-        went away), and a restarted engine's collections, which start released, are loaded."""
+        """client.method(...): a failure to reach the store is StoreUnavailable, a call it
+        refuses StoreRefused, both naming the URI. After a lost connection the next call
+        connects afresh (pymilvus gives up on a connection once the server went away), and a
+        restarted engine's collections, which start released, are loaded again."""
         try:
             if self._client is None:
                 self._connect()
@@ -82,13 +97,19 @@ class MilvusStore:
             return getattr(self._client, method)(*args, timeout=TIMEOUT, **kwargs)
         except Exception as exc:
             if "load()" not in str(exc) and "not loaded" not in str(exc):
-                self._client = None
-                raise StoreUnavailable(f"The Milvus store at {self.uri} failed ({method}): {_reason(exc)}") from exc
+                raise self._failure(method, exc) from exc
         try:
             self.open()
             return getattr(self._client, method)(*args, timeout=TIMEOUT, **kwargs)
         except Exception as exc:
-            raise StoreUnavailable(f"The Milvus store at {self.uri} failed ({method}): {_reason(exc)}") from exc
+            raise self._failure(method, exc) from exc
+
+    def _failure(self, method: str, exc: Exception) -> Exception:
+        reason = _reason(exc)
+        if not any(sign in reason.lower() for sign in UNREACHABLE):
+            return StoreRefused(f"The Milvus store at {self.display} refused {method}: {reason}")
+        self._client = None
+        return StoreUnavailable(f"The Milvus store at {self.display} failed ({method}): {reason}")
 
     # -- the collections ---------------------------------------------------------------
 
@@ -101,12 +122,14 @@ class MilvusStore:
         names = self._call("list_collections")
         return sorted(n[: -len("_meta")] for n in names if n.startswith(prefix) and n.endswith("_meta"))
 
-    def create(self, dim: int) -> None:
-        """Create the two collections when missing; StoreMismatch when passages exist with
-        vectors of another size."""
+    def create(self, dim: int, passages: bool = True) -> None:
+        """Create the two collections when missing (the key-value one only, without passages);
+        StoreMismatch when passages exist with vectors of another size."""
         from pymilvus import DataType, Function, FunctionType, MilvusClient
 
-        if self._call("has_collection", self.passages):
+        if not passages:
+            pass
+        elif self._call("has_collection", self.passages):
             have = self.dimension()
             if have != dim:
                 raise StoreMismatch(f"{self.passages} holds {have}-dimensional vectors, not {dim}")
@@ -136,7 +159,8 @@ class MilvusStore:
             index.add_index("unused", index_type="FLAT", metric_type="L2")
             self._call("create_collection", self.meta, schema=schema, index_params=index,
                        consistency_level="Strong")
-        self._call("load_collection", self.passages)
+        if passages:
+            self._call("load_collection", self.passages)
         self._call("load_collection", self.meta)
 
     def open(self) -> None:
@@ -158,6 +182,26 @@ class MilvusStore:
         for name in (self.passages, self.meta):
             if self._call("has_collection", name):
                 self._call("drop_collection", name)
+
+    def on(self, passages: str) -> "MilvusStore":
+        """This store with its passages in the collection named passages (a library rebuilt
+        for another vector size or layout goes into a new one, beside the live one)."""
+        if passages == self.passages:
+            return self
+        if passages not in self._twins:
+            twin = copy.copy(self)
+            twin.passages, twin._twins = passages, {}
+            self._twins[passages] = twin
+        return self._twins[passages]
+
+    def has_passages(self) -> bool:
+        """True when the passages collection exists."""
+        return bool(self._call("has_collection", self.passages))
+
+    def drop_passages(self) -> None:
+        """Delete the passages collection."""
+        if self.has_passages():
+            self._call("drop_collection", self.passages)
 
     # -- key-value rows ----------------------------------------------------------------
 
@@ -187,12 +231,17 @@ class MilvusStore:
 
     # -- passages ----------------------------------------------------------------------
 
-    def insert(self, ids: list[int], vectors: np.ndarray, terms: list[str], sources: list[str],
+    def insert(self, ids: list[int], vectors: np.ndarray, terms: list[list[str]], sources: list[str],
                payloads: list[str], gen: int) -> None:
-        """Add passage rows, all written by library version gen."""
+        """Add passage rows, all written by library version gen; terms are each row's BM25
+        tokens; a payload or source over MAX_TEXT bytes is StoreRefused, naming the source."""
+        for source, payload in zip(sources, payloads):
+            if max(len(payload.encode()), len(source.encode())) > MAX_TEXT:
+                raise StoreRefused(f"{source} has a passage of {len(payload.encode()):,} bytes, more than "
+                                   f"Milvus stores in one field ({MAX_TEXT:,})")
         for start in range(0, len(ids), BATCH):
             end = start + BATCH
-            rows = [{"id": int(i), "vector": v.tolist(), "terms": t, "source": s, "gen": gen,
+            rows = [{"id": int(i), "vector": v.tolist(), "terms": _tokens(t), "source": s, "gen": gen,
                      "payload": p}
                     for i, v, t, s, p in zip(ids[start:end], vectors[start:end], terms[start:end],
                                              sources[start:end], payloads[start:end])]
@@ -238,6 +287,10 @@ class MilvusStore:
             part = [int(i) for i in ids[start:start + BATCH]]
             for row in self._call("get", self.passages, ids=part, output_fields=["vector"]):
                 found[int(row["id"])] = row["vector"]
+        missing = [int(i) for i in ids if int(i) not in found]
+        if missing:  # a sync deleted them since they were found: the caller's version is gone
+            raise StoreChanged(f"The library in the Milvus store at {self.display} changed while "
+                               f"it was read ({len(missing)} passages replaced): ask or sync again")
         return np.asarray([found[int(i)] for i in ids], dtype=np.float32)
 
     def dense(self, query: np.ndarray, depth: int, max_gen: int) -> list[tuple[int, float]]:
@@ -250,7 +303,7 @@ class MilvusStore:
 
     def lexical(self, terms: list[str], depth: int, max_gen: int) -> list[tuple[int, float]]:
         """(id, BM25 score) of the depth best rows for the terms, best first."""
-        text = " ".join(terms)
+        text = _tokens(terms)
         if not text:
             return []
         result = self._call("search", self.passages, data=[text], anns_field="sparse", limit=depth,
@@ -261,9 +314,8 @@ class MilvusStore:
 
     def document_frequency(self, term: str, max_gen: int) -> int:
         """How many rows up to version max_gen hold the term."""
-        escaped = term.replace("\\", "\\\\").replace("'", "\\'")
         rows = self._call("query", self.passages,
-                          filter=f"gen <= {int(max_gen)} and TEXT_MATCH(terms, '{escaped}')",
+                          filter=f"gen <= {int(max_gen)} and TEXT_MATCH(terms, '{_tokens([term])}')",
                           output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
 
@@ -313,6 +365,17 @@ class MilvusPassages:
         if token not in self._df:
             self._df[token] = self.store.document_frequency(token, self.gen)
         return self._df[token]
+
+
+def _tokens(terms: list[str]) -> str:
+    """The terms as the text Milvus' analyzer splits back into exactly them: each term in hex
+    (Milvus Lite has only a "standard" tokenizer, which would split s-400 or 3.5 in two)."""
+    return " ".join("x" + t.encode().hex() for t in terms)
+
+
+def display_uri(uri: str) -> str:
+    """The URI without the user and password it may carry (http://user:pass@host:19530)."""
+    return re.sub(r"(?<=://)[^/@]*@", "", uri)
 
 
 def _reason(exc: Exception) -> str:

@@ -463,7 +463,7 @@ def milvus_retrieval_at(encoder, vectors: np.ndarray, texts: list[str], qvecs: n
     step = 10_000
     for start in range(0, n, step):
         stop = min(n, start + step)
-        store.insert(list(range(start, stop)), vectors[start:stop], ["x"] * (stop - start),
+        store.insert(list(range(start, stop)), vectors[start:stop], [["x"]] * (stop - start),
                      ["s"] * (stop - start), ["{}"] * (stop - start), 1)
     store.flush()
     load_s = time.perf_counter() - started
@@ -496,7 +496,7 @@ def milvus_retrieval_at(encoder, vectors: np.ndarray, texts: list[str], qvecs: n
         began = time.perf_counter()
         for start in range(0, add, step):
             stop = min(add, start + step)
-            store.insert(list(range(n + start, n + stop)), extra[start:stop], ["x"] * (stop - start),
+            store.insert(list(range(n + start, n + stop)), extra[start:stop], [["x"]] * (stop - start),
                          ["s"] * (stop - start), ["{}"] * (stop - start), 2)
         store.flush()
         store.put_values({"CURRENT": json.dumps({"version": 2})})  # the switch

@@ -39,7 +39,11 @@ def settings_from(**flags) -> Settings:
         raise RagError("--index-dir sets the default collection's index folder: leave it out to use "
                        "--collection, whose index lives in the data folder (RAG_DATA_DIR).")
     try:
-        return Settings(**{k: v for k, v in flags.items() if v is not None})
+        settings = Settings(**{k: v for k, v in flags.items() if v is not None})
+        if flags.get("index_dir") and settings.store == "milvus":
+            raise RagError("--index-dir names a folder index, but with RAG_STORE=milvus the index "
+                           "lives in Milvus: use --collection NAME for a separate one.")
+        return settings
     except ValueError as exc:  # pydantic's ValidationError
         errors = getattr(exc, "errors", lambda: [])()
         if errors:  # the first problem, said plainly: "Bad setting collection: ..."

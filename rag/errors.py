@@ -45,3 +45,7 @@ class StoreUnavailableError(RagError):
 
 class IndexBusyError(RagError):
     """Another writer (on another machine) changed the library while this sync ran."""
+
+
+class StoreRefusedError(RagError):
+    """The index store was reached but refused the work (a value over its limits)."""

@@ -101,15 +101,16 @@ def given_path(path: Path) -> Path:
     return path.resolve()
 
 
-def plan_library(previous: Index | None, paths: list[Path], replace_all: bool = False
-                 ) -> tuple[list[Path], set[str]]:
-    """The library's roots and excluded files after adding paths (see the module docstring)."""
+def plan_library(previous: Index | None, paths: list[Path], replace_all: bool = False,
+                 keep_excluded: bool = False) -> tuple[list[Path], set[str]]:
+    """The library's roots and excluded files after adding paths (see the module docstring);
+    keep_excluded keeps exclusions of files this disk does not have (another replica's)."""
     given = [given_path(p) for p in paths]
     if previous is None or replace_all:
         roots, excluded = [], set()
     else:
         roots = [Path(r) for r in previous.roots]
-        excluded = {p for p in previous.excluded if Path(p).exists()}  # forget deleted files
+        excluded = {p for p in previous.excluded if keep_excluded or Path(p).exists()}  # forget deleted files
     for path in given:
         excluded.discard(str(path))  # named again: the user wants it back
         if not _covered(path, roots):
@@ -121,8 +122,9 @@ def scan_library(roots: list[Path], excluded: set[str], previous: Index | None,
                  chunk_words: int, chunk_overlap: int, only: list[Path] | None = None) -> Scan:
     """Every file under roots as passages: unchanged files keep their previous chunks
     (not read at all when size and mtime match), others are read, parsed and chunked.
-    With `only`, roots it does not name keep what the index holds, unread: an upload to one
-    replica must not drop the roots that only another replica's disk has."""
+    With `only`, only those files are read and every other indexed file is kept as it is,
+    whether or not it is on this disk: an upload to one replica must not drop what only
+    another replica's disk holds."""
     kept: dict[str, list[Chunk]] = {}
     if previous is not None and previous.chunking == chunking_config(chunk_words, chunk_overlap):
         for c in previous.chunks:
@@ -133,22 +135,26 @@ def scan_library(roots: list[Path], excluded: set[str], previous: Index | None,
     live: list[Path] = []
     skipped: list[Skipped] = []
     seen: set[str] = set()
+    named = None
+    if only is not None and kept:  # keep every indexed file but the named ones, unread
+        named = {str(p) for p in only}
+        for source, entry in old_files.items():
+            if entry.path not in named and source in kept:
+                files[source] = entry
+                chunks.extend(kept[source])
+                seen.add(entry.path)
     for root in roots:
-        if only is not None and root not in only and previous is not None and kept:
+        if named is not None:
             live.append(root)
-            for source, entry in old_files.items():
-                path = Path(entry.path) if entry.path else None
-                if path and (path == root or path.is_relative_to(root)) and source in kept:
-                    files[source] = entry
-                    chunks.extend(kept[source])
-            continue
-        if not root.exists():
+            if not root.exists():
+                continue
+        elif not root.exists():
             skipped.append(Skipped(str(root), "no longer exists; its documents left the index"))
             continue
         live.append(root)
         for base, file in find_files([root]):
             path = str(file)
-            if path in seen or path in excluded:
+            if path in seen or path in excluded or (named is not None and path not in named):
                 continue
             seen.add(path)
             source = file.relative_to(base).as_posix()

@@ -154,18 +154,30 @@ class Pipeline:
         if live and live not in (self.index.generation, self._unreadable):
             try:
                 self.reload_index()
+            except StoreUnavailableError as exc:  # a blip: try again before the next answer
+                log.warning("still answering from the loaded index: %s", exc)
             except RagError as exc:
                 self._unreadable = live
                 log.warning("still answering from the loaded index: %s", exc)
 
     def health(self) -> tuple[bool, str]:
-        """Whether questions can be answered now and, either way, why (for a load balancer):
-        the collection's index must exist where the settings put it, and be reachable."""
+        """Whether questions can be answered now and, either way, why, for a load balancer that
+        anyone may ask: the index must exist and be reachable, and the embedding model answer.
+        The reasons name no file, URI or setting value (the log has the whole error)."""
         try:
             if not index_exists(self.settings.index_location):
-                return False, f"collection '{self.settings.collection}' has no index: run `rag index`"
+                return False, f"collection '{self.settings.collection}' has no index"
+        except StoreUnavailableError as exc:
+            log.warning("health check: %s", exc)
+            return False, "the index store cannot be reached"
         except RagError as exc:
-            return False, str(exc)
+            log.warning("health check: %s", exc)
+            return False, "the index cannot be read"
+        try:
+            self.encoder.encode(["health check"])
+        except (ConnectionError, RagError) as exc:
+            log.warning("health check: %s", exc)
+            return False, "the embedding model cannot be reached"
         return True, (f"collection '{self.settings.collection}': {len(self.index.files)} documents, "
                       f"{len(self.index.chunks)} passages")
 
@@ -196,11 +208,21 @@ class Pipeline:
                    temperature: float | None = None,
                    max_tokens: int | None = None) -> Iterator[Event]:
         """Retrieve, rank, ask the model for its verdict and answer, verify; yields
-        Retrieved, Token..., Final.
+        Retrieved, Token..., Final. An index or embeddings server that goes away at any step
+        is a StoreUnavailableError, whose message names it.
 
         `query` is the standalone form of a follow-up question (see rag.conversation);
         it replaces the question for retrieval and for the model.
         """
+        try:
+            yield from self._answer_stream(question, k, query, temperature, max_tokens)
+        except ConnectionError as exc:  # an index server (Milvus) or an embeddings server is gone
+            raise StoreUnavailableError(f"{str(exc).rstrip('.')}. Questions are answered again once it "
+                                        "is back.") from exc
+
+    def _answer_stream(self, question: str, k: int | None, query: str | None,
+                       temperature: float | None, max_tokens: int | None) -> Iterator[Event]:
+        """ask_stream's work."""
         started = time.perf_counter()
         shown = clean_question(question)
         # The standalone form adds context the user did not type: clip it, never blame them.
@@ -208,13 +230,9 @@ class Pipeline:
         self.follow_index()
         retriever = self.retriever  # one index for the whole question, even mid-upload
         encoder = Remembering(self.encoder)  # the sentences are embedded once: ranked, then checked
-        try:
-            hits = retriever.search(question, k or self.settings.k)
-            rarity = idf(retriever.index.lexical.document_frequency, len(retriever.index.chunks))
-            ranked = rank_sentences(question, hits, encoder, rarity)
-        except ConnectionError as exc:  # an index server (Milvus) or an embeddings server is gone
-            raise StoreUnavailableError(f"{str(exc).rstrip('.')}. Questions are answered again once it "
-                                        "is back.") from exc
+        hits = retriever.search(question, k or self.settings.k)
+        rarity = idf(retriever.index.lexical.document_frequency, len(retriever.index.chunks))
+        ranked = rank_sentences(question, hits, encoder, rarity)
         timings = {"retrieve": (time.perf_counter() - started) * 1000}
         yield Retrieved(tuple(hits))
         raw, verdict, shown_sentences, excerpts = "", None, [], {}
@@ -372,9 +390,10 @@ def _sync(settings: Settings, encoder: Encoder, paths: list[Path], progress: boo
             raise InputError(f"Collection '{settings.collection}' is empty: give files or folders, "
                              f"e.g. `rag index --collection {settings.collection} ~/articles`.")
         paths = list(settings.corpus)
-    roots, excluded = plan_library(previous, paths, replace)
+    roots, excluded = plan_library(previous, paths, replace, keep_excluded=only_given)
+    named = [f for p in paths for f in ([given_path(p)] if given_path(p).is_file() else [])]
     scan = scan_library(roots, excluded, previous, settings.chunk_words, settings.chunk_overlap,
-                        [given_path(p) for p in paths] if only_given and paths else None)
+                        named if only_given else None)
     fresh = previous is None or replace or not previous.files
     if not scan.files and paths and fresh:
         raise no_documents(paths, scan.skipped)

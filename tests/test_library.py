@@ -153,18 +153,23 @@ def test_a_damaged_index_is_rebuilt_from_the_same_folders(settings, encoder, new
     assert len(load_index(settings.index_location, encoder.name, encoder.dim).chunks) == report.chunks
 
 
-def test_an_upload_reads_only_itself_and_keeps_roots_this_disk_lacks(settings, encoder, news, tmp_path):
+def test_an_upload_reads_only_itself_and_keeps_what_this_disk_lacks(settings, encoder, news, tmp_path):
     index_paths(settings, encoder)
     index_paths(settings, encoder, [news])
-    shutil.rmtree(news)  # a root on another replica's disk, not on this one
-    upload = tmp_path / "uploads"
+    remove_documents(settings, [str(news / "ferry.txt")])  # excluded, then gone from this disk
+    shutil.rmtree(news)  # what another replica's disk holds, not this one
+    upload = tmp_path / "uploads"  # the same path on every replica
     upload.mkdir()
-    (upload / "rain.txt").write_text("Rain in Oslo\n\nIt rained in Oslo for nine days in a row.\n")
-    report, _ = index_paths(settings, encoder, [upload], only_given=True)
+    (upload / "a.txt").write_text("Rain in Oslo\n\nIt rained in Oslo for nine days in a row.\n")
+    index_paths(settings, encoder, [upload, upload / "a.txt"], only_given=True)  # replica A
+    (upload / "a.txt").unlink()  # replica B's disk has its own uploads folder
+    (upload / "b.txt").write_text("Snow in Bergen\n\nIt snowed in Bergen on Friday.\n")
+    report, _ = index_paths(settings, encoder, [upload, upload / "b.txt"], only_given=True)
     assert report.added == 1 and report.removed == 0
-    assert sources(settings) == {"bakery.txt", "drones.txt", "sub/loan.md", "ferry.txt", "rain.txt"}
-    report, _ = index_paths(settings, encoder)  # a full sync on this disk does drop it
-    assert report.removed == 1 and "ferry.txt" not in sources(settings)
+    assert sources(settings) == {"bakery.txt", "drones.txt", "sub/loan.md", "a.txt", "b.txt"}
+    assert read_manifest(settings.index_location)["excluded"] == [str((news / "ferry.txt").resolve())]
+    report, _ = index_paths(settings, encoder)  # a full sync on this disk drops what it lacks
+    assert report.removed == 1 and "a.txt" not in sources(settings)
 
 
 def test_named_collection_with_nothing_to_index_says_how(settings, encoder):
@@ -282,6 +287,14 @@ def test_docs_list_and_remove(run, corpus):
     assert str((corpus / "sub" / "loan.md").resolve()) in listed.output
     assert "sub/loan.md" not in run("index").output
     assert "2 documents" in run("docs", "list").output
+
+
+def test_index_dir_is_refused_where_the_index_lives_in_milvus(run, tmp_path, news):
+    result = run("index", "--index-dir", str(tmp_path / "elsewhere"), str(news))
+    if os.environ["RAG_STORE"] == "milvus":  # it would sync the shared collection instead
+        assert result.exit_code == 2 and "use --collection NAME" in result.output
+    else:
+        assert result.exit_code == 0 and (tmp_path / "elsewhere" / "CURRENT").exists()
 
 
 def test_docs_remove_of_a_file_not_indexed_is_a_user_error(run, corpus, tmp_path):

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from embeddings.milvus_store import collection_base
-from rag.errors import IndexCorruptError, IndexMismatchError, StoreUnavailableError
-from rag.index import live_generation_name, load_index, read_manifest
+from embeddings.milvus_store import MilvusStore, collection_base
+from rag.errors import IndexCorruptError, IndexMismatchError, StoreRefusedError, StoreUnavailableError
+from rag.index import live_generation_name, load_index, read_library, read_manifest
 from rag.index_milvus import PREFIX, _decode, open_store
+from rag.library import remove_documents
 from rag.pipeline import build_pipeline, index_paths
 from rag.settings import Settings
 from tests.conftest import REPO, free_port
@@ -33,9 +34,19 @@ def settings(tmp_path, corpus) -> Settings:
                     store="milvus", milvus_uri=str(tmp_path / "milvus.db"))
 
 
+@pytest.fixture
+def news(tmp_path) -> Path:
+    folder = tmp_path / "news"
+    folder.mkdir()
+    (folder / "ferry.txt").write_text("Ferry strike in Calais\n\nFerry workers in Calais went on "
+                                      "strike for 48 hours on Tuesday.\n")
+    return folder
+
+
 def live_rows(settings) -> list[dict]:
     """Every passage row in the store, live or not."""
-    store = open_store(settings.index_location)
+    meta = open_store(settings.index_location)
+    store = meta.on(json.loads(meta.get_values(["CURRENT"])["CURRENT"])["passages"])
     return store._client.query(store.passages, filter="id >= 0", output_fields=["id", "source", "gen"])
 
 
@@ -71,9 +82,9 @@ def test_a_server_moving_to_a_new_version_reads_only_the_changed_passages(settin
                                                                           monkeypatch):
     index_paths(settings, encoder)
     pipeline = build_pipeline(settings, encoder=encoder, llm=FakeLLM())
-    store = open_store(settings.index_location)
-    read, real = [], store.rows
-    monkeypatch.setattr(store, "rows", lambda gen, fields, ranges: read.extend(ranges) or real(gen, fields, ranges))
+    read, real = [], MilvusStore.rows
+    monkeypatch.setattr(MilvusStore, "rows",
+                        lambda self, gen, fields, ranges: read.extend(ranges) or real(self, gen, fields, ranges))
     (corpus / "bakery.txt").write_text("A bakery opens in Nice\n\nShe sells bread and cakes.\n")
     index_paths(settings, encoder)
     read.clear()
@@ -180,7 +191,36 @@ def test_a_store_of_another_layout_is_refused_then_rebuilt(settings, encoder):
         build_pipeline(settings, encoder=encoder, llm=FakeLLM())
     report, _ = index_paths(settings, encoder)
     assert report.embedded == report.chunks == 4  # rebuilt whole, in the current layout
-    assert build_pipeline(settings, encoder=encoder, llm=FakeLLM()).index.generation == "v1"
+    assert build_pipeline(settings, encoder=encoder, llm=FakeLLM()).index.generation == "v2"
+    assert len(live_rows(settings)) == 4
+
+
+def test_a_rebuild_for_another_vector_size_leaves_the_library_answering_until_it_is_done(
+        settings, encoder, news, monkeypatch):
+    index_paths(settings, encoder)
+    index_paths(settings, encoder, [news])
+    old_passages = json.loads(open_store(settings.index_location).get_values(["CURRENT"])["CURRENT"])["passages"]
+
+    class Wider(FakeEncoder):
+        name, dim = "wider-model", 128
+
+    real = MilvusStore.insert
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C while the rebuilt library is being written
+
+    monkeypatch.setattr(MilvusStore, "insert", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        index_paths(settings, Wider())
+    pipeline = build_pipeline(settings, encoder=encoder, llm=FakeLLM())  # the old library answers
+    assert pipeline.retriever.search("Calais ferry strike", 1)[0].chunk.source == "ferry.txt"
+    assert len(read_library(settings.index_location)[0]) == 2  # and its folders are known
+    monkeypatch.setattr(MilvusStore, "insert", real)
+    report, _ = index_paths(settings, Wider())
+    assert report.files == 4 and report.embedded == report.chunks
+    rebuilt = build_pipeline(settings, encoder=Wider(), llm=FakeLLM())
+    assert rebuilt.index.dim == 128 and rebuilt.retriever.search("Calais ferry strike", 1)
+    assert not open_store(settings.index_location).on(old_passages).has_passages()  # dropped after
 
 
 def test_collection_names_map_to_distinct_milvus_names():
@@ -312,6 +352,20 @@ def test_manifest_rows_are_json_for_any_library_size(settings, encoder, tmp_path
     assert len(read_manifest(settings.index_location)["files"]) == 400
     assert "is 2093" in build_pipeline(settings, encoder=encoder, llm=FakeLLM()).retriever.search(
         "code of note 299", 1)[0].chunk.text
+    remove_documents(settings, [str(p) for p in sorted(many.iterdir())[:300]])  # ~60 KB of exclusions
+    roots, excluded = read_library(settings.index_location)
+    assert roots == [str(many.resolve())] and len(excluded) == 300
+    assert len(read_manifest(settings.index_location)["files"]) == 100
+
+
+def test_a_passage_longer_than_milvus_stores_names_its_file_and_changes_nothing(settings, encoder,
+                                                                              corpus):
+    index_paths(settings, encoder)
+    before = read_manifest(settings.index_location)
+    (corpus / "wall.txt").write_text("Wall\n\n" + "墙" * 23_000 + "\n")  # one 'word': 69 KB in UTF-8
+    with pytest.raises(StoreRefusedError, match="wall.txt has a passage of 69,"):
+        index_paths(settings, encoder)
+    assert read_manifest(settings.index_location) == before
 
 
 def test_healthz_says_ready_or_not_and_why_without_the_key(tmp_path, corpus, encoder, llm):
@@ -333,8 +387,9 @@ def test_healthz_says_ready_or_not_and_why_without_the_key(tmp_path, corpus, enc
             server.terminate()
             server.wait(timeout=30)
             down = page.http.get("/healthz")
-            assert down.status_code == 503 and down.json()["ready"] is False
-            assert uri in down.json()["why"]
+            assert down.status_code == 503 and down.json() == {
+                "ready": False, "why": "the index store cannot be reached", "generation": "v1"}
+            assert str(port) not in down.text and str(tmp_path) not in down.text  # no URI, no path
             server = milvus_server(data, port, log)
             assert page.http.get("/healthz").status_code == 200
     finally:
