@@ -321,9 +321,14 @@ def manifest_of(index: Index) -> dict:
             "files": {s: asdict(f) for s, f in sorted(index.files.items())}}
 
 
-def milvus_collections(location: MilvusLocation) -> list[str]:
-    """The names of the collections that have an index in location's Milvus store."""
-    return _milvus().list_collections(location)
+def stored_collections(location: Location, folder: Path) -> set[str]:
+    """The names of the collections that have an index: in location's Milvus store, or, for
+    the folder backend, the subfolders of folder (DATA_DIR/collections) that hold one."""
+    if isinstance(location, MilvusLocation):
+        return set(_milvus().list_collections(location))
+    if not Path(folder).is_dir():
+        return set()
+    return {d.name for d in Path(folder).iterdir() if index_exists(d / "index")}
 
 
 def _milvus():

@@ -33,11 +33,11 @@ from embeddings.vector_index import VectorIndex
 from rag.chunk import chunk_document
 from rag.errors import IndexMissingError, InputError, RagError
 from rag.index import (Index, IndexedFile, Location, assemble_index, chunking_config, index_exists,
-                       load_index, manifest_files, milvus_collections, read_library, read_manifest,
+                       load_index, manifest_files, read_library, read_manifest, stored_collections,
                        save_index, writing)
 from rag.ingest import SUPPORTED_NAMES, Skipped, content_hash, find_files, parse_document, read_file
 from rag.schema import Chunk
-from rag.settings import DEFAULT_COLLECTION, MilvusLocation, Settings, valid_collection_name
+from rag.settings import DEFAULT_COLLECTION, Settings, valid_collection_name
 
 log = logging.getLogger(__name__)
 
@@ -286,12 +286,8 @@ def size_text(size: int) -> str:
 def list_collections(settings: Settings) -> list[Collection]:
     """The collections in the data folder (always the default and the current one), default first."""
     names = {DEFAULT_COLLECTION, settings.collection}
-    folder = Path(settings.data_dir) / "collections"
-    if isinstance(settings.index_location, MilvusLocation):
-        names |= {n for n in milvus_collections(settings.index_location) if valid_collection_name(n)}
-    elif folder.is_dir():
-        names |= {d.name for d in folder.iterdir()
-                  if valid_collection_name(d.name) and index_exists(d / "index")}
+    names |= {n for n in stored_collections(settings.index_location, Path(settings.data_dir) / "collections")
+              if valid_collection_name(n)}
     found = []
     for name in sorted(names, key=lambda n: (n != DEFAULT_COLLECTION, n)):
         index_dir = settings.for_collection(name).index_location

@@ -67,8 +67,8 @@ class MilvusLocation:
     collection: str
     lock_dir: Path
 
-    def __str__(self) -> str:
-        return f"Milvus {self.uri}, collection {self.collection}"
+    def __str__(self) -> str:  # shown to users: never the password a URI may carry
+        return f"Milvus {re.sub(r'(?<=://)[^/@]*@', '', self.uri)}, collection {self.collection}"
 
 
 class Settings(BaseSettings):
