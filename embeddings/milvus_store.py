@@ -68,6 +68,11 @@ def collection_base(prefix: str, name: str) -> str:
     return prefix + name.replace("_", "__").replace("-", "_d")
 
 
+def library_name(prefix: str, base: str) -> str:
+    """The library name collection_base(prefix, name) was made from."""
+    return re.sub("_(.)", lambda m: "_" if m[1] == "_" else "-", base[len(prefix):])
+
+
 class MilvusStore:
     """The passages and the key-value rows of one library, in one Milvus database."""
 
@@ -117,50 +122,57 @@ class MilvusStore:
         """True when this library's key-value collection exists."""
         return bool(self._call("has_collection", self.meta))
 
-    def list_bases(self, prefix: str) -> list[str]:
-        """The bases (see collection_base) of the libraries in this database that start with prefix."""
+    def library_names(self, prefix: str) -> list[str]:
+        """The names of the libraries in this database whose bases (collection_base) start with prefix."""
         names = self._call("list_collections")
-        return sorted(n[: -len("_meta")] for n in names if n.startswith(prefix) and n.endswith("_meta"))
+        return sorted(library_name(prefix, n[: -len("_meta")]) for n in names
+                      if n.startswith(prefix) and n.endswith("_meta"))
 
     def create(self, dim: int, passages: bool = True) -> None:
-        """Create the two collections when missing (the key-value one only, without passages);
+        """Create the key-value collection, and with passages the passages one, when missing;
         StoreMismatch when passages exist with vectors of another size."""
+        if passages:
+            self._create_passages(dim)
+        self._create_meta()
+
+    def _create_passages(self, dim: int) -> None:
         from pymilvus import DataType, Function, FunctionType, MilvusClient
 
-        if not passages:
-            pass
-        elif self._call("has_collection", self.passages):
-            have = self.dimension()
-            if have != dim:
-                raise StoreMismatch(f"{self.passages} holds {have}-dimensional vectors, not {dim}")
-        else:
-            schema = MilvusClient.create_schema(auto_id=False)
-            schema.add_field("id", DataType.INT64, is_primary=True)
-            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-            schema.add_field("terms", DataType.VARCHAR, max_length=MAX_TEXT, enable_analyzer=True,
-                             enable_match=True, analyzer_params={"tokenizer": "standard"})
-            schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-            schema.add_field("source", DataType.VARCHAR, max_length=MAX_TEXT)
-            schema.add_field("gen", DataType.INT64)
-            schema.add_field("payload", DataType.VARCHAR, max_length=MAX_TEXT)
-            schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
-                                         input_field_names=["terms"], output_field_names=["sparse"]))
-            index = MilvusClient.prepare_index_params()
-            index.add_index("vector", index_type="HNSW", metric_type="IP", params=HNSW)
-            index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params=BM25)
-            self._call("create_collection", self.passages, schema=schema, index_params=index,
-                       consistency_level="Strong")
-        if not self._call("has_collection", self.meta):
-            schema = MilvusClient.create_schema(auto_id=False)
-            schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=256)
-            schema.add_field("value", DataType.VARCHAR, max_length=MAX_TEXT)
-            schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus needs a vector field
-            index = MilvusClient.prepare_index_params()
-            index.add_index("unused", index_type="FLAT", metric_type="L2")
-            self._call("create_collection", self.meta, schema=schema, index_params=index,
-                       consistency_level="Strong")
-        if passages:
-            self._call("load_collection", self.passages)
+        if self._call("has_collection", self.passages):
+            if self.dimension() != dim:
+                raise StoreMismatch(f"{self.passages} holds {self.dimension()}-dimensional vectors, not {dim}")
+            return
+        schema = MilvusClient.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        schema.add_field("terms", DataType.VARCHAR, max_length=MAX_TEXT, enable_analyzer=True,
+                         enable_match=True, analyzer_params={"tokenizer": "standard"})
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_field("source", DataType.VARCHAR, max_length=MAX_TEXT)
+        schema.add_field("gen", DataType.INT64)
+        schema.add_field("payload", DataType.VARCHAR, max_length=MAX_TEXT)
+        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                     input_field_names=["terms"], output_field_names=["sparse"]))
+        index = MilvusClient.prepare_index_params()
+        index.add_index("vector", index_type="HNSW", metric_type="IP", params=HNSW)
+        index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params=BM25)
+        self._call("create_collection", self.passages, schema=schema, index_params=index,
+                   consistency_level="Strong")
+        self._call("load_collection", self.passages)
+
+    def _create_meta(self) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        if self._call("has_collection", self.meta):
+            return
+        schema = MilvusClient.create_schema(auto_id=False)
+        schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=256)
+        schema.add_field("value", DataType.VARCHAR, max_length=MAX_TEXT)
+        schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus needs a vector field
+        index = MilvusClient.prepare_index_params()
+        index.add_index("unused", index_type="FLAT", metric_type="L2")
+        self._call("create_collection", self.meta, schema=schema, index_params=index,
+                   consistency_level="Strong")
         self._call("load_collection", self.meta)
 
     def open(self) -> None:
@@ -271,12 +283,6 @@ class MilvusStore:
                                       filter=f"gen <= {int(max_gen)} and id >= {start} and "
                                              f"id < {min(end, start + PAGE)}",
                                       output_fields=["id", *fields])
-
-    def count(self, max_gen: int) -> int:
-        """How many rows were written up to version max_gen."""
-        rows = self._call("query", self.passages, filter=f"gen <= {int(max_gen)}",
-                          output_fields=["count(*)"])
-        return int(rows[0]["count(*)"])
 
     def vectors(self, ids: list[int], dim: int) -> np.ndarray:
         """The stored vectors of ids, in that order."""

@@ -237,6 +237,8 @@ def threads_export(thread_id: Annotated[str, typer.Argument(help="The thread's i
 
     settings = settings_from()
     thread = ThreadStore(threads_path(settings.data_dir)).get(thread_id)
+    from rag.library import indexed_hashes
+
     text = export_markdown(thread, indexed_hashes(settings, thread.summary.collection))
     if output is None:
         print(text, end="")
@@ -246,17 +248,6 @@ def threads_export(thread_id: Annotated[str, typer.Argument(help="The thread's i
     except OSError as exc:
         raise RagError(f"Cannot write {output} ({exc.strerror}): give another --output path.") from exc
     err.print(f"Wrote {output}", highlight=False, markup=False)
-
-
-def indexed_hashes(settings: Settings, collection: str) -> dict[str, str]:
-    """Source -> content hash of what a collection indexes now (empty when it has no index)."""
-    from rag.library import content_hashes, describe_library
-
-    try:
-        files, _, _ = describe_library(settings.for_collection(collection))
-    except (RagError, ValueError):
-        return {}
-    return content_hashes(files)
 
 
 @app.command("collections")

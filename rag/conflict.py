@@ -16,7 +16,7 @@ adds a detail the first passage lacks, but not the other way round, is not a dis
 The trade-off: a short extra prompt (the fixed instruction is already in llama.cpp's cache)
 for an answer when another document's passage lacks one of its facts; most such documents
 are about something else, and the model's first token (NO) ends that check. Measured on
-tests/data/contradictions (README).
+tests/data/contradictions: README.md, "Sources that disagree".
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from rag.prompt import build_prompt
 from rag.schema import Citation, Hit
 from rag.text import known_forms, numbers
 
-PREFIX = 5  # "Belarusian" is in a passage that says "Belarus": a name's first letters suffice
+PREFIX = 5  # "Belarusian" is in a passage that says "Belarus": a name's first letters suffice (chosen on tune.jsonl, not swept)
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,11 @@ def facts_missing(text: str, passage: str, question: str) -> set[str]:
     """The numbers and names of text that neither passage nor question holds (rag.cite), names
     matched on their first letters."""
     missing = unsupported_facts(text, passage, question)
+    if not missing:
+        return missing
     prefixes = {form[:PREFIX] for form in known_forms(f"{passage} {question}") if len(form) >= PREFIX}
-    return {f for f in missing if f in numbers(text) or f[:PREFIX] not in prefixes}
+    counted = numbers(text)
+    return {f for f in missing if f in counted or f[:PREFIX] not in prefixes}
 
 
 def sentence_with(hit: Hit, facts: set[str]) -> int | None:

@@ -54,8 +54,8 @@ from dataclasses import asdict
 
 import numpy as np
 
-from embeddings.milvus_store import (MilvusPassages, MilvusStore, StoreMismatch, StoreRefused,
-                                     StoreUnavailable, collection_base, display_uri)
+from embeddings.milvus_store import (MilvusPassages, MilvusStore, StoreChanged, StoreMismatch,
+                                     StoreRefused, StoreUnavailable, collection_base, display_uri)
 from rag.errors import (IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError, RagError,
                         StoreRefusedError, StoreUnavailableError)
 from rag.index import (Index, check_manifest, chunk_from_json, lexical_terms, manifest_files,
@@ -88,9 +88,7 @@ class Stores:
                 try:
                     store = MilvusStore(location.uri, collection_base(PREFIX, location.collection))
                     store.open()
-                except StoreUnavailable as exc:
-                    raise StoreUnavailableError(_advice(exc, location)) from exc
-                except Exception as exc:  # e.g. Milvus Lite's file lock, held by another process
+                except Exception as exc:  # unreachable, or Milvus Lite's file held by another process
                     raise StoreUnavailableError(_advice(exc, location)) from exc
                 self._open[key] = store
             return self._open[key]
@@ -106,7 +104,7 @@ def _advice(exc: Exception, location: MilvusLocation) -> str:
                 f"process: stop the other `rag` process using "
                 f"{uri}, or serve it to many with `milvus-lite server --data-dir "
                 f"{uri}` and set RAG_MILVUS_URI=http://127.0.0.1:19530.")
-    if isinstance(exc, StoreUnavailable) and "changed while it was read" in text:
+    if isinstance(exc, StoreChanged):
         return text + "."
     return f"{text}. Check that Milvus is running at {uri} (RAG_MILVUS_URI), then try again."
 
@@ -120,7 +118,8 @@ def _current(store: MilvusStore) -> dict | None:
 
 
 def _guarded(location: MilvusLocation, work):
-    """work(store), with the store's failures as StoreUnavailableError naming the URI."""
+    """work(store), with the store's failures as StoreUnavailableError naming the URI, and its
+    refusals as StoreRefusedError."""
     store = open_store(location)
     try:
         return work(store)
@@ -151,9 +150,7 @@ def read_library(location: MilvusLocation) -> tuple[list[str], list[str]] | None
             head = store.get_values(["library"]).get("library") if store.exists() else None
             if not head:
                 return None
-            keys = [f"library-{i:05d}" for i in range(json.loads(head)["parts"])]
-            values = store.get_values(keys)
-            return "".join(values[k] for k in keys)
+            return _read_parts(store, [f"library-{i:05d}" for i in range(json.loads(head)["parts"])])
         raw = _guarded(location, read)
         saved = json.loads(raw) if raw else None
         return ([str(r) for r in saved["roots"]], [str(e) for e in saved["excluded"]]) if saved else None
@@ -186,10 +183,8 @@ def _manifest(store: MilvusStore, location: MilvusLocation, current: dict | None
             f"The index of collection '{location.collection}' in Milvus at {display_uri(location.uri)} has store "
             f"format {current.get('format')}, this version reads format {STORE_FORMAT}: run "
             f"`rag index --collection {location.collection}` to rebuild it.")
-    keys = [_part_key(current["manifest"], i) for i in range(current["parts"])]
-    values = store.get_values(keys)
     try:
-        return json.loads("".join(values[k] for k in keys))
+        return json.loads(_read_parts(store, [_part_key(current["manifest"], i) for i in range(current["parts"])]))
     except (KeyError, ValueError) as exc:
         raise IndexCorruptError(f"The index of collection '{location.collection}' in Milvus at "
                                 f"{display_uri(location.uri)} is damaged ({exc}): run `rag index` to rebuild it.") from exc
@@ -198,6 +193,12 @@ def _manifest(store: MilvusStore, location: MilvusLocation, current: dict | None
 def _parts(text: str) -> list[str]:
     """ASCII JSON cut into values Milvus takes (PART characters are PART bytes, under 64 KB)."""
     return [text[i:i + PART] for i in range(0, len(text), PART)] or [""]
+
+
+def _read_parts(store: MilvusStore, keys: list[str]) -> str:
+    """The text _parts cut and stored under keys, joined again (KeyError: a part is missing)."""
+    values = store.get_values(keys)
+    return "".join(values[k] for k in keys)
 
 
 def _part_key(token: int, part: int) -> str:
@@ -342,24 +343,6 @@ def _retire(store: MilvusStore, meta: MilvusStore, old_rows: dict, rows: dict, v
         log.warning("the new version is live, but old passages were not deleted: %s", exc)
 
 
-def drop_index(location: MilvusLocation) -> None:
-    """Delete the collection's passages and manifest from Milvus."""
-    _guarded(location, lambda store: store.drop())
-
-
 def list_collections(location: MilvusLocation) -> list[str]:
     """The collections with an index in this Milvus store, by name."""
-    bases = _guarded(location, lambda store: store.list_bases(PREFIX))
-    return [_decode(b[len(PREFIX):]) for b in bases]
-
-
-def _decode(base: str) -> str:
-    out, i = [], 0
-    while i < len(base):
-        if base[i] == "_" and i + 1 < len(base):
-            out.append("_" if base[i + 1] == "_" else "-")
-            i += 2
-        else:
-            out.append(base[i])
-            i += 1
-    return "".join(out)
+    return _guarded(location, lambda store: store.library_names(PREFIX))

@@ -272,6 +272,15 @@ def content_hashes(files: Iterable[IndexedFile]) -> dict[str, str]:
     return {f.source: f.content_hash for f in files}
 
 
+def indexed_hashes(settings: Settings, collection: str) -> dict[str, str]:
+    """Source -> content hash of what a collection indexes now (empty when it has no index)."""
+    try:
+        files, _, _ = describe_library(settings.for_collection(collection))
+    except (RagError, ValueError):
+        return {}
+    return content_hashes(files)
+
+
 def size_text(size: int) -> str:
     """A file size for people: 812 B, 14 KB, 3.2 MB; nothing when unknown (0)."""
     if not size:

@@ -162,7 +162,8 @@ class Pipeline:
 
     def health(self) -> tuple[bool, str]:
         """Whether questions can be answered now and, either way, why, for a load balancer that
-        anyone may ask: the index must exist and be reachable, and the embedding model answer.
+        anyone may ask: the index must exist and be reachable, the embedding model answer and an
+        LLM be loaded.
         The reasons name no file, URI or setting value (the log has the whole error)."""
         try:
             if not index_exists(self.settings.index_location):
@@ -178,6 +179,11 @@ class Pipeline:
         except (ConnectionError, RagError) as exc:
             log.warning("health check: %s", exc)
             return False, "the embedding model cannot be reached"
+        try:
+            self.llm.count_tokens("health check")  # a model that failed to load says so here
+        except RagError as exc:
+            log.warning("health check: %s", exc)
+            return False, "no LLM is loaded"
         return True, (f"collection '{self.settings.collection}': {len(self.index.files)} documents, "
                       f"{len(self.index.chunks)} passages")
 
@@ -391,9 +397,8 @@ def _sync(settings: Settings, encoder: Encoder, paths: list[Path], progress: boo
                              f"e.g. `rag index --collection {settings.collection} ~/articles`.")
         paths = list(settings.corpus)
     roots, excluded = plan_library(previous, paths, replace, keep_excluded=only_given)
-    named = [f for p in paths for f in ([given_path(p)] if given_path(p).is_file() else [])]
-    scan = scan_library(roots, excluded, previous, settings.chunk_words, settings.chunk_overlap,
-                        named if only_given else None)
+    named = [p for p in map(given_path, paths) if p.is_file()] if only_given else None
+    scan = scan_library(roots, excluded, previous, settings.chunk_words, settings.chunk_overlap, named)
     fresh = previous is None or replace or not previous.files
     if not scan.files and paths and fresh:
         raise no_documents(paths, scan.skipped)

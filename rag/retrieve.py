@@ -74,8 +74,8 @@ class Retriever:
                 break  # fewer than k different passages, when copies are everywhere
             depth = min(n, depth * 4, MAX_DEPTH * first)
         hits = []
-        for first, copies in groups:
-            row, score = ranked[first]
+        for best, copies in groups:
+            row, score = ranked[best]
             also = tuple(dict.fromkeys(self.index.chunks[ranked[c][0]].source for c in copies))
             hits.append(Hit(chunk=self.index.chunks[row], score=float(score), dense=float(cosine[row]),
                             lexical=lexical.get(row, 0.0), also=also))

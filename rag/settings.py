@@ -68,7 +68,9 @@ class MilvusLocation:
     lock_dir: Path
 
     def __str__(self) -> str:  # shown to users: never the password a URI may carry
-        return f"Milvus {re.sub(r'(?<=://)[^/@]*@', '', self.uri)}, collection {self.collection}"
+        from embeddings.milvus_store import display_uri
+
+        return f"Milvus {display_uri(self.uri)}, collection {self.collection}"
 
 
 class Settings(BaseSettings):

@@ -26,7 +26,6 @@ from pathlib import Path
 from rag.errors import InputError, RagError
 from rag.schema import Answer, Chunk, Citation, Hit
 
-FORMAT = 1
 TITLE_CHARS = 80
 
 SCHEMA = """
@@ -99,14 +98,19 @@ class ThreadStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._ready = False  # the schema exists (made once, again if the file was moved away)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fresh = not self._ready or not self.path.exists()
+            if fresh:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             with closing(sqlite3.connect(self.path, timeout=5)) as db:
                 db.execute("PRAGMA foreign_keys = ON")
-                db.executescript(SCHEMA)
+                if fresh:
+                    db.executescript(SCHEMA)
+                    self._ready = True
                 with db:  # one transaction: all of it is written, or none
                     yield db
         except (sqlite3.Error, OSError) as exc:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from embeddings.milvus_store import MilvusStore, collection_base
+from embeddings.milvus_store import MilvusStore, collection_base, library_name
 from rag.errors import IndexCorruptError, IndexMismatchError, StoreRefusedError, StoreUnavailableError
 from rag.index import live_generation_name, load_index, read_library, read_manifest
-from rag.index_milvus import PREFIX, _decode, open_store
+from rag.index_milvus import PREFIX, open_store
 from rag.library import remove_documents
 from rag.pipeline import build_pipeline, index_paths
 from rag.settings import Settings
@@ -227,7 +227,7 @@ def test_collection_names_map_to_distinct_milvus_names():
     names = ["a-b", "a_b", "a__b", "a_db", "A-1", "x" * 64]
     bases = [collection_base(PREFIX, n) for n in names]
     assert len(set(bases)) == len(names)
-    assert [_decode(b[len(PREFIX):]) for b in bases] == names
+    assert [library_name(PREFIX, b) for b in bases] == names
 
 
 def test_an_unreachable_milvus_is_named_and_says_what_to_check(settings, encoder, tmp_path):

@@ -62,8 +62,12 @@ def key_login(key: str) -> Callable[[str, str], bool]:
 def open_without_login(path: str) -> bool:
     """True for the login page's own files, the API, which checks the key itself, and the
     health check a load balancer asks (it says ready or not, and why, nothing more)."""
-    return (path in LOGIN_PAGE or path.startswith(LOGIN_PAGE_FOLDERS) or path == HEALTH_PATH
-            or path == API_PREFIX or path.startswith(API_PREFIX + "/"))
+    return path in LOGIN_PAGE or path.startswith(LOGIN_PAGE_FOLDERS) or path == HEALTH_PATH or is_api(path)
+
+
+def is_api(path: str) -> bool:
+    """True for the HTTP API's paths (/v1 and below)."""
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
 
 
 def logged_in(scope: Scope) -> bool:
@@ -110,7 +114,7 @@ def same_origin(scope: Scope) -> bool:
     any page can send it through gradio's CORS."""
     headers = dict(scope.get("headers", ()))
     origin = headers.get(b"origin")
-    if origin is None or scope["path"] == API_PREFIX or scope["path"].startswith(API_PREFIX + "/"):
+    if origin is None or is_api(scope["path"]):
         return True  # not a browser's cross-site request, or one a cookie does not authorise
     if scope["type"] == "http" and scope["method"] in ("GET", "HEAD", "OPTIONS"):
         return True  # changes nothing

@@ -444,9 +444,6 @@ def health_route(pipeline: Pipeline) -> Route:
     replica can answer, 503 when not, both with why. It names no file and no secret."""
     async def healthz(request: Request) -> JSONResponse:
         ready, why = await run_in_threadpool(pipeline.health)
-        missing = getattr(pipeline.llm, "error", None)  # the page's stand-in for a model that failed
-        if ready and missing is not None:
-            ready, why = False, "no LLM is loaded"
         return JSONResponse({"ready": ready, "why": why, "generation": pipeline.index.generation},
                             status_code=200 if ready else 503, headers={"Cache-Control": "no-store"})
     return Route(HEALTH_PATH, healthz, methods=["GET"])

@@ -32,7 +32,7 @@ from rag.conversation import standalone_query
 from rag.errors import ModelError, RagError
 from rag.generate import ChatModel, Message, load_chat_model
 from rag.ingest import SUPPORTED_NAMES, SUPPORTED_SUFFIXES
-from rag.library import content_hashes, list_collections, remove_documents
+from rag.library import content_hashes, indexed_hashes, list_collections, remove_documents
 from rag.pipeline import Event, Pipeline, Retrieved, Token, build_pipeline, ensure_index, index_paths
 from rag.models import STANDARD
 from rag.schema import Answer
@@ -42,7 +42,7 @@ from rag.threads import (Thread, ThreadStore, ThreadsUnavailable, citation_state
 from ui.access import (LOGIN_MESSAGE, MODEL_REFUSED, LoginRequired, check_exposure, exposed_model_choice,
                        is_exposed, key_login)
 from ui.api import PREFIX as API_PREFIX, create_api, health_route
-from ui.pdf import render_cited_page
+from ui.pdf import cited_page_uri
 from ui.render import Turn, chat_messages, documents_html, error_html, notice_html, sources_html
 from ui.style import CSS
 
@@ -188,8 +188,7 @@ class ChatPage:
                     then is not None and then.get(hit.chunk.source) != indexed.content_hash:
                 continue  # not indexed now, or not the file that was cited
             try:
-                shown = render_cited_page(Path(indexed.path), hit.chunk.page, said)
-                pages.append((n, shown.data_uri(), shown.highlighted))
+                pages.append((n, *cited_page_uri(Path(indexed.path), hit.chunk.page, said)))
             except (OSError, ValueError) as exc:
                 log.info("not showing page %s of %s: %s", hit.chunk.page, hit.chunk.source, exc)
         return tuple(pages)
@@ -248,7 +247,7 @@ class ChatPage:
         turns = [Turn(t.question, query=t.query, hits=t.answer.hits, answer=t.answer,
                       pages=self.cited_pages(t.answer, t.files) if same else ()) for t in thread.turns]
         asked = thread.summary.collection
-        if asked != self.settings.collection:  # read, not continued: its follow-ups would search
+        if not same:  # read, not continued: its follow-ups would search
             gone = asked not in {c.name for c in list_collections(self.settings) if c.documents is not None}
             why = (f"Collection '{asked}' no longer exists" if gone else
                    f"This conversation asked collection '{asked}'; this server now searches "
@@ -262,14 +261,13 @@ class ChatPage:
     def thread_note(self, thread: Thread) -> str:
         """What changed since a thread of the collection searched now was answered: cited files
         changed or gone."""
-        notes = []
         current = self.live_hashes()
         changed = sorted({f"{s}{state}" for t in thread.turns for s in t.files
                           if (state := citation_state(s, t.files, current))})
-        if changed:
-            notes.append("Cited files since: " + "; ".join(changed) + ". The passages shown are "
-                         "as they were cited.")
-        return notice_html(" ".join(notes)) if notes else ""
+        if not changed:
+            return ""
+        return notice_html("Cited files since: " + "; ".join(changed) + ". The passages shown are "
+                           "as they were cited.")
 
     def export_thread(self, thread_id: str | None) -> tuple:
         """The open thread as a Markdown file to download (rag.threads.export_markdown)."""
@@ -279,7 +277,9 @@ class ChatPage:
             thread = self.threads.get(thread_id)
         except RagError as exc:
             return gr.skip(), error_html(str(exc))
-        current = self.live_hashes() if thread.summary.collection == self.settings.collection else None
+        asked = thread.summary.collection  # the same marks as `rag threads export`
+        current = self.live_hashes() if asked == self.settings.collection else \
+            indexed_hashes(self.settings, asked)
         folder = Path(tempfile.mkdtemp(prefix="rag-export-"))
         name = re.sub(r"[^\w-]+", "-", thread.summary.title).strip("-")[:60] or "conversation"
         path = folder / f"{name}.md"

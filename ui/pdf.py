@@ -11,6 +11,7 @@ highlight (and says so), rather than a wrong one.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import re
 from dataclasses import dataclass
@@ -42,6 +43,20 @@ def quote_span(page_text: str, quote: str) -> tuple[int, int] | None:
     pattern = r"\b" + rf"[\W_]{{0,{MAX_GAP}}}".join(re.escape(w) for w in quote_words) + r"\b"
     found = re.search(pattern, page_text, re.IGNORECASE)
     return (found.start(), found.end()) if found else None
+
+
+def cited_page_uri(path: Path, page: int, quotes: list[str]) -> tuple[str, bool]:
+    """render_cited_page as (data URI, whether highlighted), remembered for the file as it is
+    on disk now (its size and mtime): a reopened thread, or a page cited again, is not drawn
+    again. OSError when the file is gone."""
+    stat = Path(path).stat()
+    return _page_uri(str(path), stat.st_size, stat.st_mtime_ns, page, tuple(quotes))
+
+
+@functools.lru_cache(maxsize=64)  # ~200 KB each
+def _page_uri(path: str, size: int, mtime_ns: int, page: int, quotes: tuple[str, ...]) -> tuple[str, bool]:
+    shown = render_cited_page(Path(path), page, list(quotes))
+    return shown.data_uri(), shown.highlighted
 
 
 def render_cited_page(path: Path, page: int, quotes: list[str]) -> PageImage:
