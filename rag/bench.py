@@ -17,8 +17,9 @@ figure for the same work, with their ratio (ours / raw):
 
 Fairness: each side loads its models before timing and warms up once on the
 same input; both use the same thread count; the two LLMs are separate
-llama.cpp instances asked the same questions in the same order, so their KV
-caches (prefix reuse across questions) are in the same state.
+llama.cpp instances asked the same questions in the same order. Ours keeps the
+fixed instructions in its KV cache, as `rag serve` does; raw reads each prompt
+whole, as llama.cpp does for a prompt it has not seen.
 Heavy children run as `python -m rag.bench TASK ARGS_JSON`.
 """
 
@@ -545,6 +546,17 @@ def token_times(stream: Iterator, started: float) -> tuple[float | None, float |
     return (times[0] - started) * 1000, rate, len(times)
 
 
+def tokens_of(events: Iterator, finals: list) -> Iterator:
+    """The Token events of an answer's stream; its final answer is appended to finals."""
+    from rag.pipeline import Final, Token
+
+    for event in events:
+        if isinstance(event, Token):
+            yield event
+        elif isinstance(event, Final):
+            finals.append(event.answer)
+
+
 def overall_rate(rows: list[dict], prefix: str) -> float | None:
     """Tokens per second over several streams: tokens after each first one, over their total time."""
     tokens = sum(r[prefix] - 1 for r in rows)
@@ -564,23 +576,26 @@ def bench_answers(settings: Settings, encoder, questions: list[str],
                   say: Callable[[str], None]) -> tuple[list[Figure], dict, list[dict]]:
     """Time to first token and tokens/s of ask_stream vs llama-cpp-python on the same messages."""
     from rag.generate import LlamaCppModel
-    from rag.pipeline import Token, build_pipeline
+    from rag.pipeline import build_pipeline
 
     llm = RecordingModel(LlamaCppModel(settings.model, settings.n_ctx, settings.threads, settings.seed))
     pipeline = build_pipeline(settings, encoder=encoder, llm=llm)
     raw = raw_llama(settings)
     say(f"asking {len(questions)} questions, each through ask_stream and through raw llama.cpp …")
-    rows, calls = [], []
+    rows, calls, judge_ms = [], [], []
     for i, question in enumerate([WARMUP_QUESTION, *questions]):
         before = len(llm.calls)
         started = time.perf_counter()
-        tokens = (e for e in pipeline.ask_stream(question) if isinstance(e, Token))
-        ttft, rate, pieces = token_times(tokens, started)
+        finals: list = []
+        ttft, rate, pieces = token_times(tokens_of(pipeline.ask_stream(question), finals), started)
+        if i > 0:
+            judge_ms.append(finals[0].timings_ms["judge"])
         if len(llm.calls) == before or ttft is None:  # refused before the model, or by its verdict
             answer_ms = (time.perf_counter() - started) * 1000
             rows.append({"question": question, "refused": True, "answer_ms": answer_ms})
             continue
-        called, messages, max_tokens, temperature = llm.calls[-1]
+        called, messages, max_tokens, temperature = llm.calls[before]  # the answer (then the
+        raw.reset()  # comparison of sources may call again); raw reads the whole prompt, uncached
         raw_started = time.perf_counter()
         raw_stream = raw_pieces(raw, messages, max_tokens, temperature)
         raw_ttft, raw_rate, raw_count = token_times(raw_stream, raw_started)
@@ -606,13 +621,18 @@ def bench_answers(settings: Settings, encoder, questions: list[str],
             f"refused before the model, or by its verdict); ratio: median over questions of ours (the first word "
             f"after the verdict) / raw on the same prompt; p50 {before:.0f} ms of ours is retrieval + ranking + "
             f"prompt building; prompts ~{prompt:.0f} "
-            "tokens; one warm-up question each, then ours and raw alternate, each reusing its KV cache "
-            "prefix from its previous question")
+            "tokens; one warm-up question each, then ours and raw alternate; ours reuses the fixed "
+            "instructions from its KV cache, raw reads each prompt whole (uncached)")
+    j50 = percentiles(judge_ms)[0]
     figures = [
-        Figure("ttft_p50_ms", "time to first token p50, vs raw", "ms", t50, r50, "≤ 1.1 × raw",
-               paired <= 1.1, note, paired),
-        Figure("ttft_p50_ms_absolute", "time to first token p50, absolute", "ms", t50, r50, "≤ 3000 ms",
-               t50 <= 3000, note, paired),
+        Figure("ttft_p50_ms", "time to first token p50, vs raw", "ms", t50, r50, "≤ 0.8 × raw",
+               paired <= 0.8, note, paired),
+        Figure("ttft_p50_ms_absolute", "time to first token p50, absolute", "ms", t50, r50, "≤ 2000 ms",
+               t50 <= 2000, note, paired),
+        Figure("judge_p50_ms", "judge per question p50", "ms", j50, None, "≤ 300 ms", j50 <= 300,
+               f"all {len(judge_ms)} questions: ranking the passages' sentences (what the model reads) and "
+               "checking its answer against them; the verdict is the answer's first token, inside the "
+               "time to first token"),
         Figure("ttft_p95_ms", "time to first token p95", "ms", t95, r95),
         Figure("generation_tokens_per_s", "generation (streaming)", "tokens/s", gen, raw_gen, "≥ 0.95 × raw",
                bool(raw_gen) and gen >= 0.95 * raw_gen,

@@ -149,8 +149,12 @@ class LlamaCppModel:
 
         try:
             with _quiet_stderr():
+                # use_mmap=False: on x86 llama.cpp repacks the quantised weights into anonymous
+                # memory for its faster kernels, and a memory-mapped file stays resident beside
+                # the copy. The 1.5B model serving measured 1.85 GB RSS mapped, 1.24 GB read in,
+                # at the same speed (README, Performance).
                 self._llm = Llama(model_path=str(file), n_ctx=n_ctx, n_threads=threads,
-                                  n_threads_batch=threads, seed=seed, verbose=False)
+                                  n_threads_batch=threads, seed=seed, verbose=False, use_mmap=False)
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"llama.cpp could not load {file} ({exc}): the file may be truncated or "
                              "of an unsupported architecture; download it again, see models.md.") from exc

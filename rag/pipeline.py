@@ -237,9 +237,13 @@ class Pipeline:
         retriever = self.retriever  # one index for the whole question, even mid-upload
         encoder = Remembering(self.encoder)  # the sentences are embedded once: ranked, then checked
         hits = retriever.search(question, k or self.settings.k)
+        searched = time.perf_counter()
         rarity = idf(retriever.index.lexical.document_frequency, len(retriever.index.chunks))
         ranked = rank_sentences(question, hits, encoder, rarity)
-        timings = {"retrieve": (time.perf_counter() - started) * 1000}
+        # "judge": the time spent choosing what the model reads and checking what it wrote (a
+        # duration); its verdict rides on the answer's first token. The others are points in time.
+        timings = {"retrieve": (time.perf_counter() - started) * 1000,
+                   "judge": (time.perf_counter() - searched) * 1000}
         yield Retrieved(tuple(hits))
         raw, verdict, shown_sentences, excerpts = "", None, [], {}
         if ranked and max(r.score for r in ranked) >= MIN_SIMILARITY:  # far from every sentence: not asked
@@ -267,7 +271,9 @@ class Pipeline:
             finally:
                 stream.close()
         refused = verdict is None or verdict.p_yes < self.settings.answer_threshold
+        finishing = time.perf_counter()
         text, citations, refused = self._finish(question, raw, hits, shown_sentences, encoder, refused)
+        timings["judge"] += (time.perf_counter() - finishing) * 1000
         if refused:
             text, citations = refusal_text(hits), []
         else:  # the time the other documents took to read, not a point in time like the others

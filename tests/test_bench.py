@@ -68,6 +68,16 @@ def test_generation_rate_weighs_streams_by_their_tokens():
     assert bench.overall_rate([{"tokens": 1, "tokens_per_s": 5.0}], "tokens") is None
 
 
+def test_answer_streams_are_timed_by_their_tokens_and_keep_the_final_answer():
+    from rag.pipeline import Final, Retrieved, Token
+
+    answer = object()
+    events = [Retrieved(()), Token("Thirty"), Token(" five"), Final(answer)]
+    finals: list = []
+    assert [t.text for t in bench.tokens_of(iter(events), finals)] == ["Thirty", " five"]
+    assert finals == [answer]
+
+
 def test_physical_cores_count_cores_not_hyperthreads():
     cpu = "processor\t: {n}\nphysical id\t: 0\ncore id\t\t: {c}\n"
     info = "\n".join(cpu.format(n=n, c=n % 2) for n in range(4))

@@ -61,7 +61,7 @@ def test_events_stream_in_order_and_the_json_has_the_documented_shape(settings, 
     assert set(data["citations"][0]) == {"n", "source", "chunk_id", "start", "end", "quote"}
     assert set(data["passages"][0]) == {"n", "source", "chunk_id", "score", "start", "end", "text"}
     assert [p["n"] for p in data["passages"]] == [1, 2]
-    assert set(data["timings_ms"]) == {"retrieve", "verdict", "first_token", "disagreement", "total"}
+    assert set(data["timings_ms"]) == {"retrieve", "judge", "verdict", "first_token", "disagreement", "total"}
     assert data["model"] == {"llm": "fake-llm", "embedder": "fake-encoder"}
 
 
