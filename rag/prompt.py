@@ -30,6 +30,30 @@ SYSTEM_PROMPT = (
 # Tokens the chat template adds around each message (role markers, separators).
 TEMPLATE_OVERHEAD = 24
 
+# The least room for passages worth keeping the examples for; a smaller context drops them.
+MIN_PASSAGE_TOKENS = 256
+# Worked examples shown before every question, as earlier turns of the chat: invented texts,
+# none from a question set. Half are on-topic questions the passage does not answer, where it
+# gives a fact of the same kind (an adult price for a child's, a start for an end). They never
+# change, so they are read once per process and reused from the KV cache with the instruction.
+EXAMPLES = (
+    ("[1] (Kettle KX-2: user guide) The KX-2 holds 1.7 litres. It switches itself off 30 seconds "
+     "after the water boils.", "How much water does the KX-2 hold?",
+     "YES. The KX-2 holds 1.7 litres [1]."),
+    ("[1] (Riverside Pool) Adult tickets cost £5.20. The pool opens at 6:30 on weekdays.",
+     "How much is a child's ticket at Riverside Pool?",
+     "NO. The passages give the adult price, not a child's."),
+    ("[1] (Letter from Dr Osei) Your next appointment is on Tuesday 14 May at 10:15. Please bring "
+     "your inhaler and a list of your medicines.", "what do I need to take with me to the appointment",
+     "YES. Bring your inhaler and a list of your medicines [1]."),
+    ("[1] (Harbour Bridge repairs) Work on the bridge began on 3 March 2021. The county council "
+     "paid for the repairs.", "When were the bridge repairs finished?",
+     "NO. The passages say when the work began, not when it finished."),
+    ("[1] (Chess club minutes) Maria Lindqvist was elected treasurer. The secretary, Tom Price, will "
+     "step down in June.", "Who was elected secretary of the chess club?",
+     "NO. The passages name the new treasurer, not a new secretary."),
+)
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -97,13 +121,17 @@ def build_prompt(question: str, hits: list[Hit], n_ctx: int, max_tokens: int,
     With `excerpts` (see select_excerpts), passage n shows excerpts[n] and passages
     without one are left out, keeping their numbers; otherwise each shows its whole text.
     """
-    fixed = (count_tokens(SYSTEM_PROMPT) + count_tokens(f"Question: {question}\nPassages:\n")
-             + 2 * TEMPLATE_OVERHEAD)
-    budget = n_ctx - max_tokens - fixed
+    for head in (fixed_messages(EXAMPLES), fixed_messages(())):  # no examples in a small context
+        fixed = (sum(count_tokens(m["content"]) for m in head) + (len(head) + 1) * TEMPLATE_OVERHEAD
+                 + count_tokens(f"Question: {question}\nPassages:\n"))
+        budget = n_ctx - max_tokens - fixed
+        if budget >= MIN_PASSAGE_TOKENS:
+            break
     if budget < 32:
         raise ContextOverflowError(
             f"The question is too long for the model's {n_ctx}-token context "
-            f"(about {fixed - 2 * TEMPLATE_OVERHEAD} tokens with the instructions): shorten it.")
+            f"(about {fixed - (len(head) + 1) * TEMPLATE_OVERHEAD} tokens with the instructions): "
+            "shorten it.")
     shown: list[int] = []
     lines: list[str] = []
     for n, hit in enumerate(hits, start=1):
@@ -113,8 +141,8 @@ def build_prompt(question: str, hits: list[Hit], n_ctx: int, max_tokens: int,
         line = format_passage(n, hit, text)
         cost = count_tokens(line) + 1
         if cost > budget:
-            head = count_tokens(format_passage(n, hit, ""))
-            text = _cut_to_budget(text, budget - head - 1, count_tokens)
+            header = count_tokens(format_passage(n, hit, ""))
+            text = _cut_to_budget(text, budget - header - 1, count_tokens)
             if len(text.split()) < 8:
                 break  # a passage cut to a few words only adds noise
             line, cost = format_passage(n, hit, text), budget
@@ -123,6 +151,18 @@ def build_prompt(question: str, hits: list[Hit], n_ctx: int, max_tokens: int,
         budget -= cost
         if budget <= 0:
             break
-    user = "Passages:\n" + "\n".join(lines) + f"\n\nQuestion: {question}"
-    messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
-    return Prompt(messages, tuple(shown))
+    return Prompt(head + [{"role": "user", "content": user_turn("\n".join(lines), question)}], tuple(shown))
+
+
+def user_turn(passages: str, question: str) -> str:
+    """What the user turn says: the numbered passages, then the question."""
+    return f"Passages:\n{passages}\n\nQuestion: {question}"
+
+
+def fixed_messages(examples: tuple[tuple[str, str, str], ...]) -> list[dict[str, str]]:
+    """The messages every prompt begins with: the instruction, then the worked examples."""
+    messages = [{"role": "system", "content": SYSTEM_PROMPT}]
+    for passages, question, reply in examples:
+        messages += [{"role": "user", "content": user_turn(passages, question)},
+                     {"role": "assistant", "content": reply}]
+    return messages

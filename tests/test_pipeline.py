@@ -85,7 +85,7 @@ def test_warm_up_sends_the_fixed_instruction_prefix_to_the_model(settings, encod
     p.warm_up()
     [messages] = llm.prompts
     assert messages[0]["content"].startswith("You answer questions using only the numbered passages")
-    assert messages[1]["content"].startswith("Passages:")
+    assert messages[-1]["content"].startswith("Passages:")
 
 
 @pytest.mark.parametrize("preamble", ["The passage mentions that ", "The answer is: ", "According to the documents, "])

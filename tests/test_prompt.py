@@ -3,7 +3,7 @@
 import pytest
 
 from rag.errors import ContextOverflowError
-from rag.prompt import SYSTEM_PROMPT, TEMPLATE_OVERHEAD, build_prompt, select_excerpts
+from rag.prompt import EXAMPLES, SYSTEM_PROMPT, TEMPLATE_OVERHEAD, build_prompt, select_excerpts
 from rag.schema import Chunk, Hit
 
 
@@ -17,13 +17,13 @@ def hits(n: int, words: int) -> list[Hit]:
 
 
 def prompt_tokens(prompt) -> int:
-    return sum(count(m["content"]) for m in prompt.messages) + 2 * TEMPLATE_OVERHEAD
+    return sum(count(m["content"]) for m in prompt.messages) + len(prompt.messages) * TEMPLATE_OVERHEAD
 
 
 def test_all_passages_numbered_in_rank_order_when_they_fit():
     prompt = build_prompt("What?", hits(3, 10), n_ctx=2048, max_tokens=100, count_tokens=count)
     assert prompt.shown == (1, 2, 3)
-    user = prompt.messages[1]["content"]
+    user = prompt.messages[-1]["content"]
     assert "[1] (Title 0)" in user and "[3] (Title 2)" in user and user.endswith("Question: What?")
     assert prompt.messages[0]["content"] == SYSTEM_PROMPT
 
@@ -58,7 +58,7 @@ def test_the_model_sees_the_best_sentences_in_text_order_under_their_passage_num
     assert excerpts == {1: "A one here. … A four here.", 3: "C one here."}
     prompt = build_prompt("What?", hits, 2048, 100, count, excerpts)
     assert prompt.shown == (1, 3)
-    user = prompt.messages[1]["content"]
+    user = prompt.messages[-1]["content"]
     assert "[1] (About a) A one here. … A four here.\n[3] (About c) C one here." in user
     assert "B one" not in user
 
@@ -67,3 +67,19 @@ def test_the_best_sentence_is_shown_even_when_it_alone_exceeds_the_budget():
     hits = [sentence_hit("a", "A long sentence " * 20, "A short one.")]
     excerpts = select_excerpts(hits, [(1, 0, 0.9), (1, 1, 0.5)], budget=10, count_tokens=count)
     assert excerpts[1].startswith("A long sentence") and "A short" not in excerpts[1]
+
+
+def test_worked_examples_come_first_and_stay_the_same_for_every_question():
+    first = build_prompt("What?", hits(2, 10), 2048, 100, count)
+    second = build_prompt("Why not?", hits(3, 20), 2048, 100, count)
+    fixed = first.messages[:-1]
+    assert len(fixed) == 1 + 2 * len(EXAMPLES) and second.messages[:-1] == fixed  # one cached prefix
+    assert [m["role"] for m in fixed[1:3]] == ["user", "assistant"]
+    replies = [m["content"] for m in fixed if m["role"] == "assistant"]
+    assert {r.split(".")[0] for r in replies} == {"YES", "NO"}  # both verdicts are shown
+
+
+def test_a_small_context_drops_the_examples_rather_than_the_passages():
+    prompt = build_prompt("What happened?", hits(3, 40), n_ctx=512, max_tokens=128, count_tokens=count)
+    assert [m["role"] for m in prompt.messages] == ["system", "user"]
+    assert prompt.shown and prompt_tokens(prompt) <= 512 - 128
