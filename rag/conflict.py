@@ -60,8 +60,8 @@ def answer_from(llm: ChatModel, question: str, hits: list[Hit], n: int, excerpt:
     """The model's short answer from passage n's excerpt alone, or None when its verdict is
     that the excerpt does not answer."""
     prompt = build_prompt(question, hits, llm.n_ctx, RIVAL_TOKENS, llm.count_tokens, {n: excerpt})
-    system, user = prompt.messages  # the same instruction as the answer's: llama.cpp reuses it
-    messages = [system, {**user, "content": f"{user['content']}\n{SHORT_ANSWER}"}]
+    *fixed, user = prompt.messages  # the same instruction and examples as the answer's: reused
+    messages = [*fixed, {**user, "content": f"{user['content']}\n{SHORT_ANSWER}"}]
     stream = llm.stream_answer(messages, RIVAL_TOKENS, 0.0)
     reply = ""
     try:

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import replace
@@ -525,6 +526,14 @@ def pick_example(evt: gr.SelectData) -> str:
     return evt.value["text"]
 
 
+def warm_up(pipeline: Pipeline) -> None:
+    """Pipeline.warm_up, logging rather than raising: the page serves either way."""
+    try:
+        pipeline.warm_up()
+    except RagError as exc:
+        log.warning("warm-up skipped: %s", exc)
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
           no_key: bool = False) -> None:
     """Load the models and index, then serve the page and the HTTP API (ui.api, at /v1) until
@@ -539,10 +548,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: 
         log.warning("%s", exc)
         llm = MissingModel(exc, settings.n_ctx)
     pipeline = build_pipeline(settings, llm=llm)
-    try:
-        pipeline.warm_up()  # so the first question is as fast as the later ones
-    except RagError as exc:
-        log.warning("warm-up skipped: %s", exc)
+    # So the first question is as fast as the later ones; meanwhile the page starts (the
+    # instructions and examples take the 1.5B model about 3 s; a question asked sooner waits).
+    threading.Thread(target=warm_up, args=(pipeline,), name="warm-up", daemon=True).start()
     launch(create_app(pipeline, settings, exposed=is_exposed(host, share)), pipeline, settings,
            host=host, port=port, share=share)
 
