@@ -3,8 +3,9 @@
 In-process (LlamaCppModel): the chat template comes from the GGUF file itself
 (llama.cpp applies it), so any instruct GGUF drops in. The model is loaded once
 per process; llama.cpp keeps the KV cache of the previous prompt and reuses its
-longest common prefix, so the fixed system prompt is not evaluated again for
-each question. One llama.cpp context generates one answer at a time, so the
+longest common prefix, so the fixed instruction and worked examples (rag.prompt)
+are not evaluated again for each question (RAG_PROMPT_CACHE=0 turns that off,
+to compare). One llama.cpp context generates one answer at a time, so the
 adapter serialises calls with a lock: the page and the HTTP API can both ask.
 
 Remote (OpenAICompatModel): llama.cpp's server, vLLM, Ollama or anything else
@@ -143,8 +144,10 @@ def check_gguf(path: str) -> Path:
 class LlamaCppModel:
     """A GGUF chat model run in-process by llama.cpp."""
 
-    def __init__(self, path: str, n_ctx: int, threads: int, seed: int = 0) -> None:
+    def __init__(self, path: str, n_ctx: int, threads: int, seed: int = 0,
+                 reuse_prefix: bool = True) -> None:
         file = check_gguf(path)
+        self.reuse_prefix = reuse_prefix  # False: every prompt is read whole, as a fresh llama.cpp would
         from llama_cpp import Llama
 
         try:
@@ -205,6 +208,8 @@ class LlamaCppModel:
 
         try:
             with self._busy:
+                if not self.reuse_prefix:
+                    self._llm.reset()  # forget the evaluated tokens: nothing of the KV cache is reused
                 stream = self._llm.create_chat_completion(
                     messages=messages, max_tokens=max_tokens, temperature=temperature,
                     top_p=0.95, repeat_penalty=1.1, stream=True,
@@ -365,7 +370,7 @@ def load_chat_model(settings: Settings) -> ChatModel:
                                  settings.llm_api_key.get_secret_value(), settings.n_ctx,
                                  settings.llm_timeout, settings.seed)
     path = resolve_model(settings.model, settings.models_dir)
-    return LlamaCppModel(path, settings.n_ctx, settings.threads, settings.seed)
+    return LlamaCppModel(path, settings.n_ctx, settings.threads, settings.seed, settings.prompt_cache)
 
 
 @contextlib.contextmanager

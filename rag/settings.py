@@ -144,6 +144,10 @@ class Settings(BaseSettings):
         "question, best first. More helps a larger model and delays its first token.")
     threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=256,
                          description="CPU threads for the LLM and the embedder.")
+    prompt_cache: bool = Field(
+        default=True, description="Reuse the fixed instruction and worked examples from llama.cpp's "
+        "KV cache instead of reading them again for every question (off: every prompt is read "
+        "whole, as raw llama.cpp does; for comparisons).")
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="LLM sampling temperature.")
     seed: int = Field(default=0, description="LLM sampling seed, for repeatable answers.")
     chunk_words: int = Field(default=80, ge=20, le=1000, description="Longest passage, in words.")

@@ -73,3 +73,23 @@ def test_rag_ask_json_from_the_command_line(tmp_path):
     assert len(data["passages"]) == 5
     assert not data["refused"] and "1.5 billion" in data["answer"]
     assert data["citations"][0]["source"] == "001_75e2d4838eb6a778.txt"
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_the_fixed_prefix_is_reused_from_the_kv_cache_unless_turned_off(reuse):
+    from rag.generate import LlamaCppModel
+    from rag.prompt import build_prompt
+    from tests.conftest import smollm2_path
+
+    model = LlamaCppModel(smollm2_path(), 2048, 2, reuse_prefix=reuse)
+    evaluated = []
+    real_eval = model._llm.eval
+    model._llm.eval = lambda tokens: (evaluated.append(len(tokens)), real_eval(tokens))[1]
+    first = build_prompt("What is the capital?", [], model.n_ctx, 4, model.count_tokens).messages
+    second = build_prompt("Who wrote it?", [], model.n_ctx, 4, model.count_tokens).messages
+    for messages in (first, second):
+        evaluated.clear()
+        "".join(model.stream_chat(messages, 1, 0.0))
+    fixed = sum(model.count_tokens(m["content"]) for m in second[:-1])
+    read = evaluated[0]  # the prompt's tokens that were not already in the KV cache
+    assert (read < 40) if reuse else (read > fixed), (read, fixed)
