@@ -288,7 +288,7 @@ class Pipeline:
         yield Final(Answer(question=shown, text=text, refused=refused,
                            citations=tuple(citations), hits=tuple(hits), timings_ms=timings,
                            model={"llm": self.llm.name, "embedder": self.encoder.name},
-                           query=question))
+                           query=question, verdict=None if verdict is None else verdict.p_yes))
 
     def _finish(self, question: str, raw: str, hits: list[Hit], shown: list[Ranked], encoder: Encoder,
                 refused: bool) -> tuple[str, list[Citation], bool]:

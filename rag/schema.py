@@ -78,6 +78,7 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     model: dict[str, str] = field(default_factory=dict)
     query: str = ""  # the standalone query used for retrieval
+    verdict: float | None = None  # the LLM's P(YES), the passages answer; None: it was not asked
 
     def to_json(self) -> dict:
         """The `rag ask --json` object."""
@@ -100,4 +101,5 @@ class Answer:
             ],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "model": dict(self.model),
+            "verdict": None if self.verdict is None else round(self.verdict, 4),
         }

@@ -57,12 +57,13 @@ def test_events_stream_in_order_and_the_json_has_the_documented_shape(settings, 
     assert isinstance(events[0], Retrieved) and isinstance(events[-1], Final)
     assert "".join(e.text for e in events if isinstance(e, Token)) == "The leaders met in Sochi [1]."
     data = events[-1].answer.to_json()
-    assert set(data) == {"question", "answer", "refused", "citations", "passages", "timings_ms", "model"}
+    assert set(data) == {"question", "answer", "refused", "citations", "passages", "timings_ms", "model", "verdict"}
     assert set(data["citations"][0]) == {"n", "source", "chunk_id", "start", "end", "quote"}
     assert set(data["passages"][0]) == {"n", "source", "chunk_id", "score", "start", "end", "text"}
     assert [p["n"] for p in data["passages"]] == [1, 2]
     assert set(data["timings_ms"]) == {"retrieve", "judge", "verdict", "first_token", "disagreement", "total"}
     assert data["model"] == {"llm": "fake-llm", "embedder": "fake-encoder"}
+    assert data["verdict"] == 1.0  # the fake's reply has no YES or NO: it answers, P(YES) 1
 
 
 def test_a_follow_up_query_replaces_the_question_for_retrieval(settings, encoder, llm):
@@ -128,7 +129,7 @@ def test_the_verdict_is_read_as_a_probability_against_the_threshold(settings, en
 
 def test_a_question_far_from_every_sentence_is_refused_before_the_model(settings, encoder, llm):
     answer = pipeline(settings, encoder, llm).ask("Who won the 2022 FIFA World Cup?")
-    assert answer.refused and llm.prompts == []
+    assert answer.refused and llm.prompts == [] and answer.verdict is None
 
 
 def test_a_model_sentence_resting_on_a_sentence_it_was_not_shown_is_dropped(settings, encoder, llm):

@@ -167,6 +167,9 @@ class AnswerOut(BaseModel):
     passages: list[PassageOut]
     timings_ms: dict[str, float]
     model: dict[str, str]
+    verdict: float | None = Field(description="The LLM's probability that the passages answer "
+                                  "(its YES); below RAG_ANSWER_THRESHOLD the answer is a refusal. "
+                                  "None when the model was not asked.")
 
 
 class AssistantMessage(BaseModel):
