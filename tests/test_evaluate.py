@@ -25,3 +25,20 @@ def test_names_written_differently_in_the_passage_are_not_fabricated():
 def test_an_answer_is_correct_when_every_group_has_an_alternative():
     assert satisfies("It was 62 percent and 25%.", [["62%", "62 percent"], ["25%"]])
     assert not satisfies("It was 62 percent.", [["62%", "62 percent"], ["25%"]])
+
+
+def test_a_threshold_sweep_refuses_exactly_the_answers_whose_verdict_is_below_it():
+    from train.sweep_threshold import metrics
+
+    def result(answer, verdict, refused=False, source="a.txt"):
+        return {"answer": answer, "verdict": verdict, "refused": refused,
+                "citations": [{"source": f"docs/{source}"}] if not refused else []}
+
+    good = {"answerable": True, "answers": [["35"]], "sources": ["a.txt"]}
+    none = {"answerable": False, "answers": [], "sources": []}
+    pairs = [(good, result("35 drones [1].", 0.9)), (good, result("35 drones [1].", 0.7)),
+             (none, result("40 drones [1].", 0.75)), (none, result("", None, refused=True))]
+    assert metrics(pairs, 0.5) == {"answer_correct": 1.0, "cited_gold_source": 1.0,
+                                   "refusal_on_unanswerable": 0.5, "false_refusal": 0.0}
+    assert metrics(pairs, 0.8) == {"answer_correct": 0.5, "cited_gold_source": 0.5,
+                                   "refusal_on_unanswerable": 1.0, "false_refusal": 0.5}
