@@ -119,7 +119,7 @@ def test_a_no_verdict_refuses_and_stops_the_model(settings, encoder, llm):
     assert not any(isinstance(e, Token) for e in events)  # nothing of the model's reply was shown
 
 
-@pytest.mark.parametrize("p_yes,refused", [(0.79, True), (0.81, False)])
+@pytest.mark.parametrize("p_yes,refused", [(0.74, True), (0.76, False)])
 def test_the_verdict_is_read_as_a_probability_against_the_threshold(settings, encoder, llm, p_yes, refused):
     llm.p_yes = p_yes
     llm.queue.append("YES. She sells about 400 croissants every morning [1].")
