@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import replace
@@ -548,9 +547,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: 
         log.warning("%s", exc)
         llm = MissingModel(exc, settings.n_ctx)
     pipeline = build_pipeline(settings, llm=llm)
-    # So the first question is as fast as the later ones; meanwhile the page starts (the
-    # instructions and examples take the 1.5B model about 3 s; a question asked sooner waits).
-    threading.Thread(target=warm_up, args=(pipeline,), name="warm-up", daemon=True).start()
+    # Before the page starts, so the first question is as fast as the later ones, and replicas
+    # sharing a model server leave it in the same state for the questions that follow.
+    warm_up(pipeline)
     launch(create_app(pipeline, settings, exposed=is_exposed(host, share)), pipeline, settings,
            host=host, port=port, share=share)
 
