@@ -5,7 +5,12 @@ In-process (LlamaCppModel): the chat template comes from the GGUF file itself
 per process; llama.cpp keeps the KV cache of the previous prompt and reuses its
 longest common prefix, so the fixed instruction and worked examples (rag.prompt)
 are not evaluated again for each question (RAG_PROMPT_CACHE=0 turns that off,
-to compare). One llama.cpp context generates one answer at a time, so the
+to compare). The reuse stops where the last message begins: that message is
+always read whole, in one batch. llama.cpp's logits are not bit-for-bit the
+same for a prompt read in one batch and one whose last token alone is read
+again (its server documents this for cache_prompt), and with SmolLM2 the same
+question asked twice got two different answers; reading the last message whole
+makes a prompt's answer independent of what was asked before. One llama.cpp context generates one answer at a time, so the
 adapter serialises calls with a lock: the page and the HTTP API can both ask.
 
 Remote (OpenAICompatModel): llama.cpp's server, vLLM, Ollama or anything else
@@ -167,6 +172,29 @@ class LlamaCppModel:
         self._busy = threading.Lock()
         yes, no = self._first_tokens(YES), self._first_tokens(NO)
         self._yes, self._no = sorted(yes - no), sorted(no - yes)  # a token both may start says neither
+        self._earlier = self._earlier_messages_format()
+
+    def _earlier_messages_format(self):
+        """The GGUF's chat template, without the assistant's opening: it renders the messages
+        before the last one as the prompt begins (None for a model without a template)."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            return None
+        special = [self._llm.token_eos(), self._llm.token_bos()]
+        eos, bos = (self._llm.detokenize([t], special=True).decode("utf-8", "replace") if t != -1 else ""
+                    for t in special)
+        return Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos, add_generation_prompt=False)
+
+    def _reusable(self, messages: list[Message]) -> int:
+        """How many of the KV cache's tokens the prompt may reuse: at most the tokens of the
+        messages before the last one (none when the prefix cache is off, or without a template)."""
+        if not self.reuse_prefix or self._earlier is None or len(messages) < 2:
+            return 0
+        earlier = self._earlier(messages=messages[:-1])
+        return len(self._llm.tokenize(earlier.prompt.encode("utf-8"), add_bos=not earlier.added_special,
+                                      special=True))
 
     def _first_tokens(self, word: str) -> set[int]:
         """The ids of the tokens a reply beginning with word (in any case) begins with."""
@@ -208,8 +236,8 @@ class LlamaCppModel:
 
         try:
             with self._busy:
-                if not self.reuse_prefix:
-                    self._llm.reset()  # forget the evaluated tokens: nothing of the KV cache is reused
+                # llama.cpp reuses the longest common prefix of the tokens it holds; never the last message
+                self._llm.n_tokens = min(self._llm.n_tokens, self._reusable(messages))
                 stream = self._llm.create_chat_completion(
                     messages=messages, max_tokens=max_tokens, temperature=temperature,
                     top_p=0.95, repeat_penalty=1.1, stream=True,
