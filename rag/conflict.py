@@ -27,7 +27,7 @@ from rag.cite import MARKER, citation_for, says_unknown, unsupported_facts
 from rag.generate import ChatModel, Verdict
 from rag.prompt import build_prompt
 from rag.schema import Citation, Hit
-from rag.text import known_forms, numbers
+from rag.text import known_forms, names, numbers, words
 
 PREFIX = 5  # "Belarusian" is in a passage that says "Belarus": a name's first letters suffice (chosen on tune.jsonl, not swept)
 
@@ -78,6 +78,14 @@ def answer_from(llm: ChatModel, question: str, hits: list[Hit], n: int, excerpt:
     return None if not reply or says_unknown(reply) else reply
 
 
+def as_fragment(reply: str, passage: str) -> str:
+    """A short answer read as the fragment it is: "Astana." is no sentence, and rag.text.names
+    skips a sentence's first word, so a first word its passage writes as a name mid-sentence
+    is put where it counts as one (a first word such as "Approximately" stays skipped)."""
+    first = words(reply)[:1]
+    return f"It is {reply}" if first and first[0].lower() in names(passage) else reply
+
+
 def facts_missing(text: str, passage: str, question: str) -> set[str]:
     """The numbers and names of text that neither passage nor question holds (rag.cite), names
     matched on their first letters."""
@@ -116,6 +124,7 @@ def disagreement(llm: ChatModel, question: str, answer: str, citations: list[Cit
         other = answer_from(llm, question, hits, n, excerpts[n])
         if other is None:
             continue
+        other = as_fragment(other, passage)
         # Its facts that the cited passages lack, and that its own passage holds (a value the
         # model made up is no source's).
         differs = facts_missing(other, cited_text, question) - facts_missing(other, passage, question)

@@ -73,3 +73,15 @@ def test_a_failing_model_during_the_comparison_keeps_the_checked_answer(ask, llm
     monkeypatch.setattr(llm, "stream_answer", second_call_fails)
     answer = ask("Russia launched 35 Shahed drones [1].")
     assert "35 Shahed drones" in answer.text and not answer.refused and len(calls) == 2
+
+
+def test_a_short_answer_that_is_a_name_is_a_fact_to_compare():
+    """"Astana." is a fragment: its first word is a name where its passage writes it as one
+    mid-sentence; a first word the passage does not write as a name stays no fact."""
+    from rag.conflict import as_fragment
+    from rag.text import names
+
+    passage = "The summit opened on Monday in Astana, the capital. Approximately 40 leaders came."
+    assert names(as_fragment("Astana.", passage)) == {"astana"}
+    assert names(as_fragment("Approximately 40 leaders.", passage)) == set()
+    assert names("Astana.") == set()  # what the comparison read before
