@@ -124,10 +124,10 @@ def disagreement(llm: ChatModel, question: str, answer: str, citations: list[Cit
         other = answer_from(llm, question, hits, n, excerpts[n])
         if other is None:
             continue
-        other = as_fragment(other, passage)
         # Its facts that the cited passages lack, and that its own passage holds (a value the
         # model made up is no source's).
-        differs = facts_missing(other, cited_text, question) - facts_missing(other, passage, question)
+        fragment = as_fragment(other, passage)
+        differs = facts_missing(fragment, cited_text, question) - facts_missing(fragment, passage, question)
         log.info("passage [%d] answers %r; its own facts the cited passages lack: %s", n, other, differs)
         theirs = sentence_with(hits[n - 1], differs)
         if theirs is None:

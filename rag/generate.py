@@ -10,8 +10,8 @@ always read whole, in one batch. llama.cpp's logits are not bit-for-bit the
 same for a prompt read in one batch and one whose last token alone is read
 again (its server documents this for cache_prompt), and with SmolLM2 the same
 question asked twice got two different answers; reading the last message whole
-makes a prompt's answer independent of what was asked before. One llama.cpp context generates one answer at a time, so the
-adapter serialises calls with a lock: the page and the HTTP API can both ask.
+makes a prompt's answer independent of what was asked before. One llama.cpp
+context generates one answer at a time, so the adapter serialises calls with a lock: the page and the HTTP API can both ask.
 
 Remote (OpenAICompatModel): llama.cpp's server, vLLM, Ollama or anything else
 speaking /v1/chat/completions. The server applies the chat template and
@@ -182,10 +182,11 @@ class LlamaCppModel:
         template = self._llm.metadata.get("tokenizer.chat_template")
         if not template:
             return None
-        special = [self._llm.token_eos(), self._llm.token_bos()]
-        eos, bos = (self._llm.detokenize([t], special=True).decode("utf-8", "replace") if t != -1 else ""
-                    for t in special)
-        return Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos, add_generation_prompt=False)
+        def text(token: int) -> str:  # as llama-cpp-python gives the template its eos and bos
+            return self._llm.detokenize([token], special=True).decode("utf-8", "replace") if token != -1 else ""
+
+        return Jinja2ChatFormatter(template, eos_token=text(self._llm.token_eos()),
+                                   bos_token=text(self._llm.token_bos()), add_generation_prompt=False)
 
     def _reusable(self, messages: list[Message]) -> int:
         """How many of the KV cache's tokens the prompt may reuse: at most the tokens of the

@@ -8,7 +8,8 @@ probe lists the OpenMP runtimes mapped into the process, then times, on the stan
 - the LLM reading each question's prompt whole (uncached), alone, and right after an embedding
   call of 20 sentences;
 - that embedding call right after the LLM, and right after another embedding call.
-The prompts are the app's own (its retrieval, ranking and prompt over the default index).
+The prompts are the app's own: every one it sent the model for the questions (the answers and
+the comparisons of sources), over the default index.
 Measured results are in the README (Performance).
 """
 
@@ -22,7 +23,9 @@ import time
 
 import numpy as np
 
+from rag.bench import RecordingModel
 from rag.cli import with_model_file
+from rag.generate import load_chat_model
 from rag.pipeline import build_pipeline
 from rag.settings import Settings
 
@@ -38,18 +41,13 @@ def runtimes() -> list[str]:
 
 def main() -> None:
     questions = [json.loads(line)["question"] for line in open(sys.argv[1], encoding="utf-8")][:12]
-    pipeline = build_pipeline(with_model_file(Settings()))
-    prompts = []
-    real = pipeline.llm.stream_answer
-
-    def recording(messages, max_tokens, temperature):
-        prompts.append(messages)
-        return real(messages, max_tokens, temperature)
-
-    pipeline.llm.stream_answer = recording
+    settings = with_model_file(Settings())
+    recording = RecordingModel(load_chat_model(settings))
+    pipeline = build_pipeline(settings, llm=recording)
     for question in questions:
         pipeline.ask(question)
-    llm, encoder = pipeline.llm, pipeline.encoder
+    prompts = [messages for _, messages, _, _ in recording.calls]  # the answers' and the comparisons'
+    llm, encoder = recording.llm, pipeline.encoder
     sentences = [f"This is sentence number {i} about the drones launched at the city." for i in range(20)]
     print("OpenMP runtimes mapped:", ", ".join(runtimes()))
 

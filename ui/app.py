@@ -547,8 +547,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: 
         log.warning("%s", exc)
         llm = MissingModel(exc, settings.n_ctx)
     pipeline = build_pipeline(settings, llm=llm)
-    # Before the page starts, so the first question is as fast as the later ones, and replicas
-    # sharing a model server leave it in the same state for the questions that follow.
+    # Before the page starts, so the first question is as fast as the later ones.
     warm_up(pipeline)
     launch(create_app(pipeline, settings, exposed=is_exposed(host, share)), pipeline, settings,
            host=host, port=port, share=share)
