@@ -356,6 +356,7 @@ def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question s
              retrieval: Annotated[Optional[str], typer.Option("--retrieval", help="hybrid (default), rrf, dense or lexical: to compare retrieval.")] = None) -> None:
     """Run a question set and print the quality metrics."""
     from rag.evaluate import load_questions, run_eval
+    from rag.generate import judge_name
     from rag.pipeline import build_pipeline
     from rag.versions import library_versions
 
@@ -371,7 +372,7 @@ def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question s
 
     metrics, results = run_eval(items, lambda q: pipeline.ask(q, settings.k), progress)
     metrics = {"llm": pipeline.llm.name, "embedder": pipeline.encoder.name,
-               "judge": f"the LLM's verdict, P(YES) >= {settings.answer_threshold}", "k": settings.k,
+               "judge": f"{judge_name(pipeline.llm)} >= {settings.answer_threshold}", "k": settings.k,
                "retrieval": settings.retrieval, "answer_threshold": settings.answer_threshold, **metrics}
     if json_out:
         print(json.dumps({"metrics": metrics, "versions": library_versions(), "results": results},

@@ -41,7 +41,8 @@ import numpy as np
 from typing import Protocol
 
 from rag.errors import ContextOverflowError, ModelError, RagError
-from rag.models import resolve_model
+from rag.judge import probe_for
+from rag.models import resolve_model, verified_digest
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,10 +55,17 @@ YES, NO = "YES", "NO"
 
 @dataclass(frozen=True)
 class Verdict:
-    """The model's first word, weighed: the probability that it says YES, the passages answer."""
+    """The model's first word, weighed: the probability that it says YES, the passages answer;
+    and the trained judge's score from the same step, where one is built for the model."""
 
     p_yes: float
     said: bool = True  # False: the reply began with neither YES nor NO (p_yes 1 by default)
+    judged: float | None = None  # rag.judge's score; None: no trained judge for this model
+
+    @property
+    def p_answers(self) -> float:
+        """The score the answer threshold applies to: the trained judge's, else P(YES)."""
+        return self.p_yes if self.judged is None else self.judged
 
 
 def verdict_of(text: str) -> Verdict | None:
@@ -150,7 +158,7 @@ class LlamaCppModel:
     """A GGUF chat model run in-process by llama.cpp."""
 
     def __init__(self, path: str, n_ctx: int, threads: int, seed: int = 0,
-                 reuse_prefix: bool = True) -> None:
+                 reuse_prefix: bool = True, judge: bool = True) -> None:
         file = check_gguf(path)
         self.reuse_prefix = reuse_prefix  # False: every prompt is read whole, as a fresh llama.cpp would
         from llama_cpp import Llama
@@ -173,6 +181,8 @@ class LlamaCppModel:
         yes, no = self._first_tokens(YES), self._first_tokens(NO)
         self._yes, self._no = sorted(yes - no), sorted(no - yes)  # a token both may start says neither
         self._earlier = self._earlier_messages_format()
+        # The trained judge built for this very file (by its verified sha256), if any.
+        self.probe = probe_for(verified_digest(file), self._llm.n_vocab()) if judge else None
 
     def _earlier_messages_format(self):
         """The GGUF's chat template, without the assistant's opening: it renders the messages
@@ -219,16 +229,17 @@ class LlamaCppModel:
                       temperature: float) -> Iterator[Verdict | str]:
         """The Verdict, weighed from the first token's logits (P(YES) against P(NO), whatever
         is sampled), then the rest of the reply without its YES or NO."""
-        first: list[float] = []
+        first: list[Verdict] = []
 
         def weigh(input_ids, scores):
             if not first:
                 yes, no = np.logaddexp.reduce(scores[self._yes]), np.logaddexp.reduce(scores[self._no])
-                first.append(float(1.0 / (1.0 + np.exp(no - yes))))
+                first.append(Verdict(float(1.0 / (1.0 + np.exp(no - yes))),
+                                     judged=self.probe.p_answers(scores) if self.probe else None))
             return scores
 
         for item in stream_after_verdict(self._stream(messages, max_tokens, temperature, weigh)):
-            yield Verdict(first[0]) if isinstance(item, Verdict) and first else item
+            yield first[0] if isinstance(item, Verdict) and first else item
 
     def _stream(self, messages: list[Message], max_tokens: int, temperature: float,
                 processor) -> Iterator[str]:
@@ -391,6 +402,12 @@ class OpenAICompatModel:
         return ModelError(f"{where.capitalize()} failed ({message}): check the server's log.")
 
 
+def judge_name(llm: ChatModel) -> str:
+    """What decides whether the passages answer, in words."""
+    probe = getattr(llm, "probe", None)
+    return f"the trained judge {probe.name} (rag/judges)" if probe else "the LLM's verdict, P(YES)"
+
+
 def load_chat_model(settings: Settings) -> ChatModel:
     """The configured LLM: the server at RAG_LLM_URL if set, else the GGUF model in-process
     (a model named in `rag models` is joined and verified first, see rag.models)."""
@@ -399,7 +416,8 @@ def load_chat_model(settings: Settings) -> ChatModel:
                                  settings.llm_api_key.get_secret_value(), settings.n_ctx,
                                  settings.llm_timeout, settings.seed)
     path = resolve_model(settings.model, settings.models_dir)
-    return LlamaCppModel(path, settings.n_ctx, settings.threads, settings.seed, settings.prompt_cache)
+    return LlamaCppModel(path, settings.n_ctx, settings.threads, settings.seed, settings.prompt_cache,
+                         settings.trained_judge)
 
 
 @contextlib.contextmanager

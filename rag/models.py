@@ -115,15 +115,26 @@ def _receipt(path: Path) -> Path:
     return path.with_name(path.name + ".verified.json")
 
 
-def is_verified(model: ModelSpec, path: Path) -> bool:
-    """True when path is the joined file that was hashed and matched, unchanged since."""
+def verified_digest(path: Path) -> str | None:
+    """The sha256 path was joined and verified with, if it is unchanged since (else None)."""
     try:
         stat = path.stat()
         receipt = json.loads(_receipt(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return None
+    if not isinstance(receipt, dict) or (receipt.get("size"), receipt.get("mtime_ns")) != (
+            stat.st_size, stat.st_mtime_ns):
+        return None
+    return receipt.get("sha256")
+
+
+def is_verified(model: ModelSpec, path: Path) -> bool:
+    """True when path is the joined file that was hashed and matched, unchanged since."""
+    try:
+        size = path.stat().st_size
+    except OSError:
         return False
-    return (receipt.get("sha256") == model.sha256 and stat.st_size == model.size
-            and receipt.get("size") == stat.st_size and receipt.get("mtime_ns") == stat.st_mtime_ns)
+    return size == model.size and verified_digest(path) == model.sha256
 
 
 def join_model(model: ModelSpec, models_dir: Path,

@@ -261,7 +261,7 @@ class Pipeline:
                     if isinstance(piece, Verdict):
                         verdict = piece
                         timings["verdict"] = (time.perf_counter() - started) * 1000
-                        if verdict.p_yes < self.settings.answer_threshold:
+                        if verdict.p_answers < self.settings.answer_threshold:
                             break  # the model says the passages do not answer: stop it
                         continue
                     if not raw:
@@ -270,7 +270,7 @@ class Pipeline:
                     yield Token(piece)
             finally:
                 stream.close()
-        refused = verdict is None or verdict.p_yes < self.settings.answer_threshold
+        refused = verdict is None or verdict.p_answers < self.settings.answer_threshold
         finishing = time.perf_counter()
         text, citations, refused = self._finish(question, raw, hits, shown_sentences, encoder, refused)
         timings["judge"] += (time.perf_counter() - finishing) * 1000
@@ -288,7 +288,7 @@ class Pipeline:
         yield Final(Answer(question=shown, text=text, refused=refused,
                            citations=tuple(citations), hits=tuple(hits), timings_ms=timings,
                            model={"llm": self.llm.name, "embedder": self.encoder.name},
-                           query=question, verdict=None if verdict is None else verdict.p_yes))
+                           query=question, verdict=None if verdict is None else verdict.p_answers))
 
     def _finish(self, question: str, raw: str, hits: list[Hit], shown: list[Ranked], encoder: Encoder,
                 refused: bool) -> tuple[str, list[Citation], bool]:

@@ -78,7 +78,7 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     model: dict[str, str] = field(default_factory=dict)
     query: str = ""  # the standalone query used for retrieval
-    verdict: float | None = None  # the LLM's P(YES), the passages answer; None: it was not asked
+    verdict: float | None = None  # the judge's score that the passages answer; None: not asked
 
     def to_json(self) -> dict:
         """The `rag ask --json` object."""

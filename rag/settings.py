@@ -95,14 +95,16 @@ class Settings(BaseSettings):
                              / "models", description="Where chunked models are joined and verified.")
     embedder: str = Field(default_factory=default_embedder_path,
                           description="Path to a local sentence-transformers model folder.")
-    # Chosen on the read question sets (dev, extra, corpus, holdout9: 126 questions) as the
-    # highest threshold whose false refusals stay within 0.05, with the worked examples of
-    # rag.prompt: 0.75 refused 0.58 of their unanswerable questions and 0.04 of the answerable
-    # ones; 0.8 0.64 and 0.14 (train/sweep_threshold.py, README).
+    # For the LLM's own P(YES), chosen on the read question sets (dev, extra, corpus, holdout9:
+    # 126 questions) as the highest threshold whose false refusals stay within 0.05, with the
+    # worked examples of rag.prompt (train/sweep_threshold.py, README). The trained judge of the
+    # standard model (rag.judge) is shifted so that its own threshold, chosen the same way on
+    # the judge data's tune split, reads 0.75 too.
     answer_threshold: float = Field(
         default=0.75, ge=0.0, le=1.0,
-        description="Least probability the standard LLM gives to YES, the passages answer, for an "
-        "answer; below it the app says the documents do not answer.")
+        description="Least judge score for an answer (the standard model's trained judge, else "
+        "the LLM's probability of YES, the passages answer); below it the app says the "
+        "documents do not answer.")
     llm_url: str = Field(default="",
                          description="Base URL of an OpenAI-compatible LLM server (llama.cpp's "
                          "server, vLLM, Ollama), e.g. http://127.0.0.1:8080/v1; when set, it "
@@ -149,6 +151,10 @@ class Settings(BaseSettings):
         default=True, description="Reuse the fixed instruction and worked examples from llama.cpp's "
         "KV cache instead of reading them again for every question (off: every prompt is read "
         "whole, as raw llama.cpp does; for comparisons).")
+    trained_judge: bool = Field(
+        default=True, description="Judge whether the passages answer with the trained judge built "
+        "for the loaded model file, where rag/judges holds one (off: the LLM's own P(YES); for "
+        "comparisons).")
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="LLM sampling temperature.")
     seed: int = Field(default=0, description="LLM sampling seed, for repeatable answers.")
     chunk_words: int = Field(default=80, ge=20, le=1000, description="Longest passage, in words.")

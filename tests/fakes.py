@@ -49,6 +49,7 @@ class FakeLLM:
         return len(text.split())
 
     p_yes: float | None = None
+    judged: float | None = None  # a trained judge's score (rag.judge), None: none
 
     def stream_chat(self, messages, max_tokens: int, temperature: float) -> Iterator[str]:
         self.prompts.append(messages)
@@ -58,7 +59,9 @@ class FakeLLM:
 
     def stream_answer(self, messages, max_tokens: int, temperature: float) -> Iterator[Verdict | str]:
         for item in stream_after_verdict(self.stream_chat(messages, max_tokens, temperature)):
-            yield Verdict(self.p_yes) if isinstance(item, Verdict) and self.p_yes is not None else item
+            if isinstance(item, Verdict) and (self.p_yes is not None or self.judged is not None):
+                item = Verdict(item.p_yes if self.p_yes is None else self.p_yes, judged=self.judged)
+            yield item
 
 
 def hit(source: str, *sentences: str) -> Hit:

@@ -127,6 +127,14 @@ def test_the_verdict_is_read_as_a_probability_against_the_threshold(settings, en
     assert answer.refused is refused
 
 
+@pytest.mark.parametrize("p_yes,judged,refused", [(0.95, 0.30, True), (0.20, 0.90, False)])
+def test_a_trained_judge_decides_in_place_of_the_models_own_yes(settings, encoder, llm, p_yes, judged, refused):
+    llm.p_yes, llm.judged = p_yes, judged
+    llm.queue.append("YES. She sells about 400 croissants every morning [1].")
+    answer = pipeline(settings, encoder, llm).ask("How many croissants does Marie Dubois sell?")
+    assert answer.refused is refused and answer.verdict == judged
+
+
 def test_a_question_far_from_every_sentence_is_refused_before_the_model(settings, encoder, llm):
     answer = pipeline(settings, encoder, llm).ask("Who won the 2022 FIFA World Cup?")
     assert answer.refused and llm.prompts == [] and answer.verdict is None

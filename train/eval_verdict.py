@@ -1,5 +1,6 @@
-"""How well the LLM's verdict (P(YES) as the first token, rag.generate.Verdict) tells answerable
-questions from on-topic unanswerable ones, on the judge data (train/judge_data.py).
+"""How well the app's judge tells answerable questions from on-topic unanswerable ones, on the
+judge data (train/judge_data.py): the trained judge where one is built for the model (rag.judge),
+else the LLM's own P(YES) as the first token (rag.generate.Verdict).
 
 Each question's text is chunked as the app chunks a file, its passages become the hits, and
 the question goes through the app's ranking, excerpting and prompt (rag.ranking, rag.prompt),
@@ -42,18 +43,23 @@ def hits_of(question: Question, k: int) -> list[Hit]:
     return [Hit(chunk, 1.0) for chunk in chunk_document(doc)[:k]]
 
 
-def verdict(llm, encoder, settings: Settings, question: Question) -> float:
-    """The model's P(YES) for the question over its own text, through the app's prompt."""
+def messages_for(llm, encoder, settings: Settings, question: Question) -> list[dict[str, str]]:
+    """The app's prompt for the question over its own text."""
     hits = hits_of(question, settings.k)
     ranked = rank_sentences(question.question, hits, encoder)
     excerpts = select_excerpts(hits, [(r.n, r.sentence, r.score) for r in ranked],
                                settings.passage_tokens, llm.count_tokens)
-    prompt = build_prompt(question.question, hits, llm.n_ctx, settings.max_tokens, llm.count_tokens,
-                          excerpts)
-    for item in llm.stream_answer(prompt.messages, max_tokens=1, temperature=0.0):
+    return build_prompt(question.question, hits, llm.n_ctx, settings.max_tokens, llm.count_tokens,
+                        excerpts).messages
+
+
+def verdict(llm, encoder, settings: Settings, question: Question) -> Verdict:
+    """The model's verdict on the question over its own text, through the app's prompt."""
+    for item in llm.stream_answer(messages_for(llm, encoder, settings, question), max_tokens=1,
+                                  temperature=0.0):
         if isinstance(item, Verdict):
-            return item.p_yes
-    return 0.0
+            return item
+    return Verdict(0.0)
 
 
 def main() -> None:
@@ -74,11 +80,12 @@ def main() -> None:
     encoder, llm = load_encoder(settings), load_chat_model(settings)
     started, scores = time.perf_counter(), []
     for q in questions:
-        scores.append(verdict(llm, encoder, settings, q))
+        scores.append(verdict(llm, encoder, settings, q).p_answers)
     seconds = time.perf_counter() - started
     yes = [s for s, q in zip(scores, questions) if q.answerable]
     no = [s for s, q in zip(scores, questions) if not q.answerable]
-    print(f"{llm.name}, {args.split} split ({args.source}): {len(yes)} answerable, {len(no)} "
+    judge = "trained judge" if getattr(llm, "probe", None) else "P(YES)"
+    print(f"{llm.name} ({judge}), {args.split} split ({args.source}): {len(yes)} answerable, {len(no)} "
           f"unanswerable, {seconds / len(questions):.2f} s a question")
     for source in ("written", "clapnq"):
         y = [s for s, q in zip(scores, questions) if q.answerable and q.source == source]
@@ -91,7 +98,7 @@ def main() -> None:
         print(f"  {t:<9}  {np.mean([s < t for s in no]):<21.2f} {np.mean([s < t for s in yes]):.2f}")
     if args.json:
         args.json.write_text(json.dumps([{"id": q.id, "source": q.source, "answerable": q.answerable,
-                                          "p_yes": s} for q, s in zip(questions, scores)]))
+                                          "score": s} for q, s in zip(questions, scores)]))
 
 
 if __name__ == "__main__":

@@ -167,9 +167,10 @@ class AnswerOut(BaseModel):
     passages: list[PassageOut]
     timings_ms: dict[str, float]
     model: dict[str, str]
-    verdict: float | None = Field(description="The LLM's probability that the passages answer "
-                                  "(its YES); below RAG_ANSWER_THRESHOLD the answer is a refusal. "
-                                  "None when the model was not asked.")
+    verdict: float | None = Field(description="The judge's score that the passages answer (the "
+                                  "trained judge's where the model has one, else the LLM's P(YES)); "
+                                  "below RAG_ANSWER_THRESHOLD the answer is a refusal. None when the "
+                                  "model was not asked.")
 
 
 class AssistantMessage(BaseModel):
