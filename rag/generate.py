@@ -158,7 +158,7 @@ class LlamaCppModel:
     """A GGUF chat model run in-process by llama.cpp."""
 
     def __init__(self, path: str, n_ctx: int, threads: int, seed: int = 0,
-                 reuse_prefix: bool = True, judge: bool = True) -> None:
+                 reuse_prefix: bool = True, judge: bool = False) -> None:
         file = check_gguf(path)
         self.reuse_prefix = reuse_prefix  # False: every prompt is read whole, as a fresh llama.cpp would
         from llama_cpp import Llama

@@ -111,6 +111,9 @@ def main() -> None:
                         help="where each split's features are cached")
     parser.add_argument("--test", action="store_true", help="score the test split with the written judge")
     parser.add_argument("--out", type=Path, default=JUDGES)
+    parser.add_argument("--recentre", type=float, metavar="SCORE",
+                        help="shift the written judge so that its score SCORE reads as the answer "
+                        "threshold (a threshold chosen in the app's own setting, see train/README.md)")
     args = parser.parse_args()
 
     from sklearn.linear_model import LogisticRegression
@@ -128,6 +131,21 @@ def main() -> None:
     llm.probe = None  # the model's own first step, whatever judge is installed
     encoder = load_encoder(settings)
     config = args.out / f"{model.name}.json"
+    if args.recentre is not None:
+        meta = json.loads(config.read_text(encoding="utf-8"))
+        with np.load(config.with_name(meta["weights"])) as data:
+            tokens, w, b = data["tokens"], data["weights"], float(data["bias"])
+        t = settings.answer_threshold
+        shift = math.log(t / (1 - t)) - math.log(args.recentre / (1 - args.recentre))
+        x_tune, p_tune, tune = collect("tune", args.features, llm, encoder, settings)
+        print(f"recentred: its score {args.recentre} now reads {t}; on the tune split, at {t}:")
+        meta.pop("test", None)
+        meta["tune"] = report("judge ", 1 / (1 + np.exp(-(x_tune @ w + b + shift))), tune, t)
+        meta["recentred"] = (f"bias shifted by {shift:.3f} in log-odds more, so that the score {args.recentre} "
+                             f"reads {t}: the threshold chosen on the project's read question sets")
+        write_probe(config, tokens, w, b + shift, {k: v for k, v in meta.items()
+                                                    if k not in ("format", "weights", "weights_sha256")})
+        return
     if args.test:
         meta = json.loads(config.read_text(encoding="utf-8"))
         with np.load(config.with_name(meta["weights"])) as data:
