@@ -42,7 +42,8 @@ class VerdictProbe:
     def features(self, logits: np.ndarray) -> np.ndarray:
         """What the probe reads from one step's logits."""
         logits = np.asarray(logits, dtype=np.float64)
-        return logits[self.tokens] - np.logaddexp.reduce(logits)
+        top = logits.max()
+        return logits[self.tokens] - (top + np.log(np.exp(logits - top).sum()))
 
     def p_answers(self, logits: np.ndarray) -> float:
         """The judge's score that the passages answer, from the first step's logits."""
