@@ -11,7 +11,8 @@ same for a prompt read in one batch and one whose last token alone is read
 again (its server documents this for cache_prompt), and with SmolLM2 the same
 question asked twice got two different answers; reading the last message whole
 makes a prompt's answer independent of what was asked before. One llama.cpp
-context generates one answer at a time, so the adapter serialises calls with a lock: the page and the HTTP API can both ask.
+context generates one answer at a time, so the adapter serialises calls with a
+lock: the page and the HTTP API can both ask.
 
 Remote (OpenAICompatModel): llama.cpp's server, vLLM, Ollama or anything else
 speaking /v1/chat/completions. The server applies the chat template and

@@ -4,13 +4,13 @@ The standard LLM is asked to begin its reply with YES or NO (rag.prompt). Its ow
 answerable questions from on-topic unanswerable ones only so well: it says YES to the family
 price when only the adult price is given. A logistic probe, trained on the judge data's
 labelled questions (train/README.md), reads the same first step more fully: the log-softmax of
-4,096 fixed tokens' logits, a linear image of the model's last hidden state. It costs a dot
-product. Built by `python -m train.train_probe`, for one model file: it applies only when the
-loaded file is that one, verified by its sha256 (rag.models), and the model's own P(YES) judges
-otherwise.
+4,096 fixed tokens' logits, a linear image of the model's last hidden state. It costs about
+1 ms. Built by `python -m train.train_probe`, for one model file: it applies only when the
+loaded file is that one, verified by its sha256 (rag.models), and only with
+RAG_TRAINED_JUDGE=1 (off by default: it did not beat P(YES) on the unread question sets; README).
 
-Its score is a logistic probability shifted in log-odds so that the threshold chosen on the
-tune split reads as the app's answer threshold, the same as for the model's own P(YES)
+Its score is a logistic probability shifted in log-odds so that its chosen threshold reads as
+the app's answer threshold, the same as for the model's own P(YES)
 (rag.settings.answer_threshold).
 """
 
@@ -39,16 +39,22 @@ class VerdictProbe:
     bias: float
     name: str = ""
 
-    def features(self, logits: np.ndarray) -> np.ndarray:
-        """What the probe reads from one step's logits."""
-        logits = np.asarray(logits, dtype=np.float64)
-        top = logits.max()
-        return logits[self.tokens] - (top + np.log(np.exp(logits - top).sum()))
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """The judge's scores for rows of features (first_step_features)."""
+        z = np.asarray(features, dtype=np.float64) @ self.weights + self.bias
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
 
     def p_answers(self, logits: np.ndarray) -> float:
         """The judge's score that the passages answer, from the first step's logits."""
-        z = float(self.features(logits) @ self.weights + self.bias)
-        return float(1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0))))
+        return float(self.scores(first_step_features(logits, self.tokens)))
+
+
+def first_step_features(logits: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """What a probe reads from one step's logits: the log-softmax of the given tokens (max plus
+    log-sum-exp: 1 ms over Qwen's 151,936 logits, where np.logaddexp.reduce takes 4)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    top = logits.max()
+    return logits[tokens] - (top + np.log(np.exp(logits - top).sum()))
 
 
 def _sha256(path: Path) -> str:

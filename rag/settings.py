@@ -97,13 +97,13 @@ class Settings(BaseSettings):
                           description="Path to a local sentence-transformers model folder.")
     # For the LLM's own P(YES), chosen on the read question sets (dev, extra, corpus, holdout9:
     # 126 questions) as the highest threshold whose false refusals stay within 0.05, with the
-    # worked examples of rag.prompt (train/sweep_threshold.py, README). The trained judge of the
-    # standard model (rag.judge) is shifted so that its own threshold, chosen the same way on
-    # the judge data's tune split, reads 0.75 too.
+    # worked examples of rag.prompt (train/sweep_threshold.py, README). The trained judge
+    # (rag.judge) is shifted so that its own threshold, chosen the same way on dev and extra,
+    # reads 0.75 too.
     answer_threshold: float = Field(
         default=0.75, ge=0.0, le=1.0,
-        description="Least judge score for an answer (the standard model's trained judge, else "
-        "the LLM's probability of YES, the passages answer); below it the app says the "
+        description="Least judge score for an answer (the LLM's probability of YES, the passages "
+        "answer; or the trained judge's, with RAG_TRAINED_JUDGE=1); below it the app says the "
         "documents do not answer.")
     llm_url: str = Field(default="",
                          description="Base URL of an OpenAI-compatible LLM server (llama.cpp's "

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.chunk import chunk_document
-from rag.generate import Verdict, load_chat_model
+from rag.generate import Verdict, judge_name, load_chat_model
 from rag.prompt import build_prompt, select_excerpts
 from rag.ranking import rank_sentences
 from rag.schema import Document, Hit
@@ -84,8 +84,7 @@ def main() -> None:
     seconds = time.perf_counter() - started
     yes = [s for s, q in zip(scores, questions) if q.answerable]
     no = [s for s, q in zip(scores, questions) if not q.answerable]
-    judge = "trained judge" if getattr(llm, "probe", None) else "P(YES)"
-    print(f"{llm.name} ({judge}), {args.split} split ({args.source}): {len(yes)} answerable, {len(no)} "
+    print(f"{llm.name} ({judge_name(llm)}), {args.split} split ({args.source}): {len(yes)} answerable, {len(no)} "
           f"unanswerable, {seconds / len(questions):.2f} s a question")
     for source in ("written", "clapnq"):
         y = [s for s, q in zip(scores, questions) if q.answerable and q.source == source]

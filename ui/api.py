@@ -168,7 +168,7 @@ class AnswerOut(BaseModel):
     timings_ms: dict[str, float]
     model: dict[str, str]
     verdict: float | None = Field(description="The judge's score that the passages answer (the "
-                                  "trained judge's where the model has one, else the LLM's P(YES)); "
+                                  "LLM's P(YES); or the trained judge's, with RAG_TRAINED_JUDGE=1); "
                                   "below RAG_ANSWER_THRESHOLD the answer is a refusal. None when the "
                                   "model was not asked.")
 
