@@ -30,7 +30,7 @@ from rag.index import (BuildReport, Index, assemble_index, check_index_folder, c
 from rag.ingest import Skipped, no_documents
 from rag.library import (create_empty_index, given_path, plan_library, previous_index, scan_library,
                          unchanged)
-from rag.prompt import build_prompt, select_excerpts
+from rag.prompt import Prompt, build_prompt, select_excerpts
 from rag.retrieve import Retriever
 from rag.schema import Answer, Citation, Hit
 from rag.settings import DEFAULT_COLLECTION, Settings
@@ -60,6 +60,17 @@ class Final:
 
 
 Event = Retrieved | Token | Final
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What the model reads for a question: the passages' excerpts (numbered as the hits),
+    the ranked sentences among them, and the prompt; no prompt when every sentence is far
+    from the question (the model is not asked)."""
+
+    excerpts: dict[int, str]
+    sentences: list[Ranked]
+    prompt: Prompt | None
 
 
 def clean_question(question: str) -> str:
@@ -238,24 +249,16 @@ class Pipeline:
         encoder = Remembering(self.encoder)  # the sentences are embedded once: ranked, then checked
         hits = retriever.search(question, k or self.settings.k)
         searched = time.perf_counter()
-        rarity = idf(retriever.index.lexical.document_frequency, len(retriever.index.chunks))
-        ranked = rank_sentences(question, hits, encoder, rarity)
+        max_tokens = max_tokens or self.settings.max_tokens
+        reading = self.shown(question, hits, retriever, encoder, max_tokens)
         # "judge": the time spent choosing what the model reads and checking what it wrote (a
         # duration); its verdict rides on the answer's first token. The others are points in time.
-        timings = {"retrieve": (time.perf_counter() - started) * 1000,
-                   "judge": (time.perf_counter() - searched) * 1000}
+        timings = {"retrieve": (searched - started) * 1000, "judge": (time.perf_counter() - searched) * 1000}
         yield Retrieved(tuple(hits))
-        raw, verdict, shown_sentences, excerpts = "", None, [], {}
-        if ranked and max(r.score for r in ranked) >= MIN_SIMILARITY:  # far from every sentence: not asked
-            max_tokens = max_tokens or self.settings.max_tokens
+        raw, verdict = "", None
+        if reading.prompt is not None:
             temperature = self.settings.temperature if temperature is None else temperature
-            excerpts = select_excerpts(hits, [(r.n, r.sentence, r.score) for r in ranked],
-                                       self.settings.passage_tokens, self.llm.count_tokens)
-            shown_sentences = [r for r in ranked if r.n in excerpts
-                               and excerpt_holds(hits[r.n - 1], r.sentence, excerpts[r.n])]
-            prompt = build_prompt(question, hits, self.llm.n_ctx, max_tokens, self.llm.count_tokens,
-                                  excerpts)
-            stream = self.llm.stream_answer(prompt.messages, max_tokens, temperature)
+            stream = self.llm.stream_answer(reading.prompt.messages, max_tokens, temperature)
             try:
                 for piece in stream:
                     if isinstance(piece, Verdict):
@@ -272,14 +275,14 @@ class Pipeline:
                 stream.close()
         refused = verdict is None or verdict.p_answers < self.settings.answer_threshold
         finishing = time.perf_counter()
-        text, citations, refused = self._finish(question, raw, hits, shown_sentences, encoder, refused)
+        text, citations, refused = self._finish(question, raw, hits, reading.sentences, encoder, refused)
         timings["judge"] += (time.perf_counter() - finishing) * 1000
         if refused:
             text, citations = refusal_text(hits), []
         else:  # the time the other documents took to read, not a point in time like the others
             checked = time.perf_counter()
             try:
-                text, citations = note_disagreement(self.llm, question, text, citations, excerpts, hits)
+                text, citations = note_disagreement(self.llm, question, text, citations, reading.excerpts, hits)
             except RagError as exc:  # the answer is checked already: a failed extra check costs it nothing
                 log.warning("the other documents were not compared: %s", exc)
             timings["disagreement"] = (time.perf_counter() - checked) * 1000
@@ -289,6 +292,21 @@ class Pipeline:
                            citations=tuple(citations), hits=tuple(hits), timings_ms=timings,
                            model={"llm": self.llm.name, "embedder": self.encoder.name},
                            query=question, verdict=None if verdict is None else verdict.p_answers))
+
+    def shown(self, question: str, hits: list[Hit], retriever: Retriever, encoder: Encoder,
+              max_tokens: int) -> Shown:
+        """What the model reads for the question over the retriever's hits: the sentences
+        nearest the question, excerpted, in the prompt (train.train_probe builds its prompts so)."""
+        rarity = idf(retriever.index.lexical.document_frequency, len(retriever.index.chunks))
+        ranked = rank_sentences(question, hits, encoder, rarity)
+        if not ranked or max(r.score for r in ranked) < MIN_SIMILARITY:  # far from every sentence
+            return Shown({}, [], None)
+        excerpts = select_excerpts(hits, [(r.n, r.sentence, r.score) for r in ranked],
+                                   self.settings.passage_tokens, self.llm.count_tokens)
+        sentences = [r for r in ranked
+                     if r.n in excerpts and excerpt_holds(hits[r.n - 1], r.sentence, excerpts[r.n])]
+        prompt = build_prompt(question, hits, self.llm.n_ctx, max_tokens, self.llm.count_tokens, excerpts)
+        return Shown(excerpts, sentences, prompt)
 
     def _finish(self, question: str, raw: str, hits: list[Hit], shown: list[Ranked], encoder: Encoder,
                 refused: bool) -> tuple[str, list[Citation], bool]:
