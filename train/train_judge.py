@@ -45,7 +45,7 @@ log = logging.getLogger("train_judge")
 
 def auc(positives: list[float], negatives: list[float]) -> float:
     """The chance that a random positive outscores a random negative (ties count half)."""
-    if not positives or not negatives:
+    if len(positives) == 0 or len(negatives) == 0:
         return float("nan")
     neg = np.sort(np.asarray(negatives))
     wins = sum(np.searchsorted(neg, p, "left") + 0.5 * (np.searchsorted(neg, p, "right")

@@ -4,9 +4,10 @@
     python -m train.train_probe --recentre 0.52  # the threshold chosen in the app's own setting
     python -m train.train_probe --test           # then the test split's figures, once, on what was chosen
 
-Each question of the judge data (train/judge_data.py) goes through the app's ranking,
-excerpting and prompt with its own text as the retrieved document (train.eval_verdict), and
-the model reads the prompt once. At the reply's first step, where it weighs YES against NO,
+Each question of the judge data (train/judge_data.py) is asked of its split's texts indexed
+as one library, and goes through the app's retrieval, ranking, excerpting and prompt
+(train.libraries); the model reads the prompt once, and the label is whether the prompt shows
+the answer. At the reply's first step, where it weighs YES against NO,
 the log-softmax of 4,096 fixed tokens' logits (drawn with seed 0) is kept: a linear image of
 the model's last hidden state, so a linear probe on them can weigh that state in any
 direction, not only YES against NO. Features are cached per split under --features; the
@@ -27,6 +28,7 @@ import functools
 import json
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +37,8 @@ from rag.generate import Verdict, load_chat_model
 from rag.judge import JUDGES, VerdictProbe, first_step_features, load_probe, write_probe
 from rag.models import STANDARD, resolve_model, spec, verified_digest
 from rag.settings import Settings
-from train.eval_verdict import messages_for
 from train.judge_data import Question, all_questions, data_hash
+from train.libraries import Libraries, shows_answer
 from train.train_judge import auc
 
 TOKENS, SEED = 4096, 0
@@ -63,11 +65,11 @@ def feature_tokens(n_vocab: int) -> np.ndarray:
 
 
 class Reader:
-    """The model and the encoder, loaded the first time a prompt must be read (never, when
-    every feature is cached)."""
+    """The model, the encoder and the libraries, loaded the first time a prompt must be read
+    (never, when every feature is cached)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, folder: Path) -> None:
+        self.settings, self.folder = settings, folder
 
     @functools.cached_property
     def llm(self):
@@ -76,58 +78,83 @@ class Reader:
         return llm
 
     @functools.cached_property
-    def encoder(self):
+    def libraries(self) -> Libraries:
         from rag.pipeline import load_encoder
 
-        return load_encoder(self.settings)
+        return Libraries(self.folder / "libraries", all_questions(), self.settings,
+                         load_encoder(self.settings), self.llm)
 
 
-def collect(split: str, folder: Path, reader: Reader) -> tuple[np.ndarray, np.ndarray, list[Question]]:
-    """The split's features, P(YES) and questions; read from the cache, or computed and cached
-    (in batches of 50, so a stopped run goes on where it stopped)."""
+@dataclass(frozen=True)
+class Split:
+    """A split's questions that the model was asked (the others are refused before it is), with
+    their features, the model's P(YES), and whether the prompt showed the answer."""
+
+    questions: list[Question]
+    x: np.ndarray
+    p_yes: np.ndarray
+    shows: np.ndarray
+
+    def subset(self, source: str | None) -> Split:
+        keep = [source in (None, q.source) for q in self.questions]
+        return Split([q for q, k in zip(self.questions, keep) if k], self.x[keep], self.p_yes[keep], self.shows[keep])
+
+
+def collect(split: str, folder: Path, reader: Reader) -> Split:
+    """The split's features, read from the cache, or computed and cached (in batches of 50, so
+    a stopped run goes on where it stopped)."""
     questions = sorted((q for q in all_questions() if q.split == split), key=lambda q: q.id)
     path = folder / f"{split}.npz"
-    features, p_yes, done = [], [], []
+    rows = {"X": [], "p": [], "shows": [], "asked": [], "ids": []}
     if path.exists():
         with np.load(path) as data:
-            features, p_yes, done = list(data["X"]), list(data["p"]), [str(i) for i in data["ids"]]
+            rows = {key: list(data[key]) for key in rows}
+    done = [str(i) for i in rows["ids"]]
     if done != [q.id for q in questions[:len(done)]]:
         raise SystemExit(f"{path} was collected for other questions: delete it and run again.")
     if len(done) < len(questions):
-        llm, settings = reader.llm, reader.settings
+        llm = reader.llm
         recorder = FirstStep(feature_tokens(llm._llm.n_vocab()))
         llm.probe, started = recorder, time.perf_counter()
         for i, q in enumerate(questions[len(done):], start=len(done)):
-            verdict = next(v for v in llm.stream_answer(messages_for(llm, reader.encoder, settings, q), 1, 0.0)
-                           if isinstance(v, Verdict))
-            features.append(recorder.rows.pop())
-            p_yes.append(verdict.p_yes)
+            shown = reader.libraries.shown(q)
+            verdict = Verdict(0.0)
+            if shown.prompt is not None:
+                verdict = next(v for v in llm.stream_answer(shown.prompt.messages, 1, 0.0) if isinstance(v, Verdict))
+            rows["X"].append(recorder.rows.pop() if shown.prompt is not None else np.zeros(TOKENS, np.float32))
+            rows["p"].append(verdict.p_yes)
+            rows["shows"].append(shows_answer(q, shown))
+            rows["asked"].append(shown.prompt is not None)
+            rows["ids"].append(q.id)
             if (i + 1) % 50 == 0 or i + 1 == len(questions):
                 folder.mkdir(parents=True, exist_ok=True)
-                np.savez(path.with_suffix(".tmp.npz"), X=np.array(features), p=np.array(p_yes),
-                         tokens=recorder.tokens, ids=np.array([q.id for q in questions[:i + 1]]))
+                np.savez(path.with_suffix(".tmp.npz"), tokens=recorder.tokens,
+                         **{key: np.array(value) for key, value in rows.items()})
                 path.with_suffix(".tmp.npz").replace(path)
                 print(f"  {split}: {i + 1}/{len(questions)}, {time.perf_counter() - started:.0f} s", flush=True)
         llm.probe = None
-    return np.array(features), np.array(p_yes), questions
+    asked = np.array(rows["asked"], dtype=bool)
+    return Split([q for q, a in zip(questions, asked) if a], np.array(rows["X"])[asked],
+                 np.array(rows["p"])[asked], np.array(rows["shows"], dtype=bool)[asked])
 
 
-def refusals(scores: np.ndarray, questions: list[Question], threshold: float, source: str | None = None) -> dict:
-    """AUC, and refusal and false refusal at the threshold (of one source, or all)."""
-    pick = [source in (None, q.source) for q in questions]
-    yes = [s for s, q, k in zip(scores, questions, pick) if k and q.answerable]
-    no = [s for s, q, k in zip(scores, questions, pick) if k and not q.answerable]
-    return {"questions": len(yes) + len(no), "auc": round(auc(yes, no), 3),
-            "refusal": round(float(np.mean([s < threshold for s in no])), 3),
-            "false_refusal": round(float(np.mean([s < threshold for s in yes])), 3)}
+def refusals(scores: np.ndarray, split: Split, threshold: float) -> dict:
+    """AUC, refusal (of questions whose prompt does not show the answer) and false refusal (of
+    those whose prompt does) at the threshold."""
+    yes, no = scores[split.shows], scores[~split.shows]
+    return {"questions": len(scores), "shows_answer": int(split.shows.sum()), "auc": round(auc(yes, no), 3),
+            "refusal": round(float(np.mean(no < threshold)), 3),
+            "false_refusal": round(float(np.mean(yes < threshold)), 3)}
 
 
-def report(name: str, scores: np.ndarray, questions: list[Question], threshold: float) -> dict:
-    """Figures overall and per source, printed and returned."""
-    figures = {src or "all": refusals(scores, questions, threshold, src) for src in (None, "written", "clapnq")}
-    for src, f in figures.items():
-        print(f"  {name} {src:8} {f['questions']:4} questions  AUC {f['auc']:.3f}  refusal {f['refusal']:.2f}"
-              f"  false refusal {f['false_refusal']:.2f}")
+def report(name: str, score, split: Split, threshold: float) -> dict:
+    """Figures overall and per source, printed and returned; score(split) gives the scores."""
+    figures = {}
+    for source in (None, "written", "clapnq"):
+        part = split.subset(source)
+        figures[source or "all"] = f = refusals(score(part), part, threshold)
+        print(f"  {name} {source or 'all':8} {f['questions']:4} questions ({f['shows_answer']} shown the answer)"
+              f"  AUC {f['auc']:.3f}  refusal {f['refusal']:.2f}  false refusal {f['false_refusal']:.2f}")
     return figures
 
 
@@ -148,7 +175,7 @@ def main() -> None:
     if model is None or verified_digest(path) != model.sha256:
         raise SystemExit("The judge is built for a verified catalogue model: set RAG_MODEL to a name from "
                          "`rag models` (the standard qwen2.5-1.5b by default).")
-    reader, config = Reader(settings), args.out / f"{model.name}.json"
+    reader, config = Reader(settings, args.features), args.out / f"{model.name}.json"
     if args.recentre is not None:
         recentre(config, args.recentre, collect("tune", args.features, reader), settings.answer_threshold)
     elif args.test:
@@ -168,69 +195,69 @@ def log_odds(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def fit(config: Path, model, train_split, tune_split, reader: Reader, threshold: float) -> None:
+def fit(config: Path, model, train: Split, tune: Split, reader: Reader, threshold: float) -> None:
     """Fit on the train split, choose C and the threshold on the tune split, write the judge."""
     from sklearn.linear_model import LogisticRegression
 
-    (x_train, _, train), (x_tune, p_tune, tune) = train_split, tune_split
-    y_train = np.array([q.answerable for q in train], dtype=int)
-    y_tune = [q.answerable for q in tune]
-    mean, scale = x_train.mean(0), x_train.std(0) + 1e-6
-    # Each source weighs the same in the fit: CLAPnq's 322 real search questions as much as the
-    # 1,680 written ones, so that neither kind of question is what the judge learns.
-    sources = [q.source for q in train]
+    mean, scale = train.x.mean(0), train.x.std(0) + 1e-6
+    # Each source weighs the same in the fit: CLAPnq's real search questions as much as the
+    # written ones, so that neither kind of question is what the judge learns.
+    sources = [q.source for q in train.questions]
     weight = np.array([len(sources) / (2 * sources.count(s)) for s in sources])
     best = None
     for c in C_GRID:
-        fitted = LogisticRegression(C=c, max_iter=5000).fit((x_train - mean) / scale, y_train, sample_weight=weight)
-        z = fitted.decision_function((x_tune - mean) / scale)
-        score = auc([s for s, y in zip(z, y_tune) if y], [s for s, y in zip(z, y_tune) if not y])
+        fitted = LogisticRegression(C=c, max_iter=5000).fit((train.x - mean) / scale, train.shows,
+                                                             sample_weight=weight)
+        z = fitted.decision_function((tune.x - mean) / scale)
+        score = auc(z[tune.shows], z[~tune.shows])
         print(f"  C={c}: tune AUC {score:.3f}")
         if best is None or score > best[0]:
             best = (score, c, fitted, z)
     _, c, fitted, z = best
-    answerable = np.sort([s for s, y in zip(z, y_tune) if y])
-    cut = answerable[int(math.floor(MAX_FALSE_REFUSAL * len(answerable)))]  # this many refused, at most
+    shown = np.sort(z[tune.shows])
+    cut = shown[int(math.floor(MAX_FALSE_REFUSAL * len(shown)))]  # this many refused, at most
     weights = fitted.coef_[0] / scale
     # The standardisation folded in, and the bias shifted so that the chosen cut reads as the threshold.
     shift = log_odds(threshold) - float(cut)
     n_vocab = reader.llm._llm.n_vocab()
     probe = VerdictProbe(feature_tokens(n_vocab), weights, float(fitted.intercept_[0] - weights @ mean) + shift)
     print(f"chosen C={c}; on the tune split, at threshold {threshold}:")
-    tune_figures = report("judge ", probe.scores(x_tune), tune, threshold)
-    report("P(YES)", p_tune, tune, 0.75)
+    tune_figures = report("judge ", lambda part: probe.scores(part.x), tune, threshold)
+    report("P(YES)", lambda part: part.p_yes, tune, 0.75)
     write_probe(config, probe.tokens, probe.weights, probe.bias, {
         "model": model.name, "model_sha256": model.sha256, "n_vocab": n_vocab,
         "features": f"log-softmax of {TOKENS} token logits (numpy seed {SEED}) at the reply's first step",
-        "prompt": "rag.prompt.build_prompt with the worked examples, as train.eval_verdict builds it",
-        "fit": f"sklearn LogisticRegression, L2, sources weighted equally, C={c} (chosen on the tune split by AUC, of {list(C_GRID)})",
+        "prompt": "the app's own (rag.pipeline.Pipeline.shown), each question asked of its split's "
+                  "texts indexed as one library (train.libraries)",
+        "label": "the prompt shows one of the sentences the answer rests on",
+        "fit": f"sklearn LogisticRegression, L2, sources weighted equally, C={c} (chosen on the tune split "
+               f"by AUC, of {list(C_GRID)})",
         "threshold": f"{threshold}: the highest whose false refusals on the tune split stay "
                      f"within {MAX_FALSE_REFUSAL} (bias shifted by {shift:.3f} in log-odds)",
-        "training_data_sha256": data_hash(train), "train_questions": len(train), "tune": tune_figures})
+        "training_data_sha256": data_hash(train.questions), "train_questions": len(train.questions),
+        "tune": tune_figures})
     print(f"wrote {config} and its weights")
 
 
-def recentre(config: Path, score: float, tune_split, threshold: float) -> None:
+def recentre(config: Path, score: float, tune: Split, threshold: float) -> None:
     """Shift the written judge so that its score `score` reads as the threshold."""
     meta, probe = read_judge(config)
-    x_tune, _, tune = tune_split
     shift = log_odds(threshold) - log_odds(score)
     probe = VerdictProbe(probe.tokens, probe.weights, probe.bias + shift)
     print(f"recentred: its score {score} now reads {threshold}; on the tune split, at {threshold}:")
     meta.pop("test", None)
-    meta["tune"] = report("judge ", probe.scores(x_tune), tune, threshold)
+    meta["tune"] = report("judge ", lambda part: probe.scores(part.x), tune, threshold)
     meta["recentred"] = (f"bias shifted by {shift:.3f} in log-odds more, so that the score {score} "
                          f"reads {threshold}: the threshold chosen on the project's read question sets")
     write_probe(config, probe.tokens, probe.weights, probe.bias,
                 {k: v for k, v in meta.items() if k not in ("format", "weights", "weights_sha256")})
 
 
-def score_test_split(config: Path, test_split, threshold: float) -> None:
+def score_test_split(config: Path, test: Split, threshold: float) -> None:
     """The test split's figures for the written judge, recorded in its config."""
     meta, probe = read_judge(config)
-    x, p_yes, questions = test_split
-    meta["test"] = {"judge": report("judge ", probe.scores(x), questions, threshold),
-                    "p_yes_at_0.75": report("P(YES)", p_yes, questions, 0.75)}
+    meta["test"] = {"judge": report("judge ", lambda part: probe.scores(part.x), test, threshold),
+                    "p_yes_at_0.75": report("P(YES)", lambda part: part.p_yes, test, 0.75)}
     config.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
 
 
