@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     # For the LLM's own P(YES), chosen on the read question sets (dev, extra, corpus, holdout9:
     # 126 questions) as the highest threshold whose false refusals stay within 0.05, with the
     # worked examples of rag.prompt (train/sweep_threshold.py, README). The trained judge
-    # (rag.judge) is shifted so that its own threshold, chosen the same way on dev and extra,
+    # (rag.judge) is shifted so that its own threshold, chosen the same way on its tune split,
     # reads 0.75 too.
     answer_threshold: float = Field(
         default=0.75, ge=0.0, le=1.0,

@@ -1,7 +1,6 @@
 """Train the app's judge (rag.judge): a logistic probe on the standard LLM's first reply step.
 
     python -m train.train_probe                  # the train and tune features, the fit: ~70 minutes on two cores
-    python -m train.train_probe --recentre 0.52  # the threshold chosen in the app's own setting
     python -m train.train_probe --test           # then the test split's figures, once, on what was chosen
 
 Each question of the judge data (train/judge_data.py) is asked of its split's texts indexed
@@ -17,8 +16,8 @@ An L2-regularised logistic regression is fitted on the train split (standardised
 the two sources weighted equally); its strength C is chosen on the tune split by AUC, and its
 threshold as the highest whose false refusals on the tune split stay within 0.05. The weights
 are written with the standardisation folded in, and the bias shifted so that the threshold
-reads as the app's answer threshold (rag.settings). --recentre moves that point to a score
-chosen elsewhere (train/README.md). The test split is scored only with --test, after.
+reads as the app's answer threshold (rag.settings). The test split is scored only with
+--test, after.
 """
 
 from __future__ import annotations
@@ -164,9 +163,6 @@ def main() -> None:
                         help="where each split's features are cached")
     parser.add_argument("--test", action="store_true", help="score the test split with the written judge")
     parser.add_argument("--out", type=Path, default=JUDGES)
-    parser.add_argument("--recentre", type=float, metavar="SCORE",
-                        help="shift the written judge so that its score SCORE reads as the answer "
-                        "threshold (a threshold chosen in the app's own setting, see train/README.md)")
     args = parser.parse_args()
 
     settings = Settings()
@@ -176,9 +172,7 @@ def main() -> None:
         raise SystemExit("The judge is built for a verified catalogue model: set RAG_MODEL to a name from "
                          "`rag models` (the standard qwen2.5-1.5b by default).")
     reader, config = Reader(settings, args.features), args.out / f"{model.name}.json"
-    if args.recentre is not None:
-        recentre(config, args.recentre, collect("tune", args.features, reader), settings.answer_threshold)
-    elif args.test:
+    if args.test:
         score_test_split(config, collect("test", args.features, reader), settings.answer_threshold)
     else:
         fit(config, model, collect("train", args.features, reader), collect("tune", args.features, reader),
@@ -237,20 +231,6 @@ def fit(config: Path, model, train: Split, tune: Split, reader: Reader, threshol
         "training_data_sha256": data_hash(train.questions), "train_questions": len(train.questions),
         "tune": tune_figures})
     print(f"wrote {config} and its weights")
-
-
-def recentre(config: Path, score: float, tune: Split, threshold: float) -> None:
-    """Shift the written judge so that its score `score` reads as the threshold."""
-    meta, probe = read_judge(config)
-    shift = log_odds(threshold) - log_odds(score)
-    probe = VerdictProbe(probe.tokens, probe.weights, probe.bias + shift)
-    print(f"recentred: its score {score} now reads {threshold}; on the tune split, at {threshold}:")
-    meta.pop("test", None)
-    meta["tune"] = report("judge ", lambda part: probe.scores(part.x), tune, threshold)
-    meta["recentred"] = (f"bias shifted by {shift:.3f} in log-odds more, so that the score {score} "
-                         f"reads {threshold}: the threshold chosen on the project's read question sets")
-    write_probe(config, probe.tokens, probe.weights, probe.bias,
-                {k: v for k, v in meta.items() if k not in ("format", "weights", "weights_sha256")})
 
 
 def score_test_split(config: Path, test: Split, threshold: float) -> None:
