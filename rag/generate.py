@@ -176,14 +176,14 @@ class LlamaCppModel:
             raise ModelError(f"llama.cpp could not load {file} ({exc}): the file may be truncated or "
                              "of an unsupported architecture; download it again, see models.md.") from exc
         self.name = file.name
-        self.n_ctx = self._llm.n_ctx()
+        self.n_ctx, self.n_vocab = self._llm.n_ctx(), self._llm.n_vocab()
         # Two generations at once would interleave one KV cache and sampler state.
         self._busy = threading.Lock()
         yes, no = self._first_tokens(YES), self._first_tokens(NO)
         self._yes, self._no = sorted(yes - no), sorted(no - yes)  # a token both may start says neither
         self._earlier = self._earlier_messages_format()
         # The trained judge built for this very file (by its verified sha256), if any.
-        self.probe = probe_for(verified_digest(file), self._llm.n_vocab()) if judge else None
+        self.probe = probe_for(verified_digest(file), self.n_vocab) if judge else None
 
     def _earlier_messages_format(self):
         """The GGUF's chat template, without the assistant's opening: it renders the messages

@@ -123,6 +123,6 @@ def test_the_trained_judge_is_found_for_the_verified_standard_model_and_is_off_b
     from rag.models import STANDARD, joined_path, spec, verified_digest
 
     path = joined_path(spec(STANDARD), real_pipeline.settings.models_dir)
-    probe = probe_for(verified_digest(path), real_pipeline.llm._llm.n_vocab())
+    probe = probe_for(verified_digest(path), real_pipeline.llm.n_vocab)
     assert probe is not None and probe.name == "qwen2.5-1.5b"
     assert real_pipeline.llm.probe is None  # RAG_TRAINED_JUDGE=1 turns it on

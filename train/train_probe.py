@@ -113,7 +113,7 @@ def collect(split: str, folder: Path, reader: Reader) -> Split:
         raise SystemExit(f"{path} was collected for other questions: delete it and run again.")
     if len(done) < len(questions):
         llm = reader.llm
-        recorder = FirstStep(feature_tokens(llm._llm.n_vocab()))
+        recorder = FirstStep(feature_tokens(llm.n_vocab))
         llm.probe, started = recorder, time.perf_counter()
         for i, q in enumerate(questions[len(done):], start=len(done)):
             shown = reader.libraries.shown(q)
@@ -213,7 +213,7 @@ def fit(config: Path, model, train: Split, tune: Split, reader: Reader, threshol
     weights = fitted.coef_[0] / scale
     # The standardisation folded in, and the bias shifted so that the chosen cut reads as the threshold.
     shift = log_odds(threshold) - float(cut)
-    n_vocab = reader.llm._llm.n_vocab()
+    n_vocab = reader.llm.n_vocab
     probe = VerdictProbe(feature_tokens(n_vocab), weights, float(fitted.intercept_[0] - weights @ mean) + shift)
     print(f"chosen C={c}; on the tune split, at threshold {threshold}:")
     tune_figures = report("judge ", lambda part: probe.scores(part.x), tune, threshold)
