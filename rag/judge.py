@@ -7,7 +7,8 @@ labelled questions (train/README.md), reads the same first step more fully: the 
 4,096 fixed tokens' logits, a linear image of the model's last hidden state. It costs about
 1 ms. Built by `python -m train.train_probe`, for one model file: it applies only when the
 loaded file is that one, verified by its sha256 (rag.models), and only with
-RAG_TRAINED_JUDGE=1 (off by default: it did not beat P(YES) on the unread question sets; README).
+RAG_TRAINED_JUDGE=1 (off by default: on the unread question sets it refuses more unanswerable
+questions than P(YES), and more answerable ones too; README).
 
 Its score is a logistic probability shifted in log-odds so that its chosen threshold reads as
 the app's answer threshold, the same as for the model's own P(YES)

@@ -1,7 +1,7 @@
 """The judge data as the app meets it: each split's texts of one source indexed as one library,
 and each question asked of that library, so the model reads what the app would show it.
 
-A split's texts (240 written documents' worth of manuals, letters, minutes..., or CLAPnq's
+A split's texts (its written documents: manuals, letters, minutes...; or its CLAPnq
 Wikipedia passages) are written as files into a scratch data folder and indexed by the app's
 own sync (rag.pipeline.index_paths) as a collection named after the split and source. A
 question is retrieved from the whole library (k passages, often from several documents), and
@@ -56,8 +56,9 @@ class Libraries:
         texts = self.folder / "texts" / name
         texts.mkdir(parents=True, exist_ok=True)
         for q in self.questions:
-            if (q.split, q.source) == (split, source) and not (texts / file_name(q)).exists():
-                (texts / file_name(q)).write_text(q.title + "\n\n" + " ".join(q.sentences) + "\n", encoding="utf-8")
+            file = texts / file_name(q)
+            if (q.split, q.source) == (split, source) and not file.exists():
+                file.write_text(q.title + "\n\n" + " ".join(q.sentences) + "\n", encoding="utf-8")
         settings = Settings(data_dir=self.folder / "data", collection=name, models_dir=self.settings.models_dir)
         index_paths(settings, self.encoder, [texts], replace=True)
         return build_pipeline(settings, self.encoder, self.llm)

@@ -93,10 +93,12 @@ class Split:
     x: np.ndarray
     p_yes: np.ndarray
     shows: np.ndarray
+    n_vocab: int  # the model's, whose tokens the features read (feature_tokens)
 
     def subset(self, source: str | None) -> Split:
         keep = [source in (None, q.source) for q in self.questions]
-        return Split([q for q, k in zip(self.questions, keep) if k], self.x[keep], self.p_yes[keep], self.shows[keep])
+        return Split([q for q, k in zip(self.questions, keep) if k], self.x[keep], self.p_yes[keep],
+                     self.shows[keep], self.n_vocab)
 
 
 def collect(split: str, folder: Path, reader: Reader) -> Split:
@@ -104,16 +106,18 @@ def collect(split: str, folder: Path, reader: Reader) -> Split:
     a stopped run goes on where it stopped)."""
     questions = sorted((q for q in all_questions() if q.split == split), key=lambda q: q.id)
     path = folder / f"{split}.npz"
-    rows = {"X": [], "p": [], "shows": [], "asked": [], "ids": []}
+    rows, n_vocab = {"X": [], "p": [], "shows": [], "asked": [], "ids": []}, None
     if path.exists():
         with np.load(path) as data:
-            rows = {key: list(data[key]) for key in rows}
+            rows, n_vocab = {key: list(data[key]) for key in rows}, int(data["n_vocab"])
     done = [str(i) for i in rows["ids"]]
     if done != [q.id for q in questions[:len(done)]]:
         raise SystemExit(f"{path} was collected for other questions: delete it and run again.")
     if len(done) < len(questions):
         llm = reader.llm
-        recorder = FirstStep(feature_tokens(llm.n_vocab))
+        if n_vocab not in (None, llm.n_vocab):
+            raise SystemExit(f"{path} was collected with another model: delete it and run again.")
+        n_vocab, recorder = llm.n_vocab, FirstStep(feature_tokens(llm.n_vocab))
         llm.probe, started = recorder, time.perf_counter()
         for i, q in enumerate(questions[len(done):], start=len(done)):
             shown = reader.libraries.shown(q)
@@ -127,14 +131,14 @@ def collect(split: str, folder: Path, reader: Reader) -> Split:
             rows["ids"].append(q.id)
             if (i + 1) % 50 == 0 or i + 1 == len(questions):
                 folder.mkdir(parents=True, exist_ok=True)
-                np.savez(path.with_suffix(".tmp.npz"), tokens=recorder.tokens,
+                np.savez(path.with_suffix(".tmp.npz"), tokens=recorder.tokens, n_vocab=n_vocab,
                          **{key: np.array(value) for key, value in rows.items()})
                 path.with_suffix(".tmp.npz").replace(path)
                 print(f"  {split}: {i + 1}/{len(questions)}, {time.perf_counter() - started:.0f} s", flush=True)
         llm.probe = None
     asked = np.array(rows["asked"], dtype=bool)
     return Split([q for q, a in zip(questions, asked) if a], np.array(rows["X"])[asked],
-                 np.array(rows["p"])[asked], np.array(rows["shows"], dtype=bool)[asked])
+                 np.array(rows["p"])[asked], np.array(rows["shows"], dtype=bool)[asked], n_vocab)
 
 
 def refusals(scores: np.ndarray, split: Split, threshold: float) -> dict:
@@ -176,7 +180,7 @@ def main() -> None:
         score_test_split(config, collect("test", args.features, reader), settings.answer_threshold)
     else:
         fit(config, model, collect("train", args.features, reader), collect("tune", args.features, reader),
-            reader, settings.answer_threshold)
+            settings.answer_threshold)
 
 
 def read_judge(config: Path) -> tuple[dict, VerdictProbe]:
@@ -189,7 +193,7 @@ def log_odds(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def fit(config: Path, model, train: Split, tune: Split, reader: Reader, threshold: float) -> None:
+def fit(config: Path, model, train: Split, tune: Split, threshold: float) -> None:
     """Fit on the train split, choose C and the threshold on the tune split, write the judge."""
     from sklearn.linear_model import LogisticRegression
 
@@ -213,11 +217,11 @@ def fit(config: Path, model, train: Split, tune: Split, reader: Reader, threshol
     weights = fitted.coef_[0] / scale
     # The standardisation folded in, and the bias shifted so that the chosen cut reads as the threshold.
     shift = log_odds(threshold) - float(cut)
-    n_vocab = reader.llm.n_vocab
+    n_vocab = train.n_vocab
     probe = VerdictProbe(feature_tokens(n_vocab), weights, float(fitted.intercept_[0] - weights @ mean) + shift)
     print(f"chosen C={c}; on the tune split, at threshold {threshold}:")
     tune_figures = report("judge ", lambda part: probe.scores(part.x), tune, threshold)
-    report("P(YES)", lambda part: part.p_yes, tune, 0.75)
+    report("P(YES)", lambda part: part.p_yes, tune, threshold)
     write_probe(config, probe.tokens, probe.weights, probe.bias, {
         "model": model.name, "model_sha256": model.sha256, "n_vocab": n_vocab,
         "features": f"log-softmax of {TOKENS} token logits (numpy seed {SEED}) at the reply's first step",
@@ -237,7 +241,7 @@ def score_test_split(config: Path, test: Split, threshold: float) -> None:
     """The test split's figures for the written judge, recorded in its config."""
     meta, probe = read_judge(config)
     meta["test"] = {"judge": report("judge ", lambda part: probe.scores(part.x), test, threshold),
-                    "p_yes_at_0.75": report("P(YES)", lambda part: part.p_yes, test, 0.75)}
+                    f"p_yes_at_{threshold}": report("P(YES)", lambda part: part.p_yes, test, threshold)}
     config.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
 
 
