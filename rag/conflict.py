@@ -1,20 +1,21 @@
 """Sources that disagree: when another document gives a different value for what was asked,
 the answer says so and cites both, instead of silently picking one.
 
-After an answer is checked, each other document the model was shown (up to MAX_RIVALS, best
-ranked first; copies of a cited file do not count) is asked the same question on its own:
-the standard prompt with only that document's excerpt. When the model's verdict says that
-excerpt answers too (a reply that begins with neither YES nor NO, as a server's may, is no
-verdict), the first answer states a number or name (rag.cite's grounding check)
-that the other passage does not hold, and the other answer states one that its own passage
-holds but the passages the first answer cites do not, the two disagree, and the answer says
-so, quoting the sentence each rests on.
+After an answer is checked, each other retrieved document (up to MAX_RIVALS, best ranked
+first; copies of a cited file do not count) is asked the same question on its own: the
+standard prompt showing only that document's sentences nearest the question. When the
+model's verdict says they answer too (a reply that begins with neither YES nor NO, as a
+server's may, is no verdict), the first answer states a number or name (rag.cite's grounding
+check) that the other document's passages do not hold, and the other answer states one that
+its own passages hold but the passages the first answer cites do not, the two disagree, and
+the answer says so, quoting the sentence each rests on. Numbers written in words count as
+their digits ("six minutes" is 6).
 
 So the model reads, and no rule looks at how the question is worded: the facts compared are
 the ones the two answers state, against the passages they came from. A document whose answer
 adds a detail the first passage lacks, but not the other way round, is not a disagreement.
 The trade-off: a short extra prompt (the fixed instruction is already in llama.cpp's cache)
-for an answer when another document's passage lacks one of its facts; most such documents
+for an answer when another document's passages lack one of its facts; most such documents
 are about something else, and the model's first token (NO) ends that check. Measured on
 tests/data/contradictions: README.md, "Sources that disagree".
 """
@@ -25,9 +26,10 @@ import logging
 
 from rag.cite import MARKER, citation_for, says_unknown, unsupported_facts
 from rag.generate import ChatModel, Verdict
-from rag.prompt import build_prompt
+from rag.prompt import build_prompt, select_excerpts
+from rag.ranking import Ranked
 from rag.schema import Citation, Hit
-from rag.text import known_forms, names, numbers, words
+from rag.text import known_forms, names, numbers, with_digits, words
 
 PREFIX = 5  # "Belarusian" is in a passage that says "Belarus": a name's first letters suffice (chosen on tune.jsonl, not swept)
 
@@ -40,26 +42,25 @@ MAX_RIVALS = 2  # other documents asked, at most: each costs a short prompt
 # tests/data/contradictions/tune.jsonl with the dev and extra questions (false alarms).
 RIVAL_THRESHOLD = 0.6
 RIVAL_TOKENS = 24  # a short answer: a few words
+RIVAL_PASSAGE_TOKENS = 160  # another document's sentences nearest the question, at most (about 1.5 s to read)
 SHORT_ANSWER = "After YES, give only the short answer, in a few words."
 
 
-def rival_passages(citations: list[Citation], excerpts: dict[int, str], hits: list[Hit]) -> list[int]:
-    """The shown passages of other documents than the cited ones (or their copies), the best
-    ranked passage of each document, best first."""
+def rival_documents(citations: list[Citation], hits: list[Hit]) -> list[list[int]]:
+    """The retrieved documents other than the cited ones (or their copies), each as the
+    numbers of its retrieved passages, the document of the best ranked passage first."""
     taken = {c.source for c in citations} | {s for c in citations for s in hits[c.n - 1].also}
-    rivals = []
-    for n in sorted(excerpts):
-        source = hits[n - 1].chunk.source
-        if source not in taken:
-            rivals.append(n)
-            taken.add(source)
-    return rivals[:MAX_RIVALS]
+    documents: dict[str, list[int]] = {}
+    for n, hit in enumerate(hits, start=1):
+        if hit.chunk.source not in taken:
+            documents.setdefault(hit.chunk.source, []).append(n)
+    return list(documents.values())[:MAX_RIVALS]
 
 
-def answer_from(llm: ChatModel, question: str, hits: list[Hit], n: int, excerpt: str) -> str | None:
-    """The model's short answer from passage n's excerpt alone, or None when its verdict is
-    that the excerpt does not answer."""
-    prompt = build_prompt(question, hits, llm.n_ctx, RIVAL_TOKENS, llm.count_tokens, {n: excerpt})
+def answer_from(llm: ChatModel, question: str, hits: list[Hit], excerpts: dict[int, str]) -> str | None:
+    """The model's short answer from one document's excerpts alone, or None when its verdict
+    is that they do not answer."""
+    prompt = build_prompt(question, hits, llm.n_ctx, RIVAL_TOKENS, llm.count_tokens, excerpts)
     *fixed, user = prompt.messages  # the same instruction and examples as the answer's: reused
     messages = [*fixed, {**user, "content": f"{user['content']}\n{SHORT_ANSWER}"}]
     stream = llm.stream_answer(messages, RIVAL_TOKENS, 0.0)
@@ -67,7 +68,7 @@ def answer_from(llm: ChatModel, question: str, hits: list[Hit], n: int, excerpt:
     try:
         for piece in stream:
             if isinstance(piece, Verdict):
-                log.info("passage [%d] alone: P(YES) %.3f", n, piece.p_yes)
+                log.info("passages %s alone: P(YES) %.3f", sorted(excerpts), piece.p_yes)
                 if not piece.said or piece.p_yes < RIVAL_THRESHOLD:
                     return None  # no answer, or a reply that is no verdict (a server's "The excerpt…")
                 continue
@@ -87,8 +88,9 @@ def as_fragment(reply: str, passage: str) -> str:
 
 
 def facts_missing(text: str, passage: str, question: str) -> set[str]:
-    """The numbers and names of text that neither passage nor question holds (rag.cite), names
-    matched on their first letters."""
+    """The numbers and names of text that neither passage nor question holds (rag.cite),
+    numbers written in words read as digits, names matched on their first letters."""
+    text, passage, question = with_digits(text), with_digits(passage), with_digits(question)
     missing = unsupported_facts(text, passage, question)
     if not missing:
         return missing
@@ -97,45 +99,52 @@ def facts_missing(text: str, passage: str, question: str) -> set[str]:
     return {f for f in missing if f in counted or f[:PREFIX] not in prefixes}
 
 
-def sentence_with(hit: Hit, facts: set[str]) -> int | None:
-    """The sentence of a passage that holds the most of facts (the first, of equals)."""
+def sentence_with(hits: list[Hit], passages: list[int], facts: set[str]) -> tuple[int, int] | None:
+    """The passage and sentence, of the given passages, that hold the most of facts (the
+    first, of equals)."""
     best, held = None, 0
-    for i, (_, _, start, end) in enumerate(hit.chunk.sentence_spans()):
-        sentence = hit.chunk.text[start:end]
-        count = len(facts & (numbers(sentence) | known_forms(sentence)))
-        if count > held:
-            best, held = i, count
+    for n in passages:
+        chunk = hits[n - 1].chunk
+        for i, (_, _, start, end) in enumerate(chunk.sentence_spans()):
+            sentence = with_digits(chunk.text[start:end])
+            count = len(facts & (numbers(sentence) | known_forms(sentence)))
+            if count > held:
+                best, held = (n, i), count
     return best
 
 
 def disagreement(llm: ChatModel, question: str, answer: str, citations: list[Citation],
-                 excerpts: dict[int, str], hits: list[Hit]) -> tuple[Citation, Citation] | None:
+                 ranked: list[Ranked], hits: list[Hit]) -> tuple[Citation, Citation] | None:
     """The cited sentence and another document's sentence that answer the question differently."""
     if not citations:
         return None
-    stated = MARKER.sub("", answer)
-    cited_text = " ".join(hits[c.n - 1].chunk.text for c in citations)
-    for n in rival_passages(citations, excerpts, hits):
-        passage = hits[n - 1].chunk.text
+    cited = [c.n for c in citations]
+    cited_text = " ".join(hits[n - 1].chunk.text for n in cited)
+    stated = as_fragment(MARKER.sub("", answer), cited_text)
+    for document in rival_documents(citations, hits):
+        passage = " ".join(hits[n - 1].chunk.text for n in document)
         lacking = facts_missing(stated, passage, question)
         if not lacking:
-            log.info("passage [%d] holds every fact of the answer", n)
+            log.info("passages %s hold every fact of the answer", document)
             continue  # nothing to disagree on
-        other = answer_from(llm, question, hits, n, excerpts[n])
+        # What the document shows: its own sentences nearest the question, not the answer's
+        # excerpt of it, where it may have had room for one sentence only.
+        excerpts = select_excerpts(hits, [(r.n, r.sentence, r.score) for r in ranked if r.n in document],
+                                   RIVAL_PASSAGE_TOKENS, llm.count_tokens)
+        other = answer_from(llm, question, hits, excerpts) if excerpts else None
         if other is None:
             continue
-        # Its facts that the cited passages lack, and that its own passage holds (a value the
+        # Its facts that the cited passages lack, and that its own passages hold (a value the
         # model made up is no source's).
         fragment = as_fragment(other, passage)
         differs = facts_missing(fragment, cited_text, question) - facts_missing(fragment, passage, question)
-        log.info("passage [%d] answers %r; its own facts the cited passages lack: %s", n, other, differs)
-        theirs = sentence_with(hits[n - 1], differs)
+        log.info("passages %s answer %r; their own facts the cited passages lack: %s", document, other, differs)
+        theirs = sentence_with(hits, document, differs)
         if theirs is None:
             continue
-        ours = next(((c, i) for c in citations if (i := sentence_with(hits[c.n - 1], lacking)) is not None),
-                    (citations[0], None))
-        mine = ours[0] if ours[1] is None else citation_for(ours[0].n, hits[ours[0].n - 1], ours[1])
-        return mine, citation_for(n, hits[n - 1], theirs)
+        ours = sentence_with(hits, cited, lacking)
+        mine = citations[0] if ours is None else citation_for(ours[0], hits[ours[0] - 1], ours[1])
+        return mine, citation_for(theirs[0], hits[theirs[0] - 1], theirs[1])
     return None
 
 
@@ -145,9 +154,10 @@ def quoted(citation: Citation) -> str:
 
 
 def note_disagreement(llm: ChatModel, question: str, text: str, citations: list[Citation],
-                      excerpts: dict[int, str], hits: list[Hit]) -> tuple[str, list[Citation]]:
-    """The answer, with a note quoting both sides when another document disagrees."""
-    found = disagreement(llm, question, text, citations, excerpts, hits)
+                      ranked: list[Ranked], hits: list[Hit]) -> tuple[str, list[Citation]]:
+    """The answer, with a note quoting both sides when another document disagrees. ranked:
+    every sentence of the hits, nearest the question first (rag.ranking.rank_sentences)."""
+    found = disagreement(llm, question, text, citations, ranked, hits)
     if found is None:
         return text, citations
     mine, theirs = found

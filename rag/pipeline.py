@@ -71,6 +71,7 @@ class Shown:
     excerpts: dict[int, str]
     sentences: list[Ranked]
     prompt: Prompt | None
+    ranked: list[Ranked]  # every sentence of the hits, nearest the question first
 
 
 def clean_question(question: str) -> str:
@@ -282,7 +283,7 @@ class Pipeline:
         else:  # the time the other documents took to read, not a point in time like the others
             checked = time.perf_counter()
             try:
-                text, citations = note_disagreement(self.llm, question, text, citations, reading.excerpts, hits)
+                text, citations = note_disagreement(self.llm, question, text, citations, reading.ranked, hits)
             except RagError as exc:  # the answer is checked already: a failed extra check costs it nothing
                 log.warning("the other documents were not compared: %s", exc)
             timings["disagreement"] = (time.perf_counter() - checked) * 1000
@@ -300,13 +301,13 @@ class Pipeline:
         rarity = idf(retriever.index.lexical.document_frequency, len(retriever.index.chunks))
         ranked = rank_sentences(question, hits, encoder, rarity)
         if not ranked or max(r.score for r in ranked) < MIN_SIMILARITY:  # far from every sentence
-            return Shown({}, [], None)
+            return Shown({}, [], None, ranked)
         excerpts = select_excerpts(hits, [(r.n, r.sentence, r.score) for r in ranked],
                                    self.settings.passage_tokens, self.llm.count_tokens)
         sentences = [r for r in ranked
                      if r.n in excerpts and excerpt_holds(hits[r.n - 1], r.sentence, excerpts[r.n])]
         prompt = build_prompt(question, hits, self.llm.n_ctx, max_tokens, self.llm.count_tokens, excerpts)
-        return Shown(excerpts, sentences, prompt)
+        return Shown(excerpts, sentences, prompt, ranked)
 
     def _finish(self, question: str, raw: str, hits: list[Hit], shown: list[Ranked], encoder: Encoder,
                 refused: bool) -> tuple[str, list[Citation], bool]:

@@ -15,6 +15,10 @@ _WS = re.compile(r"\s+")
 NUMBER_NAMES = (r"(?:(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:-(?:one|two|three|four|five|six|"
                 r"seven|eight|nine))?|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|"
                 r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)")
+_NUMBER_WORD = re.compile(rf"\b{NUMBER_NAMES}\b", re.IGNORECASE)
+_UNITS = {w: i for i, w in enumerate("one two three four five six seven eight nine ten eleven twelve thirteen "
+                                     "fourteen fifteen sixteen seventeen eighteen nineteen".split(), start=1)}
+_TENS = {w: 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), start=2)}
 # A sentence ends at . ! ? … (optionally followed by closing quotes/brackets),
 # then whitespace, then something that can start a sentence.
 _BOUNDARY = re.compile(r"""[.!?…]+["'”’»)\]]*\s+(?=["'“‘«(\[]?[A-Z0-9À-Þ])""")
@@ -104,6 +108,19 @@ def content_terms(text: str) -> list[str]:
 def numbers(text: str) -> set[str]:
     """Numbers written in text, normalised ('1,000' -> '1000')."""
     return {w.replace(",", "") for w in words(text) if any(ch.isdigit() for ch in w)}
+
+
+def with_digits(text: str) -> str:
+    """Numbers written in words as digits ("three months" -> "3 months", "twenty-one" -> "21"),
+    so "six minutes" and "6 minutes" state one value. A lone "one" stays a word: it is as
+    often a pronoun ("one of the")."""
+    def value(match: re.Match) -> str:
+        word = match.group().lower()
+        if word == "one":
+            return match.group()
+        tens, _, unit = word.partition("-")
+        return str(_TENS[tens] + _UNITS.get(unit, 0)) if tens in _TENS else str(_UNITS[word])
+    return _NUMBER_WORD.sub(value, text)
 
 
 def known_forms(text: str) -> set[str]:

@@ -85,3 +85,44 @@ def test_a_short_answer_that_is_a_name_is_a_fact_to_compare():
     assert names(as_fragment("Astana.", passage)) == {"astana"}
     assert names(as_fragment("Approximately 40 leaders.", passage)) == set()
     assert names("Astana.") == set()  # what the comparison read before
+
+
+def compare(llm, reply: str, cited, *others):
+    """rag.conflict.disagreement over hits (the cited one first), the other document's reply
+    queued, every sentence ranked in the hits' order."""
+    from rag.cite import citation_for
+    from rag.conflict import disagreement
+    from rag.ranking import Ranked
+
+    hits = [cited, *others]
+    ranked = [Ranked(n, i, 0.5) for n, h in enumerate(hits, start=1) for i in range(len(h.chunk.sentences))]
+    llm.queue.append(reply)
+    return disagreement(llm, "How many Shahed drones did Russia launch?",
+                        "Russia launched 35 Shahed drones [1].", [citation_for(1, cited, 0)], ranked, hits)
+
+
+def test_a_number_written_in_words_is_compared_as_its_digits(llm):
+    from tests.fakes import hit
+
+    cited = hit("drones.txt", "Russia launched 35 Shahed drones overnight.")
+    other = hit("planted.txt", "The mayor spoke on Monday.", "Officials counted fifty-two Shahed drones.")
+    found = compare(llm, "YES fifty-two drones.", cited, other)
+    assert found is not None
+    assert found[0].source == "drones.txt" and found[1].source == "planted.txt"
+    assert "fifty-two" in found[1].quote
+    assert compare(llm, "YES thirty-five drones.", cited,
+                   hit("same.txt", "Officials counted thirty-five Shahed drones.")) is None
+
+
+def test_another_documents_value_in_a_passage_the_answer_was_not_shown_is_read(llm):
+    """The other document is read from all its retrieved passages, not from what the answer's
+    prompt had room for."""
+    from tests.fakes import hit
+
+    cited = hit("drones.txt", "Russia launched 35 Shahed drones overnight.")
+    first = hit("planted.txt", "The mayor spoke on Monday.")
+    unrelated = hit("bakery.txt", "A bakery opens in Lyon.")
+    second = hit("planted.txt", "Officials counted 52 Shahed drones.")
+    found = compare(llm, "YES 52 drones.", cited, first, unrelated, second)
+    assert "Officials counted 52 Shahed drones." in llm.prompts[-1][-1]["content"]
+    assert found is not None and found[1].n == 4 and "52" in found[1].quote

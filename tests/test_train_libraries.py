@@ -36,8 +36,8 @@ def test_each_question_is_asked_of_the_whole_library_through_the_apps_prompt(tmp
 
 def test_an_answer_left_out_of_the_excerpts_is_not_shown():
     drones = question("q1", "How many drones were intercepted?", DRONES, (0, 1))
-    only_launch = Shown({1: "Russia launched 35 Shahed drones  overnight."}, [], None)
+    only_launch = Shown({1: "Russia launched 35 Shahed drones  overnight."}, [], None, [])
     with_answer = Shown({1: "Russia launched 35 Shahed drones overnight.", 2: "Air defences\nintercepted 30 of them."},
-                        [], None)
+                        [], None, [])
     assert not shows_answer(drones, only_launch)
     assert shows_answer(drones, with_answer)  # whitespace aside
