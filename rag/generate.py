@@ -42,7 +42,7 @@ import numpy as np
 from typing import Protocol
 
 from rag.errors import ContextOverflowError, ModelError, RagError
-from rag.judge import probe_for
+from rag.judge import VerdictProbe, probe_for
 from rag.models import resolve_model, verified_digest
 from rag.settings import Settings
 
@@ -116,6 +116,7 @@ class ChatModel(Protocol):
 
     name: str
     n_ctx: int
+    probe: VerdictProbe | None  # the trained judge of its first step (rag.judge); None: P(YES)
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model's tokenizer makes of text."""
@@ -270,6 +271,8 @@ class LlamaCppModel:
 class OpenAICompatModel:
     """A chat model behind an OpenAI-compatible server: llama.cpp's server, vLLM, Ollama."""
 
+    probe = None  # a server gives no first-step logits to judge
+
     def __init__(self, url: str, model: str = "", api_key: str = "", n_ctx: int = 2048,
                  timeout: float = 120.0, seed: int = 0) -> None:
         import httpx
@@ -405,8 +408,7 @@ class OpenAICompatModel:
 
 def judge_name(llm: ChatModel) -> str:
     """What decides whether the passages answer, in words."""
-    probe = getattr(llm, "probe", None)
-    return f"the trained judge {probe.name} (rag/judges)" if probe else "the LLM's verdict, P(YES)"
+    return f"the trained judge {llm.probe.name} (rag/judges)" if llm.probe else "the LLM's verdict, P(YES)"
 
 
 def load_chat_model(settings: Settings) -> ChatModel:

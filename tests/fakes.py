@@ -39,6 +39,7 @@ class FakeLLM:
     first, it says YES unless the queued answer begins with NO, or `p_yes` is set."""
 
     name = "fake-llm"
+    probe = None  # no trained judge: the verdict is P(YES)
 
     def __init__(self, n_ctx: int = 2048) -> None:
         self.n_ctx = n_ctx

@@ -13,7 +13,6 @@ not answer, which is what the judge must tell.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 from pathlib import Path
@@ -48,11 +47,13 @@ class Libraries:
     def __init__(self, folder: Path, questions: list[Question], settings: Settings, encoder, llm) -> None:
         self.folder, self.questions = folder, questions
         self.settings, self.encoder, self.llm = settings, encoder, llm
+        self._pipelines: dict[str, Pipeline] = {}
 
-    @functools.cache
     def pipeline(self, split: str, source: str) -> Pipeline:
         """The app's pipeline over the split's texts of the source, indexed once."""
         name = f"{split}-{source}"
+        if name in self._pipelines:
+            return self._pipelines[name]
         texts = self.folder / "texts" / name
         texts.mkdir(parents=True, exist_ok=True)
         for q in self.questions:
@@ -61,7 +62,8 @@ class Libraries:
                 file.write_text(q.title + "\n\n" + " ".join(q.sentences) + "\n", encoding="utf-8")
         settings = Settings(data_dir=self.folder / "data", collection=name, models_dir=self.settings.models_dir)
         index_paths(settings, self.encoder, [texts], replace=True)
-        return build_pipeline(settings, self.encoder, self.llm)
+        self._pipelines[name] = build_pipeline(settings, self.encoder, self.llm)
+        return self._pipelines[name]
 
     def shown(self, question: Question) -> Shown:
         """What the app shows the model for the question, asked of its split's library."""
