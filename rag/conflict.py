@@ -29,7 +29,7 @@ from rag.generate import ChatModel, Verdict
 from rag.prompt import build_prompt, select_excerpts
 from rag.ranking import Ranked
 from rag.schema import Citation, Hit
-from rag.text import known_forms, names, numbers, with_digits, words
+from rag.text import known_forms, names, numbers, stem, with_digits, words
 
 PREFIX = 5  # "Belarusian" is in a passage that says "Belarus": a name's first letters suffice (chosen on tune.jsonl, not swept)
 
@@ -107,7 +107,7 @@ def sentence_with(hits: list[Hit], passages: list[int], facts: set[str]) -> tupl
         chunk = hits[n - 1].chunk
         for i, (_, _, start, end) in enumerate(chunk.sentence_spans()):
             sentence = with_digits(chunk.text[start:end])
-            count = len(facts & (numbers(sentence) | known_forms(sentence)))
+            count = len({f for f in facts if f in numbers(sentence) or stem(f) in known_forms(sentence)})
             if count > held:
                 best, held = (n, i), count
     return best
@@ -120,6 +120,7 @@ def disagreement(llm: ChatModel, question: str, answer: str, citations: list[Cit
         return None
     cited = [c.n for c in citations]
     cited_text = " ".join(hits[n - 1].chunk.text for n in cited)
+    quotes = " ".join(c.quote for c in citations)  # the sentences the answer rests on
     stated = as_fragment(MARKER.sub("", answer), cited_text)
     for document in rival_documents(citations, hits):
         passage = " ".join(hits[n - 1].chunk.text for n in document)
@@ -134,11 +135,12 @@ def disagreement(llm: ChatModel, question: str, answer: str, citations: list[Cit
         other = answer_from(llm, question, hits, excerpts) if excerpts else None
         if other is None:
             continue
-        # Its facts that the cited passages lack, and that its own passages hold (a value the
-        # model made up is no source's).
+        # Its facts that the sentences the answer rests on lack (the cited passages may hold
+        # the same number elsewhere, for something else), and that its own passages hold (a
+        # value the model made up is no source's).
         fragment = as_fragment(other, passage)
-        differs = facts_missing(fragment, cited_text, question) - facts_missing(fragment, passage, question)
-        log.info("passages %s answer %r; their own facts the cited passages lack: %s", document, other, differs)
+        differs = facts_missing(fragment, quotes, question) - facts_missing(fragment, passage, question)
+        log.info("passages %s answer %r; their own facts the cited sentences lack: %s", document, other, differs)
         theirs = sentence_with(hits, document, differs)
         if theirs is None:
             continue

@@ -126,3 +126,22 @@ def test_another_documents_value_in_a_passage_the_answer_was_not_shown_is_read(l
     found = compare(llm, "YES 52 drones.", cited, first, unrelated, second)
     assert "Officials counted 52 Shahed drones." in llm.prompts[-1][-1]["content"]
     assert found is not None and found[1].n == 4 and "52" in found[1].quote
+
+
+def test_a_value_the_cited_passage_holds_elsewhere_still_differs(llm):
+    """The other document's value is compared with the sentence the answer rests on: the
+    cited passage's 52 targets of last week are not its 52 drones."""
+    from tests.fakes import hit
+
+    cited = hit("drones.txt", "Russia launched 35 Shahed drones overnight.", "Last week 52 targets were hit.")
+    other = hit("planted.txt", "Officials counted 52 Shahed drones.")
+    found = compare(llm, "YES 52 drones.", cited, other)
+    assert found is not None and found[1].source == "planted.txt" and "52" in found[1].quote
+
+
+def test_the_sentence_holding_a_fact_is_found_by_its_stem():
+    from rag.conflict import sentence_with
+    from tests.fakes import hit
+
+    clinic = hit("clinic.txt", "Parking is free.", "The clinics run every Friday morning.")
+    assert sentence_with([clinic], [1], {"fridays"}) == (1, 1)
