@@ -7,7 +7,7 @@ standard prompt showing only that document's sentences nearest the question. Whe
 model's verdict says they answer too (a reply that begins with neither YES nor NO, as a
 server's may, is no verdict), the first answer states a number or name (rag.cite's grounding
 check) that the other document's passages do not hold, and the other answer states one that
-its own passages hold but the passages the first answer cites do not, the two disagree, and
+its own passages hold but the sentences the first answer rests on do not, the two disagree, and
 the answer says so, quoting the sentence each rests on. Numbers written in words count as
 their digits ("six minutes" is 6).
 
