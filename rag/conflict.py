@@ -109,7 +109,8 @@ def sentence_with(hits: list[Hit], passages: list[int], facts: set[str]) -> tupl
         chunk = hits[n - 1].chunk
         for i, (_, _, start, end) in enumerate(chunk.sentence_spans()):
             sentence = with_digits(chunk.text[start:end])
-            count = len({f for f in facts if f in numbers(sentence) or stem(f) in known_forms(sentence)})
+            forms = numbers(sentence) | known_forms(sentence)  # known_forms holds each word's stem
+            count = sum(1 for f in facts if f in forms or stem(f) in forms)
             if count > held:
                 best, held = (n, i), count
     return best

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from rag.pipeline import Pipeline, Shown, build_pipeline, index_paths
 from rag.settings import Settings
+from rag.text import normalize
 from train.judge_data import Question
 
 _SPACE = re.compile(r"\s+")
@@ -29,7 +30,9 @@ def flat(text: str) -> str:
 
 
 def file_name(question: Question) -> str:
-    """The file a question's text is written to: the same text, one file."""
+    """The file a question's text is written to: the same text, one file. (Named by the text
+    with its spaces collapsed, not rag.text.normalize's NFKC form, so that the libraries
+    already indexed under train/features keep their files.)"""
     digest = hashlib.sha1(flat(" ".join((question.title,) + question.sentences)).encode("utf-8")).hexdigest()
     slug = re.sub(r"[^a-z0-9]+", "-", question.title.lower()).strip("-")[:40] or "text"
     return f"{slug}-{digest[:10]}.txt"
@@ -37,8 +40,8 @@ def file_name(question: Question) -> str:
 
 def shows_answer(question: Question, shown: Shown) -> bool:
     """Whether the excerpts shown hold one of the sentences the answer rests on."""
-    excerpts = flat(" ".join(shown.excerpts.values()))
-    return any(label and flat(s) in excerpts for s, label in zip(question.sentences, question.labels))
+    excerpts = normalize(" ".join(shown.excerpts.values()))  # as the app's chunks are (rag.chunk)
+    return any(label and normalize(s) in excerpts for s, label in zip(question.sentences, question.labels))
 
 
 class Libraries:

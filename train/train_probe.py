@@ -121,13 +121,14 @@ def collect(split: str, folder: Path, reader: Reader) -> Split:
         llm.probe, started = recorder, time.perf_counter()
         for i, q in enumerate(questions[len(done):], start=len(done)):
             shown = reader.libraries.shown(q)
+            asked = shown.prompt is not None  # else the app refuses before asking the model
             verdict = Verdict(0.0)
-            if shown.prompt is not None:
+            if asked:
                 verdict = next(v for v in llm.stream_answer(shown.prompt.messages, 1, 0.0) if isinstance(v, Verdict))
-            rows["X"].append(recorder.rows.pop() if shown.prompt is not None else np.zeros(TOKENS, np.float32))
+            rows["X"].append(recorder.rows.pop() if asked else np.zeros(TOKENS, np.float32))
             rows["p"].append(verdict.p_yes)
             rows["shows"].append(shows_answer(q, shown))
-            rows["asked"].append(shown.prompt is not None)
+            rows["asked"].append(asked)
             rows["ids"].append(q.id)
             if (i + 1) % 50 == 0 or i + 1 == len(questions):
                 folder.mkdir(parents=True, exist_ok=True)
