@@ -29,7 +29,7 @@ from rag.generate import ChatModel, Verdict
 from rag.prompt import build_prompt, select_excerpts
 from rag.ranking import Ranked
 from rag.schema import Citation, Hit
-from rag.text import known_forms, names, numbers, stem, with_digits, words
+from rag.text import STOPWORDS, known_forms, names, numbers, stem, with_digits, words
 
 PREFIX = 5  # "Belarusian" is in a passage that says "Belarus": a name's first letters suffice (chosen on tune.jsonl, not swept)
 
@@ -44,6 +44,7 @@ MAX_RIVALS = 2  # other documents asked, at most: each costs a short prompt
 # for about three more false alarms.
 RIVAL_THRESHOLD = 0.6
 RIVAL_TOKENS = 24  # a short answer: a few words
+MAX_VALUE_WORDS = 3  # a value that is neither number nor name, "bright orange": a few words, not a sentence
 RIVAL_PASSAGE_TOKENS = 160  # another document's sentences nearest the question, at most (about 1.5 s to read)
 SHORT_ANSWER = "After YES, give only the short answer, in a few words."
 
@@ -101,6 +102,22 @@ def facts_missing(text: str, passage: str, question: str) -> set[str]:
     return {f for f in missing if f in counted or f[:PREFIX] not in prefixes}
 
 
+def words_missing(text: str, passage: str, question: str) -> set[str]:
+    """The words of text (no stopwords, no numbers) that neither passage nor question holds, by
+    stem or first letters: how a value that is neither a number nor a name (a colour, a
+    material, "display refrigerator") is compared."""
+    known = known_forms(f"{passage} {question}")
+    prefixes = {form[:PREFIX] for form in known if len(form) >= PREFIX}
+    return {w.lower() for w in words(text) if w.lower() not in STOPWORDS and not any(ch.isdigit() for ch in w)
+            and w.lower() not in known and stem(w) not in known and w.lower()[:PREFIX] not in prefixes}
+
+
+def missing_in(text: str, passage: str, question: str, descriptive: bool) -> set[str]:
+    """What of text passage and question lack: its numbers and names, or its words where the
+    answer states neither (descriptive)."""
+    return words_missing(text, passage, question) if descriptive else facts_missing(text, passage, question)
+
+
 def sentence_with(hits: list[Hit], passages: list[int], facts: set[str]) -> tuple[int, int] | None:
     """The passage and sentence, of the given passages, that hold the most of facts (the
     first, of equals)."""
@@ -125,11 +142,15 @@ def disagreement(llm: ChatModel, question: str, answer: str, citations: list[Cit
     cited_text = " ".join(hits[n - 1].chunk.text for n in cited)
     quotes = " ".join(c.quote for c in citations)  # the sentences the answer rests on
     stated = as_fragment(MARKER.sub("", answer), cited_text)
+    # An answer that states no number or name (a colour, a material) is compared on its
+    # words, and then only with another answer that states none either: "half an hour" and
+    # "30 minutes" are one value in other words.
+    descriptive = not unsupported_facts(with_digits(stated), "", question)
     for document in rival_documents(citations, hits):
         passage = " ".join(hits[n - 1].chunk.text for n in document)
-        lacking = facts_missing(stated, passage, question)
-        if not lacking:
-            log.info("passages %s hold every fact of the answer", document)
+        lacking = missing_in(stated, passage, question, descriptive)
+        if not lacking or (descriptive and len(lacking) > MAX_VALUE_WORDS):
+            log.info("passages %s hold every %s of the answer", document, "word" if descriptive else "fact")
             continue  # nothing to disagree on
         # What the document shows: its own sentences nearest the question, not the answer's
         # excerpt of it, where it may have had room for one sentence only.
@@ -142,7 +163,10 @@ def disagreement(llm: ChatModel, question: str, answer: str, citations: list[Cit
         # the same number elsewhere, for something else), and that its own passages hold (a
         # value the model made up is no source's).
         fragment = as_fragment(other, passage)
-        differs = facts_missing(fragment, quotes, question) - facts_missing(fragment, passage, question)
+        if descriptive and unsupported_facts(with_digits(fragment), "", question):
+            continue  # a number or a name against words: no comparison of like with like
+        differs = (missing_in(fragment, quotes, question, descriptive)
+                   - missing_in(fragment, passage, question, descriptive))
         log.info("passages %s answer %r; their own facts the cited sentences lack: %s", document, other, differs)
         theirs = sentence_with(hits, document, differs)
         if theirs is None:

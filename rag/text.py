@@ -105,9 +105,21 @@ def content_terms(text: str) -> list[str]:
     return [stem(w) for w in words(text) if w.lower() not in STOPWORDS]
 
 
+# A clock time, "7:45", "07.45 am", "10:30am" or "11am": written with a colon or a point, with or
+# without a leading zero and "am"/"pm" (a decimal such as 1.80 or 0.75 reads the same either way).
+_CLOCK = re.compile(r"(?<![\d.,:])0?(\d{1,2})(?:[:.](\d{2})(?![\d.,:]?\d)(?:\s?[ap]\.?m\b\.?)?|\s?[ap]\.?m\b\.?)",
+                    re.IGNORECASE)
+
+
+def _clock(match: re.Match) -> str:
+    hour, minutes = match.group(1), match.group(2)
+    return f"{hour}.{minutes}" if minutes else hour
+
+
 def numbers(text: str) -> set[str]:
-    """Numbers written in text, normalised ('1,000' -> '1000')."""
-    return {w.replace(",", "") for w in words(text) if any(ch.isdigit() for ch in w)}
+    """Numbers written in text, normalised ('1,000' -> '1000'; the clock times '7:45am',
+    '07.45 am' and '7.45' -> '7.45', '11am' -> '11')."""
+    return {w.replace(",", "") for w in words(_CLOCK.sub(_clock, text)) if any(ch.isdigit() for ch in w)}
 
 
 def with_digits(text: str) -> str:

@@ -95,3 +95,12 @@ def test_numbers_paired_differently_from_the_passage_are_not_supported(encoder):
         [Claim("The meadows in 2024 covered 312 hectares.", (1,)),
          Claim("The meadows covered 640 hectares in 2024.", (1,))], hits, question)
     assert wrong is None and right is not None
+
+def test_a_clock_time_is_one_number_however_it_is_written():
+    """"7:45am" in an answer is the "7.45am" of its passage; a decimal stays itself."""
+    from rag.text import numbers
+
+    assert numbers("It opens at 7:45am.") == numbers("Doors open 07.45 am") == numbers("from 7.45") == {"7.45"}
+    assert numbers("The sale starts at 11am") == numbers("at 11 a.m.") == {"11"}
+    assert numbers("He is 1.80 m tall, 0.75 of them") == {"1.80", "0.75"}
+    assert numbers("version 4.2.17, £2,104.37") == {"4.2.17", "2104.37"}

@@ -87,7 +87,8 @@ def test_a_short_answer_that_is_a_name_is_a_fact_to_compare():
     assert names("Astana.") == set()  # what the comparison read before
 
 
-def compare(llm, reply: str, cited, *others):
+def compare(llm, reply: str, cited, *others, question: str = "How many Shahed drones did Russia launch?",
+            answer: str = "Russia launched 35 Shahed drones [1]."):
     """rag.conflict.disagreement over hits (the cited one first), the other document's reply
     queued, every sentence ranked in the hits' order."""
     from rag.cite import citation_for
@@ -97,8 +98,7 @@ def compare(llm, reply: str, cited, *others):
     hits = [cited, *others]
     ranked = [Ranked(n, i, 0.5) for n, h in enumerate(hits, start=1) for i in range(len(h.chunk.sentences))]
     llm.queue.append(reply)
-    return disagreement(llm, "How many Shahed drones did Russia launch?",
-                        "Russia launched 35 Shahed drones [1].", [citation_for(1, cited, 0)], ranked, hits)
+    return disagreement(llm, question, answer, [citation_for(1, cited, 0)], ranked, hits)
 
 
 def test_a_number_written_in_words_is_compared_as_its_digits(llm):
@@ -145,3 +145,30 @@ def test_the_sentence_holding_a_fact_is_found_by_its_stem():
 
     clinic = hit("clinic.txt", "Parking is free.", "The clinics run every Friday morning.")
     assert sentence_with([clinic], [1], {"fridays"}) == (1, 1)
+
+
+def test_a_value_that_is_neither_number_nor_name_is_compared_on_its_words(llm):
+    """A colour: the answer's words beyond the question that the other document lacks, against
+    the other answer's words that the cited sentence lacks."""
+    from tests.fakes import hit
+
+    ask = {"question": "What colour is the SmileRoute dental coach?",
+           "answer": "The SmileRoute dental coach is painted bright yellow [1]."}
+    cited = hit("coach.txt", "The SmileRoute dental coach is painted bright yellow.")
+    found = compare(llm, "YES Bright orange.", cited,
+                    hit("planted.txt", "The SmileRoute coach, painted bright orange, visits schools."), **ask)
+    assert found is not None and found[1].source == "planted.txt" and "orange" in found[1].quote
+    assert compare(llm, "YES Bright yellow.", cited,
+                   hit("same.txt", "The SmileRoute coach is bright yellow and visits schools."), **ask) is None
+
+
+def test_words_against_a_number_are_no_disagreement(llm):
+    """"half an hour" and "30 minutes" are one value in other words: a descriptive answer is
+    compared only with another answer that states no number or name either."""
+    from tests.fakes import hit
+
+    found = compare(llm, "YES 30 minutes.", hit("manual.txt", "The kettle keeps water warm for half an hour."),
+                    hit("faq.txt", "Keep-warm lasts 30 minutes after the boil."),
+                    question="How long does the kettle keep water warm?",
+                    answer="The kettle keeps water warm for half an hour [1].")
+    assert found is None

@@ -1,6 +1,7 @@
 """Planted contradictions: does the answer say the sources disagree, and cite both?
 
     python -m train.eval_contradictions tests/data/contradictions/tune.jsonl [--model NAME]
+    python -m train.eval_contradictions --false-alarms tests/data/false_alarms/fa_tune
 
 The library holds the seeds, tests/data/corpus, tests/data/holdout14/docs and the folder
 of every original a case comes from. For each case its one planted document is added, the question
@@ -8,6 +9,11 @@ asked, and the document removed again (an incremental sync, so only its passages
 embedded). A case passes when the answer is not refused, says the sources disagree
 (rag.conflict.DISAGREE) and cites both the original and the planted document. Prints one
 line per case and the totals; --json writes them as one object.
+
+--false-alarms FOLDER counts the opposite error: FOLDER/docs is indexed as the library (its
+documents overlap without contradicting), FOLDER/questions.jsonl is asked, and an answer that
+says the sources disagree is a false alarm. A questions .jsonl file elsewhere (dev, extra) is
+asked of the seeds.
 """
 
 from __future__ import annotations
@@ -49,16 +55,52 @@ def run_case(pipeline, settings: Settings, case: dict, folder: Path) -> dict:
             "seconds": answer.timings_ms["total"] / 1000, "answer": answer.text}
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def false_alarms(target: Path, model: str) -> tuple[dict, list[dict]]:
+    """Ask questions of documents that do not contradict each other: every answer that says
+    the sources disagree is a false alarm."""
+    questions = read_jsonl(target / "questions.jsonl" if target.is_dir() else target)
+    library = [target / "docs"] if target.is_dir() else [PROJECT_ROOT / "seeds"]
+    with tempfile.TemporaryDirectory() as home:
+        settings = with_model_file(Settings(data_dir=Path(home), index_dir=Path(home) / "index",
+                                            corpus=library, model=model))
+        pipeline = build_pipeline(settings)
+        results = []
+        for q in questions:
+            answer = pipeline.ask(q["question"])
+            r = {"id": q["id"], "refused": answer.refused, "false_alarm": DISAGREE in answer.text,
+                 "answer": answer.text}
+            results.append(r)
+            print(f"{r['id']}: {'FALSE ALARM' if r['false_alarm'] else 'ok'} refused={r['refused']} "
+                  f"| {r['answer'][:160]}", file=sys.stderr, flush=True)
+    totals = {"false_alarms": sum(r["false_alarm"] for r in results), "questions": len(results),
+              "answered": sum(not r["refused"] for r in results), "llm": pipeline.llm.name}
+    return totals, results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("cases", type=Path)
+    parser.add_argument("cases", type=Path, nargs="?")
+    parser.add_argument("--false-alarms", type=Path, metavar="FOLDER_OR_JSONL",
+                        help="count false alarms instead: a folder with docs/ and questions.jsonl, "
+                             "or a questions file asked of the seeds")
     parser.add_argument("--model", default="")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if (args.cases is None) == (args.false_alarms is None):
+        parser.error("give a cases file, or --false-alarms")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     logging.getLogger("rag.conflict").setLevel(logging.INFO)  # each rival document's answer
-    cases = [json.loads(line) for line in args.cases.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if args.false_alarms is not None:
+        totals, results = false_alarms(args.false_alarms, args.model)
+        print(json.dumps({"totals": totals, "results": results}, ensure_ascii=False) if args.json
+              else "\n".join(f"{name:16} {value}" for name, value in totals.items()))
+        return
+    cases = read_jsonl(args.cases)
     with tempfile.TemporaryDirectory() as home:
         folders = {PROJECT_ROOT / "tests/data" / c["original_folder"] for c in cases
                    if c["original_folder"] != "seeds"}
