@@ -105,21 +105,27 @@ def content_terms(text: str) -> list[str]:
     return [stem(w) for w in words(text) if w.lower() not in STOPWORDS]
 
 
-# A clock time, "7:45", "07.45 am", "10:30am" or "11am": written with a colon or a point, with or
-# without a leading zero and "am"/"pm" (a decimal such as 1.80 or 0.75 reads the same either way).
-_CLOCK = re.compile(r"(?<![\d.,:])0?(\d{1,2})(?:[:.](\d{2})(?![\d.,:]?\d)(?:\s?[ap]\.?m\b\.?)?|\s?[ap]\.?m\b\.?)",
+# A clock time, "7:45", "07.45 am", "17:00" or "5pm": written with a colon or a point, with or
+# without a leading zero, on a 12- or 24-hour clock (a decimal such as 1.80 or 0.75 reads the
+# same either way, and "£9.00" is 9).
+_CLOCK = re.compile(r"(?<![\d.,:])0?(\d{1,2})(?:[:.](\d{2})(?![\d.,:]?\d)(?:\s?([ap])\.?m\b\.?)?|\s?([ap])\.?m\b\.?)",
                     re.IGNORECASE)
+# A unit or scale written onto a number: "£1.2m" is the "£1.2 million" of another text.
+_SUFFIX = re.compile(r"(?<=\d)(?:m|bn|k|km|kg|mm|cm|ml|mph|kw|kwh|gb|mb)\b", re.IGNORECASE)
 
 
 def _clock(match: re.Match) -> str:
-    hour, minutes = match.group(1), match.group(2)
-    return f"{hour}.{minutes}" if minutes else hour
+    hour, minutes = int(match.group(1)), match.group(2)
+    if (match.group(3) or match.group(4) or "").lower() == "p" and hour < 12:
+        hour += 12
+    return f"{hour}" if minutes in (None, "00") else f"{hour}.{minutes}"
 
 
 def numbers(text: str) -> set[str]:
-    """Numbers written in text, normalised ('1,000' -> '1000'; the clock times '7:45am',
-    '07.45 am' and '7.45' -> '7.45', '11am' -> '11')."""
-    return {w.replace(",", "") for w in words(_CLOCK.sub(_clock, text)) if any(ch.isdigit() for ch in w)}
+    """Numbers written in text, normalised: '1,000' -> '1000', '£1.2m' -> '1.2', and the clock
+    times '7:45am', '07.45 am' and '7.45' -> '7.45', '5pm' and '17:00' -> '17'."""
+    text = _SUFFIX.sub("", _CLOCK.sub(_clock, text))
+    return {w.replace(",", "") for w in words(text) if any(ch.isdigit() for ch in w)}
 
 
 def with_digits(text: str) -> str:

@@ -97,10 +97,13 @@ def test_numbers_paired_differently_from_the_passage_are_not_supported(encoder):
     assert wrong is None and right is not None
 
 def test_a_clock_time_is_one_number_however_it_is_written():
-    """"7:45am" in an answer is the "7.45am" of its passage; a decimal stays itself."""
+    """"7:45am" in an answer is the "7.45am" of its passage, "5pm" its "17:00", "£1.2m" its
+    "£1.2 million"; a decimal stays itself."""
     from rag.text import numbers
 
     assert numbers("It opens at 7:45am.") == numbers("Doors open 07.45 am") == numbers("from 7.45") == {"7.45"}
-    assert numbers("The sale starts at 11am") == numbers("at 11 a.m.") == {"11"}
+    assert numbers("The sale starts at 11am") == numbers("at 11 a.m.") == numbers("at 11:00") == {"11"}
+    assert numbers("Open 10:00–17:00") == numbers("open 10am to 5pm") == {"10", "17"}
+    assert numbers("a budget of £1.2m") == numbers("£1.2 million") == {"1.2"}
     assert numbers("He is 1.80 m tall, 0.75 of them") == {"1.80", "0.75"}
     assert numbers("version 4.2.17, £2,104.37") == {"4.2.17", "2104.37"}
