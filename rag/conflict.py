@@ -9,7 +9,9 @@ server's may, is no verdict), the first answer states a number or name (rag.cite
 check) that the other document's passages do not hold, and the other answer states one that
 its own passages hold but the sentences the first answer rests on do not, the two disagree, and
 the answer says so, quoting the sentence each rests on. Numbers written in words count as
-their digits ("six minutes" is 6).
+their digits ("six minutes" is 6). An answer that states no number or name ("bright yellow")
+is compared the same way on its words beyond the question, with another answer that states
+none either.
 
 So the model reads, and no rule looks at how the question is worded: the facts compared are
 the ones the two answers state, against the passages they came from. A document whose answer
