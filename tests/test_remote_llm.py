@@ -14,13 +14,12 @@ import pytest
 from rag.errors import ModelError
 from rag.generate import LlamaCppModel, OpenAICompatModel
 from rag.pipeline import Final, Token, build_pipeline
-from rag.settings import Settings
+from rag.settings import PROJECT_ROOT, Settings
 from tests.conftest import smollm2_path
 from tests.conftest import free_port, running, server_env
 
 KEY = "local-test-key"
 DRONES = "How many drones did Russia launch at Ukraine?"
-DRONES_SOURCE = "004_00d272c872e5a298.txt"
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +49,12 @@ def test_answer_streams_from_the_server_and_carries_verified_citations(remote_pi
     assert sum(isinstance(e, Token) for e in events) > 3
     answer = events[-1].answer
     assert isinstance(events[-1], Final) and not answer.refused
-    assert "35" in answer.text
-    assert answer.citations[0].source == DRONES_SOURCE
+    # Each citation is the exact span of its file. Which sentence the 135M model answers from
+    # flips with llama.cpp's build (AVX2 here: "not possible to determine how many" [2]).
+    assert answer.citations
+    for c in answer.citations:
+        text = (PROJECT_ROOT / "seeds" / c.source).read_text(encoding="utf-8")
+        assert " ".join(text[c.start:c.end].split()) == c.quote
     assert answer.model["llm"] == remote_pipeline.llm.name
 
 
