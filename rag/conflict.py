@@ -92,6 +92,12 @@ def as_fragment(reply: str, passage: str) -> str:
     return f"It is {reply}" if first and first[0].lower() in names(passage) else reply
 
 
+def _known(passage: str, question: str) -> tuple[set[str], set[str]]:
+    """The word forms of passage and question, and their first PREFIX letters."""
+    known = known_forms(f"{passage} {question}")
+    return known, {form[:PREFIX] for form in known if len(form) >= PREFIX}
+
+
 def facts_missing(text: str, passage: str, question: str) -> set[str]:
     """The numbers and names of text that neither passage nor question holds (rag.cite),
     numbers written in words read as digits, names matched on their first letters."""
@@ -99,7 +105,7 @@ def facts_missing(text: str, passage: str, question: str) -> set[str]:
     missing = unsupported_facts(text, passage, question)
     if not missing:
         return missing
-    prefixes = {form[:PREFIX] for form in known_forms(f"{passage} {question}") if len(form) >= PREFIX}
+    _, prefixes = _known(passage, question)
     counted = numbers(text)
     return {f for f in missing if f in counted or f[:PREFIX] not in prefixes}
 
@@ -108,10 +114,15 @@ def words_missing(text: str, passage: str, question: str) -> set[str]:
     """The words of text (no stopwords, no numbers) that neither passage nor question holds, by
     stem or first letters: how a value that is neither a number nor a name (a colour, a
     material, "display refrigerator") is compared."""
-    known = known_forms(f"{passage} {question}")
-    prefixes = {form[:PREFIX] for form in known if len(form) >= PREFIX}
-    return {w.lower() for w in words(text) if w.lower() not in STOPWORDS and not any(ch.isdigit() for ch in w)
-            and w.lower() not in known and stem(w) not in known and w.lower()[:PREFIX] not in prefixes}
+    known, prefixes = _known(passage, question)
+    lowered = (w.lower() for w in words(text))
+    return {w for w in lowered if w not in STOPWORDS and not any(ch.isdigit() for ch in w)
+            and w not in known and stem(w) not in known and w[:PREFIX] not in prefixes}
+
+
+def states_fact(text: str, question: str) -> bool:
+    """Whether text states a number or a name beyond the question's (numbers in words count)."""
+    return bool(unsupported_facts(with_digits(text), "", question))
 
 
 def missing_in(text: str, passage: str, question: str, descriptive: bool) -> set[str]:
@@ -147,7 +158,7 @@ def disagreement(llm: ChatModel, question: str, answer: str, citations: list[Cit
     # An answer that states no number or name (a colour, a material) is compared on its
     # words, and then only with another answer that states none either: "half an hour" and
     # "30 minutes" are one value in other words.
-    descriptive = not unsupported_facts(with_digits(stated), "", question)
+    descriptive = not states_fact(stated, question)
     for document in rival_documents(citations, hits):
         passage = " ".join(hits[n - 1].chunk.text for n in document)
         lacking = missing_in(stated, passage, question, descriptive)
@@ -165,7 +176,7 @@ def disagreement(llm: ChatModel, question: str, answer: str, citations: list[Cit
         # the same number elsewhere, for something else), and that its own passages hold (a
         # value the model made up is no source's).
         fragment = as_fragment(other, passage)
-        if descriptive and unsupported_facts(with_digits(fragment), "", question):
+        if descriptive and states_fact(fragment, question):
             continue  # a number or a name against words: no comparison of like with like
         differs = (missing_in(fragment, quotes, question, descriptive)
                    - missing_in(fragment, passage, question, descriptive))

@@ -29,6 +29,7 @@ from pathlib import Path
 from rag.cli import with_model_file
 from rag.library import remove_documents
 from rag.conflict import DISAGREE
+from rag.evaluate import load_questions
 from rag.pipeline import build_pipeline, index_paths
 from rag.settings import PROJECT_ROOT, Settings
 
@@ -55,19 +56,20 @@ def run_case(pipeline, settings: Settings, case: dict, folder: Path) -> dict:
             "seconds": answer.timings_ms["total"] / 1000, "answer": answer.text}
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+def pipeline_in(home: str, library: list[Path], model: str):
+    """The app's pipeline over library, indexed into the temporary folder home."""
+    settings = with_model_file(Settings(data_dir=Path(home), index_dir=Path(home) / "index",
+                                        corpus=library, model=model))
+    return settings, build_pipeline(settings)
 
 
 def false_alarms(target: Path, model: str) -> tuple[dict, list[dict]]:
     """Ask questions of documents that do not contradict each other: every answer that says
     the sources disagree is a false alarm."""
-    questions = read_jsonl(target / "questions.jsonl" if target.is_dir() else target)
+    questions = load_questions(target / "questions.jsonl" if target.is_dir() else target)
     library = [target / "docs"] if target.is_dir() else [PROJECT_ROOT / "seeds"]
     with tempfile.TemporaryDirectory() as home:
-        settings = with_model_file(Settings(data_dir=Path(home), index_dir=Path(home) / "index",
-                                            corpus=library, model=model))
-        pipeline = build_pipeline(settings)
+        _, pipeline = pipeline_in(home, library, model)
         results = []
         for q in questions:
             answer = pipeline.ask(q["question"])
@@ -78,6 +80,33 @@ def false_alarms(target: Path, model: str) -> tuple[dict, list[dict]]:
                   f"| {r['answer'][:160]}", file=sys.stderr, flush=True)
     totals = {"false_alarms": sum(r["false_alarm"] for r in results), "questions": len(results),
               "answered": sum(not r["refused"] for r in results), "llm": pipeline.llm.name}
+    return totals, results
+
+
+def contradictions(path: Path, model: str) -> tuple[dict, list[dict]]:
+    """Each planted case in turn: is the disagreement named, and are both documents cited?"""
+    cases = load_questions(path)
+    with tempfile.TemporaryDirectory() as home:
+        folders = {PROJECT_ROOT / "tests/data" / c["original_folder"] for c in cases
+                   if c["original_folder"] != "seeds"}
+        settings, pipeline = pipeline_in(home, LIBRARY + sorted(folders - set(LIBRARY)), model)
+        folder = Path(home) / "planted"
+        folder.mkdir()
+        results = []
+        for case in cases:
+            r = run_case(pipeline, settings, case, folder)
+            r["passed"] = (not r["refused"] and r["says_disagree"] and r["cites_original"]
+                           and r["cites_planted"])
+            results.append(r)
+            print(f"{r['id']}: {'PASS' if r['passed'] else 'fail'} refused={r['refused']} "
+                  f"disagree={r['says_disagree']} original={r['cites_original']} "
+                  f"planted={r['cites_planted']} retrieved_both={r['retrieved_both']} "
+                  f"{r['seconds']:.1f}s | {r['answer'][:160]}", file=sys.stderr, flush=True)
+    totals = {k: round(sum(bool(r[k]) for r in results) / len(results), 3)
+              for k in ("passed", "refused", "says_disagree", "cites_original", "cites_planted",
+                        "retrieved_both")}
+    totals["cases"] = len(results)
+    totals["llm"] = pipeline.llm.name
     return totals, results
 
 
@@ -95,36 +124,8 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     logging.getLogger("rag.conflict").setLevel(logging.INFO)  # each rival document's answer
-    if args.false_alarms is not None:
-        totals, results = false_alarms(args.false_alarms, args.model)
-        print(json.dumps({"totals": totals, "results": results}, ensure_ascii=False) if args.json
-              else "\n".join(f"{name:16} {value}" for name, value in totals.items()))
-        return
-    cases = read_jsonl(args.cases)
-    with tempfile.TemporaryDirectory() as home:
-        folders = {PROJECT_ROOT / "tests/data" / c["original_folder"] for c in cases
-                   if c["original_folder"] != "seeds"}
-        library = LIBRARY + sorted(folders - set(LIBRARY))
-        settings = with_model_file(Settings(data_dir=Path(home), index_dir=Path(home) / "index",
-                                            corpus=library, model=args.model))
-        folder = Path(home) / "planted"
-        folder.mkdir()
-        pipeline = build_pipeline(settings)
-        results = []
-        for case in cases:
-            r = run_case(pipeline, settings, case, folder)
-            r["passed"] = (not r["refused"] and r["says_disagree"] and r["cites_original"]
-                           and r["cites_planted"])
-            results.append(r)
-            print(f"{r['id']}: {'PASS' if r['passed'] else 'fail'} refused={r['refused']} "
-                  f"disagree={r['says_disagree']} original={r['cites_original']} "
-                  f"planted={r['cites_planted']} retrieved_both={r['retrieved_both']} "
-                  f"{r['seconds']:.1f}s | {r['answer'][:160]}", file=sys.stderr, flush=True)
-    totals = {k: round(sum(bool(r[k]) for r in results) / len(results), 3)
-              for k in ("passed", "refused", "says_disagree", "cites_original", "cites_planted",
-                        "retrieved_both")}
-    totals["cases"] = len(results)
-    totals["llm"] = pipeline.llm.name
+    totals, results = (false_alarms(args.false_alarms, args.model) if args.false_alarms is not None
+                       else contradictions(args.cases, args.model))
     if args.json:
         print(json.dumps({"totals": totals, "results": results}, ensure_ascii=False))
     else:
