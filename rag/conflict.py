@@ -11,7 +11,8 @@ its own passages hold but the sentences the first answer rests on do not, the tw
 the answer says so, quoting the sentence each rests on. Numbers written in words count as
 their digits ("six minutes" is 6). An answer that states no number or name ("bright yellow")
 is compared the same way on its words beyond the question, with another answer that states
-none either.
+none either. A value inside a range the other answer gives ("about 18 weeks" against "between
+16 and 20 weeks", "four of us" against "up to five") is no disagreement.
 
 So the model reads, and no rule looks at how the question is worded: the facts compared are
 the ones the two answers state, against the passages they came from. A document whose answer
@@ -31,7 +32,7 @@ from rag.generate import ChatModel, Verdict
 from rag.prompt import build_prompt, select_excerpts
 from rag.ranking import Ranked
 from rag.schema import Citation, Hit
-from rag.text import STOPWORDS, known_forms, names, numbers, stem, with_digits, words
+from rag.text import STOPWORDS, known_forms, names, numbers, ranges, stem, with_digits, words
 
 PREFIX = 5  # "Belarusian" is in a passage that says "Belarus": a name's first letters suffice (chosen on tune.jsonl, not swept)
 
@@ -131,6 +132,27 @@ def missing_in(text: str, passage: str, question: str, descriptive: bool) -> set
     return words_missing(text, passage, question) if descriptive else facts_missing(text, passage, question)
 
 
+def inside_range(points: set[str], ends: set[str], ranged: str, pointed: str) -> bool:
+    """Whether one answer (ranged) gives a range, "between 16 and 20 weeks" or "up to five",
+    whose ends are all its facts the other side lacks (ends), and the other answer's (pointed)
+    differing facts (points) are numbers inside it: "about 18 weeks" is consistent with
+    16 to 20, and "four of us" with up to five. A point that is itself the end of a range the
+    other answer gives ("up to 45" against "up to 60") still differs."""
+    own_ends = {end for *_, range_ends in ranges(pointed) for end in range_ends}
+    for low, high, range_ends in ranges(ranged):
+        if ends and ends <= range_ends and points and not points & own_ends and all(
+                _number(p) is not None and low <= _number(p) <= high for p in points):
+            return True
+    return False
+
+
+def _number(fact: str) -> float | None:
+    try:
+        return float(fact)
+    except ValueError:
+        return None
+
+
 def sentence_with(hits: list[Hit], passages: list[int], facts: set[str]) -> tuple[int, int] | None:
     """The passage and sentence, of the given passages, that hold the most of facts (the
     first, of equals)."""
@@ -181,6 +203,9 @@ def disagreement(llm: ChatModel, question: str, answer: str, citations: list[Cit
         differs = (missing_in(fragment, quotes, question, descriptive)
                    - missing_in(fragment, passage, question, descriptive))
         log.info("passages %s answer %r; their own facts the cited sentences lack: %s", document, other, differs)
+        if inside_range(differs, lacking, stated, fragment) or inside_range(lacking, differs, fragment, stated):
+            log.info("passages %s give a value inside the other's range", document)
+            continue
         theirs = sentence_with(hits, document, differs)
         if theirs is None:
             continue

@@ -128,6 +128,31 @@ def numbers(text: str) -> set[str]:
     return {w.replace(",", "") for w in words(text) if any(ch.isdigit() for ch in w)}
 
 
+# A range a text gives for a value: "between 16 and 20", "16–20", "£10 to £15", "up to 5". Its
+# ends are numbers as numbers() writes them; a clock time ("9am to 5pm", "10:00-12:00") or a
+# code ("25-0417") is no range: a time inside opening hours is not consistent with them.
+_END = r"[£$€]?(?<![\d.,:])(\d[\d,]*(?:\.\d+)?)(?:%|(?:m|bn|k)\b)?(?![\d,:]|\.\d|\s?[ap]\.?m\b)"
+_TWO_ENDS = re.compile(rf"\bbetween\s+{_END}\s+and\s+{_END}|{_END}\s*(?:-|–|—|\bto\b)\s*(?!0\d){_END}",
+                       re.IGNORECASE)
+_AT_MOST = re.compile(rf"\b(?:up to|at most|no more than|not more than|a maximum of|as many as)\s+{_END}",
+                      re.IGNORECASE)
+
+
+def ranges(text: str) -> list[tuple[float, float, set[str]]]:
+    """The ranges text gives ("between 16 and 20", "up to 5"; numbers in words count), each as
+    its least and greatest value and its ends as numbers() writes them ("16-20" written as one
+    word is one of them)."""
+    text, found = with_digits(text), []
+    for match in _TWO_ENDS.finditer(text):
+        ends = [e.replace(",", "") for e in match.groups() if e]
+        if float(ends[0]) < float(ends[1]):
+            found.append((float(ends[0]), float(ends[1]), {*ends, "-".join(ends)}))  # "16-20" is one word
+    for match in _AT_MOST.finditer(text):
+        end = match.group(1).replace(",", "")
+        found.append((0.0, float(end), {end}))
+    return found
+
+
 def with_digits(text: str) -> str:
     """Numbers written in words as digits ("three months" -> "3 months", "twenty-one" -> "21"),
     so "six minutes" and "6 minutes" state one value. A lone "one" stays a word: it is as

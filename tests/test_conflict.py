@@ -172,3 +172,40 @@ def test_words_against_a_number_are_no_disagreement(llm):
                     question="How long does the kettle keep water warm?",
                     answer="The kettle keeps water warm for half an hour [1].")
     assert found is None
+
+
+CLOSURE = "How long will the library be closed?"
+SHARING = "How many people can share a budget?"
+
+
+@pytest.mark.parametrize("question, answer, cited, reply, other, differs", [
+    (CLOSURE, "It will be closed for between 16 and 20 weeks [1].", "It will be closed for between 16 and 20 weeks.",
+     "YES About 18 weeks.", "The library expects to be closed for about 18 weeks.", False),
+    (CLOSURE, "It will be closed for 18 weeks [1].", "The library will close for 18 weeks.",
+     "YES Between 16 and 20 weeks.", "Closure: between 16 and 20 weeks.", False),
+    (CLOSURE, "It will be closed for between 16 and 20 weeks [1].", "It will be closed for between 16 and 20 weeks.",
+     "YES About 26 weeks.", "The library expects to be closed for about 26 weeks.", True),
+    (SHARING, "Up to five people can share a budget [1].", "A budget can be shared by up to five people.",
+     "YES Four people.", "Four of us shared one budget without trouble.", False),
+    (SHARING, "Up to five people can share a budget [1].", "A budget can be shared by up to five people.",
+     "YES Up to 4 people.", "A budget can be shared by up to 4 people.", True),
+])
+def test_a_value_inside_the_other_answers_range_is_no_disagreement(llm, question, answer, cited, reply, other,
+                                                                    differs):
+    """"about 18 weeks" is consistent with "between 16 and 20 weeks", and "four of us" with
+    "up to five", either way round; another range, or a value outside it, still differs."""
+    from tests.fakes import hit
+
+    found = compare(llm, reply, hit("first.txt", cited), hit("other.txt", other), question=question, answer=answer)
+    assert (found is not None) == differs
+    assert found is None or found[1].quote == other
+
+
+def test_a_range_is_read_with_its_ends_as_numbers_writes_them():
+    from rag.text import ranges
+
+    assert ranges("closed for between 16 and 20 weeks") == [(16.0, 20.0, {"16", "20", "16-20"})]
+    assert ranges("16–20 weeks, up to five people") == [(16.0, 20.0, {"16", "20", "16-20"}), (0.0, 5.0, {"5"})]
+    assert ranges("between 1,000 and 2,500 visitors")[0][:2] == (1000.0, 2500.0)
+    # A clock time, a date or a phone number is no range of values.
+    assert ranges("open 9am to 5pm, 10:00-12:00 on Sundays; from 3 May to 27 September; 01632 25-0417") == []
