@@ -38,7 +38,9 @@ PREFIX = 5  # "Belarusian" is in a passage that says "Belarus": a name's first l
 
 log = logging.getLogger(__name__)
 
-DISAGREE = "The sources disagree"
+# "may": on documents that overlap without contradicting, about half the notes are false alarms
+# (README, "Sources that disagree"); the note quotes both sentences, for the reader to judge.
+DISAGREE = "The sources may disagree"
 MAX_RIVALS = 2  # other documents asked, at most: each costs a short prompt
 # Least P(YES) for another document's own answer: below the answer threshold, because a short
 # excerpt alone reads less certain, and a disagreement must also show in the facts. Chosen on
