@@ -140,12 +140,11 @@ def inside_range(points: set[str], ends: set[str], ranged: str, pointed: str) ->
     differing facts (points) are numbers inside it: "about 18 weeks" is consistent with
     16 to 20, and "four of us" with up to five. A point that is itself the end of a range the
     other answer gives ("up to 45" against "up to 60") still differs."""
-    own_ends = {end for *_, range_ends in ranges(pointed) for end in range_ends}
-    for low, high, range_ends in ranges(ranged):
-        if ends and ends <= range_ends and points and not points & own_ends and all(
-                _number(p) is not None and low <= _number(p) <= high for p in points):
-            return True
-    return False
+    values = [_number(p) for p in points]
+    if not ends or not values or None in values or any(points & e for *_, e in ranges(pointed)):
+        return False
+    return any(ends <= range_ends and all(low <= v <= high for v in values)
+               for low, high, range_ends in ranges(ranged))
 
 
 def _number(fact: str) -> float | None:

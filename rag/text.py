@@ -130,8 +130,9 @@ def numbers(text: str) -> set[str]:
 
 # A range a text gives for a value: "between 16 and 20", "16–20", "£10 to £15", "up to 5". Its
 # ends are numbers as numbers() writes them; a clock time ("9am to 5pm", "10:00-12:00") or a
-# code ("25-0417") is no range: a time inside opening hours is not consistent with them.
-_END = r"[£$€]?(?<![\d.,:])(\d[\d,]*(?:\.\d+)?)(?:%|(?:m|bn|k)\b)?(?![\d,:]|\.\d|\s?[ap]\.?m\b)"
+# code ("25-0417") is no range: a time inside opening hours is not consistent with them. A unit
+# or scale written onto a number is dropped first, as numbers() drops it ("£1.2m to £1.5m").
+_END = r"[£$€]?(?<![\d.,:])(\d[\d,]*(?:\.\d+)?)%?(?![\d,:]|\.\d|\s?[ap]\.?m\b)"
 _TWO_ENDS = re.compile(rf"\bbetween\s+{_END}\s+and\s+{_END}|{_END}\s*(?:-|–|—|\bto\b)\s*(?!0\d){_END}",
                        re.IGNORECASE)
 _AT_MOST = re.compile(rf"\b(?:up to|at most|no more than|not more than|a maximum of|as many as)\s+{_END}",
@@ -142,7 +143,7 @@ def ranges(text: str) -> list[tuple[float, float, set[str]]]:
     """The ranges text gives ("between 16 and 20", "up to 5"; numbers in words count), each as
     its least and greatest value and its ends as numbers() writes them ("16-20" written as one
     word is one of them)."""
-    text, found = with_digits(text), []
+    text, found = _SUFFIX.sub("", with_digits(text)), []
     for match in _TWO_ENDS.finditer(text):
         ends = [e.replace(",", "") for e in match.groups() if e]
         if float(ends[0]) < float(ends[1]):
