@@ -292,7 +292,8 @@ class Pipeline:
         yield Final(Answer(question=shown, text=text, refused=refused,
                            citations=tuple(citations), hits=tuple(hits), timings_ms=timings,
                            model={"llm": self.llm.name, "embedder": self.encoder.name},
-                           query=question, verdict=None if verdict is None else verdict.p_answers))
+                           query=question, verdict=None if verdict is None else verdict.p_answers,
+                           p_yes=None if verdict is None else verdict.p_yes))
 
     def shown(self, question: str, hits: list[Hit], retriever: Retriever, encoder: Encoder,
               max_tokens: int) -> Shown:

@@ -79,6 +79,7 @@ class Answer:
     model: dict[str, str] = field(default_factory=dict)
     query: str = ""  # the standalone query used for retrieval
     verdict: float | None = None  # the judge's score that the passages answer; None: not asked
+    p_yes: float | None = None  # the model's own P(YES), the verdict unless a trained judge gave it
 
     def to_json(self) -> dict:
         """The `rag ask --json` object."""
@@ -102,4 +103,5 @@ class Answer:
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "model": dict(self.model),
             "verdict": None if self.verdict is None else round(self.verdict, 4),
+            "p_yes": None if self.p_yes is None else round(self.p_yes, 4),
         }

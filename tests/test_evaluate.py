@@ -42,3 +42,24 @@ def test_a_threshold_sweep_refuses_exactly_the_answers_whose_verdict_is_below_it
                                    "refusal_on_unanswerable": 0.5, "false_refusal": 0.0}
     assert metrics(pairs, 0.8) == {"answer_correct": 0.5, "cited_gold_source": 0.5,
                                    "refusal_on_unanswerable": 1.0, "false_refusal": 0.5}
+
+
+def test_a_sweep_chooses_the_most_refusals_within_its_false_refusal_limit_on_the_score_asked():
+    from train.sweep_threshold import SCORES, auc, most_refusals
+
+    good = {"answerable": True, "answers": [["35"]], "sources": ["a.txt"]}
+    none = {"answerable": False, "answers": [], "sources": []}
+
+    def result(verdict, p_yes):
+        return {"answer": "35 drones [1].", "verdict": verdict, "p_yes": p_yes, "refused": False,
+                "citations": [{"source": "a.txt"}]}
+
+    # Twenty answerable questions: refusing the lowest one (0.05) is allowed, a second is not.
+    pairs = [(good, result(0.5 + i / 100, 0.9)) for i in range(20)]
+    pairs += [(none, result(0.3, 0.95)), (none, result(0.505, 0.95)), (none, result(0.6, 0.95))]
+    cut = most_refusals(pairs, SCORES["verdict"])
+    assert 0.505 < cut < 0.51  # refuses 0.3, 0.505 and the answerable 0.5; not 0.51
+    # Mean of the log-odds: 0.5 and 0.5 stay 0.5; P(YES) pulls the unanswerable ones up.
+    assert abs(SCORES["mean"]({"verdict": 0.5, "p_yes": 0.5}) - 0.5) < 1e-9
+    assert most_refusals(pairs, SCORES["p_yes"]) == 0.0  # every P(YES) of the unanswerable is above the answerable
+    assert auc(pairs, SCORES["p_yes"]) == 0.0 and 0.5 < auc(pairs, SCORES["verdict"]) < 1.0

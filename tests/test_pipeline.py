@@ -57,13 +57,15 @@ def test_events_stream_in_order_and_the_json_has_the_documented_shape(settings, 
     assert isinstance(events[0], Retrieved) and isinstance(events[-1], Final)
     assert "".join(e.text for e in events if isinstance(e, Token)) == "The leaders met in Sochi [1]."
     data = events[-1].answer.to_json()
-    assert set(data) == {"question", "answer", "refused", "citations", "passages", "timings_ms", "model", "verdict"}
+    assert set(data) == {"question", "answer", "refused", "citations", "passages", "timings_ms", "model", "verdict",
+                         "p_yes"}
     assert set(data["citations"][0]) == {"n", "source", "chunk_id", "start", "end", "quote"}
     assert set(data["passages"][0]) == {"n", "source", "chunk_id", "score", "start", "end", "text"}
     assert [p["n"] for p in data["passages"]] == [1, 2]
     assert set(data["timings_ms"]) == {"retrieve", "judge", "verdict", "first_token", "disagreement", "total"}
     assert data["model"] == {"llm": "fake-llm", "embedder": "fake-encoder"}
     assert data["verdict"] == 1.0  # the fake's reply has no YES or NO: it answers, P(YES) 1
+    assert data["p_yes"] == 1.0  # no trained judge: the verdict is P(YES)
 
 
 def test_a_follow_up_query_replaces_the_question_for_retrieval(settings, encoder, llm):
@@ -132,12 +134,12 @@ def test_a_trained_judge_decides_in_place_of_the_models_own_yes(settings, encode
     llm.p_yes, llm.judged = p_yes, judged
     llm.queue.append("YES. She sells about 400 croissants every morning [1].")
     answer = pipeline(settings, encoder, llm).ask("How many croissants does Marie Dubois sell?")
-    assert answer.refused is refused and answer.verdict == judged
+    assert answer.refused is refused and answer.verdict == judged and answer.p_yes == p_yes  # both recorded
 
 
 def test_a_question_far_from_every_sentence_is_refused_before_the_model(settings, encoder, llm):
     answer = pipeline(settings, encoder, llm).ask("Who won the 2022 FIFA World Cup?")
-    assert answer.refused and llm.prompts == [] and answer.verdict is None
+    assert answer.refused and llm.prompts == [] and answer.verdict is None and answer.p_yes is None
 
 
 def test_a_model_sentence_resting_on_a_sentence_it_was_not_shown_is_dropped(settings, encoder, llm):

@@ -1,31 +1,49 @@
 """The metrics of `rag eval` at each answer threshold, from one run with the threshold at 0.
 
 A run with RAG_ANSWER_THRESHOLD=0 answers every question the model is asked and records its
-verdict, P(YES), in each result. At a threshold t the app would refuse exactly the answers
-whose verdict is below t (the stream stops at the verdict, nothing else changes), so each
-threshold's metrics follow from that one run:
+verdict in each result (and the model's own P(YES) beside it, which is the verdict unless the
+trained judge is on). At a threshold t the app would refuse exactly the answers whose score is
+below t (the stream stops at the verdict, nothing else changes), so each threshold's metrics
+follow from that one run:
 
     RAG_ANSWER_THRESHOLD=0 rag eval ../shared/eval/dev.jsonl --json > dev.json
     python -m train.sweep_threshold ../shared/eval/dev.jsonl=dev.json [more QUESTIONS=RUN ...]
 
-Pooled over every pair given; choose the threshold on read sets, report it on unread ones.
+--score chooses what is thresholded: the verdict, P(YES), or the mean of the two in log-odds
+(run with RAG_TRAINED_JUDGE=1 for the last two to differ). Besides the fixed grid it prints
+the threshold with the most refusals whose false refusals stay within 0.05. Pooled over every
+pair given; choose the threshold on read sets, report it on unread ones (--at).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
+import math
 from pathlib import Path
 
 from rag.evaluate import load_questions, satisfies
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+MAX_FALSE_REFUSAL = 0.05
 
 
-def metrics(pairs: list[tuple[dict, dict]], threshold: float) -> dict[str, float]:
+def _log_odds(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+SCORES = {
+    "verdict": lambda r: r["verdict"],
+    "p_yes": lambda r: r["p_yes"],
+    "mean": lambda r: 1 / (1 + math.exp(-(_log_odds(r["verdict"]) + _log_odds(r["p_yes"])) / 2)),
+}
+
+
+def metrics(pairs: list[tuple[dict, dict]], threshold: float, score=SCORES["verdict"]) -> dict[str, float]:
     """answer_correct, cited_gold_source, refusal_on_unanswerable and false_refusal at threshold."""
     def refused(r: dict) -> bool:
-        return r["refused"] or (r["verdict"] is not None and r["verdict"] < threshold)
+        return r["refused"] or (r["verdict"] is not None and score(r) < threshold)
 
     answerable = [(q, r) for q, r in pairs if q["answerable"]]
     unanswerable = [r for q, r in pairs if not q["answerable"]]
@@ -39,21 +57,45 @@ def metrics(pairs: list[tuple[dict, dict]], threshold: float) -> dict[str, float
     }
 
 
-def main(argv: list[str]) -> None:
+def most_refusals(pairs: list[tuple[dict, dict]], score) -> float:
+    """The threshold with the most refusals of unanswerable questions whose false refusals stay
+    within MAX_FALSE_REFUSAL: midway between two scores, so no question sits on it."""
+    scores = sorted({score(r) for _, r in pairs if r["verdict"] is not None})
+    cuts = [0.0] + [(a + b) / 2 for a, b in zip(scores, scores[1:])]
+    within = [t for t in cuts if metrics(pairs, t, score)["false_refusal"] <= MAX_FALSE_REFUSAL + 1e-9]
+    return max(within, key=lambda t: (metrics(pairs, t, score)["refusal_on_unanswerable"], -t))
+
+
+def auc(pairs: list[tuple[dict, dict]], score) -> float:
+    """The chance that an answerable question the model was asked scores above an unanswerable one."""
+    yes = [score(r) for q, r in pairs if q["answerable"] and r["verdict"] is not None]
+    no = [score(r) for q, r in pairs if not q["answerable"] and r["verdict"] is not None]
+    return sum((y > n) + 0.5 * (y == n) for y in yes for n in no) / max(1, len(yes) * len(no))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", metavar="QUESTIONS=RUN")
+    parser.add_argument("--score", choices=sorted(SCORES), default="verdict")
+    parser.add_argument("--at", type=float, action="append", default=[], help="Also report at this threshold.")
+    args = parser.parse_args(argv)
     pairs = []
-    for arg in argv:
+    for arg in args.runs:
         questions_path, run_path = arg.split("=", 1)
         questions = {q["id"]: q for q in load_questions(Path(questions_path))}
         run = json.loads(Path(run_path).read_text(encoding="utf-8"))
         pairs += [(questions[r["id"]], r) for r in run["results"]]
+    score = SCORES[args.score]
     answerable = sum(q["answerable"] for q, _ in pairs)
-    print(f"{len(pairs)} questions ({answerable} answerable, {len(pairs) - answerable} not)")
+    print(f"{len(pairs)} questions ({answerable} answerable, {len(pairs) - answerable} not); score: {args.score}, AUC {auc(pairs, score):.3f}")
     print("threshold  answer_correct  cited_gold_source  refusal_on_unanswerable  false_refusal")
-    for t in THRESHOLDS:
-        m = metrics(pairs, t)
-        print(f"{t:<9}  {m['answer_correct']:<14.2f}  {m['cited_gold_source']:<17.2f}  "
-              f"{m['refusal_on_unanswerable']:<23.2f}  {m['false_refusal']:.2f}")
+    chosen = most_refusals(pairs, score)
+    for t in sorted({*THRESHOLDS, *args.at, chosen}):
+        m = metrics(pairs, t, score)
+        mark = f"  <- most refusals with false refusal <= {MAX_FALSE_REFUSAL}" if t == chosen else ""
+        print(f"{t:<9.4f}  {m['answer_correct']:<14.2f}  {m['cited_gold_source']:<17.2f}  "
+              f"{m['refusal_on_unanswerable']:<23.2f}  {m['false_refusal']:.2f}{mark}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

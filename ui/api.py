@@ -171,6 +171,9 @@ class AnswerOut(BaseModel):
                                   "LLM's P(YES); or the trained judge's, with RAG_TRAINED_JUDGE=1); "
                                   "below RAG_ANSWER_THRESHOLD the answer is a refusal. None when the "
                                   "model was not asked.")
+    p_yes: float | None = Field(default=None, description="The LLM's own P(YES) at the reply's first "
+                                "step: the verdict, unless the trained judge gave it. None when the "
+                                "model was not asked.")
 
 
 class AssistantMessage(BaseModel):
