@@ -37,12 +37,19 @@ _META = frozenset({"passag", "document", "text", "articl", "mention", "answer", 
                    "provid", "inform", "also", "accord"})
 
 
+# Where one sentence of an answer joins two statements: "X is 50%, and Y runs 6 hours"; "X; Y".
+_CLAUSE_BREAK = re.compile(r"\s*(?:;\s*(?:and\s+|but\s+)?|,\s*(?:and|but|while|whereas)\s+)", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Claim:
     """One sentence of the model's answer, without its markers."""
 
     text: str
     cited: tuple[int, ...]  # passage numbers the model wrote after it
+    # Its statements, where it joins two or more: each is checked on its own when the
+    # whole sentence finds no single passage sentence that supports it.
+    parts: tuple[Claim, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,21 +61,30 @@ class Support:
     score: float
 
 
+def _claim(sentence: str, cited: tuple[int, ...] = ()) -> Claim | None:
+    """A sentence (or a statement within one) without its markers; None if it has no words."""
+    markers: list[int] = []
+    for m in MARKER.finditer(sentence):
+        for part in re.split(r"\s*[,;]\s*", m.group(1)):
+            lo, _, hi = part.partition("-")
+            lo_i, hi_i = int(lo), int(hi or lo)
+            markers.extend(range(lo_i, min(hi_i, lo_i + 10) + 1))
+    text = MARKER.sub("", sentence)
+    text = re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s{2,}", " ", text)).strip()
+    return Claim(text[0].upper() + text[1:], tuple(dict.fromkeys(markers)) or cited) if words(text) else None
+
+
 def parse_claims(answer: str) -> list[Claim]:
-    """Split an answer into sentences and the [n] markers each carries."""
+    """Split an answer into sentences and the [n] markers each carries, and each sentence
+    into the statements it joins (a statement without markers takes its sentence's)."""
     claims = []
     for s, e in split_sentences(answer):
-        sentence = answer[s:e]
-        cited: list[int] = []
-        for m in MARKER.finditer(sentence):
-            for part in re.split(r"\s*[,;]\s*", m.group(1)):
-                lo, _, hi = part.partition("-")
-                lo_i, hi_i = int(lo), int(hi or lo)
-                cited.extend(range(lo_i, min(hi_i, lo_i + 10) + 1))
-        text = MARKER.sub("", sentence)
-        text = re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s{2,}", " ", text)).strip()
-        if words(text):
-            claims.append(Claim(text, tuple(dict.fromkeys(cited))))
+        claim = _claim(answer[s:e])
+        if claim is None:
+            continue
+        pieces = [_claim(piece.strip(" ,"), claim.cited) for piece in _CLAUSE_BREAK.split(answer[s:e])]
+        parts = tuple(p for p in pieces if p is not None)
+        claims.append(Claim(claim.text, claim.cited, parts if len(parts) > 1 else ()))
     return claims
 
 

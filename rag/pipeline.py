@@ -19,7 +19,7 @@ from pathlib import Path
 from embeddings.encoder import Encoder, Remembering, SentenceTransformerEncoder, model_name
 from embeddings.remote_encoder import RemoteEncoder
 from rag.conflict import note_disagreement
-from rag.cite import Claim, Verifier, citation_for, parse_claims, says_unknown
+from rag.cite import Claim, Support, Verifier, citation_for, parse_claims, says_unknown
 from rag.errors import (IndexBusyError, IndexMissingError, InputError, ModelError, RagError,
                         StoreUnavailableError)
 from rag.generate import ChatModel, Verdict, load_chat_model
@@ -316,10 +316,23 @@ class Pipeline:
         best one; or a refusal (the model's verdict was NO, or it says it does not know)."""
         if refused or not shown or says_unknown(raw):
             return "", [], True
-        claims = parse_claims(raw)
-        supports = Verifier(encoder).supports(claims, hits, question)
         allowed = {(r.n, r.sentence) for r in shown}
-        supports = [s if s is not None and (s.n, s.sentence) in allowed else None for s in supports]
+        verifier = Verifier(encoder)
+
+        def supported(claims: list[Claim]) -> list[Support | None]:
+            supports = verifier.supports(claims, hits, question)
+            return [s if s is not None and (s.n, s.sentence) in allowed else None for s in supports]
+
+        claims, supports = [], []
+        for claim, support in zip(whole := parse_claims(raw), supported(whole)):
+            # A sentence joining statements that rest on different sentences ("the exam is
+            # 35% [1], and the report 30% [2]") is checked statement by statement.
+            if support is None and claim.parts:
+                claims += claim.parts
+                supports += supported(list(claim.parts))
+            else:
+                claims.append(claim)
+                supports.append(support)
         if adds_information(claims, supports, question):
             text, citations = compose(claims, supports, hits)
             return text, citations, False

@@ -20,6 +20,17 @@ def test_markers_are_parsed_per_sentence_and_removed_from_the_text():
                       Claim("The loan was $1.5 billion and more.", (1, 2, 3, 4))]
 
 
+def test_a_sentence_joining_statements_keeps_each_with_its_own_markers_or_the_sentences():
+    [joined] = parse_claims("The loan was $1.5 billion [1], and 30 drones were intercepted [2].")
+    assert joined.cited == (1, 2)
+    assert joined.parts == (Claim("The loan was $1.5 billion", (1,)), Claim("30 drones were intercepted.", (2,)))
+    [semi] = parse_claims("The leaders met in Sochi; the loan was $1.5 billion [1].")
+    assert [p.text for p in semi.parts] == ["The leaders met in Sochi", "The loan was $1.5 billion."]
+    assert all(p.cited == (1,) for p in semi.parts)
+    [one] = parse_claims("Russia launched 35 drones, and 30 of them [2].")  # no statement without words
+    assert one.parts and parse_claims("Russia and Belarus met [1].")[0].parts == ()
+
+
 def test_supported_sentence_gets_the_right_passage_even_when_miscited(encoder):
     claims = [Claim("Russia launched 35 Shahed drones.", (1,))]  # model cited the wrong passage
     [support] = Verifier(encoder).supports(claims, HITS, QUESTION)
