@@ -323,8 +323,9 @@ class Pipeline:
             supports = verifier.supports(claims, hits, question)
             return [s if s is not None and (s.n, s.sentence) in allowed else None for s in supports]
 
+        whole = parse_claims(raw)
         claims, supports = [], []
-        for claim, support in zip(whole := parse_claims(raw), supported(whole)):
+        for claim, support in zip(whole, supported(whole)):
             # A sentence joining statements that rest on different sentences ("the exam is
             # 35% [1], and the report 30% [2]") is checked statement by statement.
             if support is None and claim.parts:

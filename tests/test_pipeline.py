@@ -28,10 +28,13 @@ def test_unsupported_sentence_is_dropped_and_supported_one_kept(settings, encode
     assert "35" in answer.text and "Zelensky" not in answer.text
 
 
+TWO_FACTS = "How many drones did Russia launch, and how large was the loan to Minsk?"
+
+
 def test_a_sentence_joining_facts_of_two_passages_is_kept_statement_by_statement(settings, encoder, llm):
     # No one passage sentence holds both facts, so the sentence as a whole rests on none.
     llm.queue.append("Russia launched 35 Shahed drones [1], and Moscow promised Minsk a loan of $1.5 billion [2].")
-    answer = pipeline(settings, encoder, llm).ask("How many drones did Russia launch, and how large was the loan to Minsk?")
+    answer = pipeline(settings, encoder, llm).ask(TWO_FACTS)
     assert "35 Shahed drones" in answer.text and "$1.5 billion" in answer.text
     assert not answer.text.startswith("The documents say")
     assert {c.source for c in answer.citations} == {"drones.txt", "sub/loan.md"}
@@ -39,7 +42,7 @@ def test_a_sentence_joining_facts_of_two_passages_is_kept_statement_by_statement
 
 def test_a_joined_statement_without_support_is_dropped_and_the_other_kept(settings, encoder, llm):
     llm.queue.append("Russia launched 35 Shahed drones [1], and General Petrov promised a loan of $9 billion [2].")
-    answer = pipeline(settings, encoder, llm).ask("How many drones did Russia launch, and how large was the loan to Minsk?")
+    answer = pipeline(settings, encoder, llm).ask(TWO_FACTS)
     assert "35 Shahed drones" in answer.text and "Petrov" not in answer.text and "$9" not in answer.text
     assert answer.text.startswith("Russia launched 35 Shahed drones [")  # the model's statement, not a quote
 

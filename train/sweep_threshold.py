@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> None:
         pairs += [(questions[r["id"]], r) for r in run["results"]]
     score = SCORES[args.score]
     answerable = sum(q["answerable"] for q, _ in pairs)
-    print(f"{len(pairs)} questions ({answerable} answerable, {len(pairs) - answerable} not); score: {args.score}, AUC {auc(pairs, score):.3f}")
+    print(f"{len(pairs)} questions ({answerable} answerable, {len(pairs) - answerable} not); "
+          f"score: {args.score}, AUC {auc(pairs, score):.3f}")
     print("threshold  answer_correct  cited_gold_source  refusal_on_unanswerable  false_refusal")
     chosen = most_refusals(pairs, score)
     for t in sorted({*THRESHOLDS, *args.at, chosen}):
