@@ -82,8 +82,9 @@ def parse_claims(answer: str) -> list[Claim]:
         claim = _claim(answer[s:e])
         if claim is None:
             continue
-        pieces = [_claim(piece.strip(" ,"), claim.cited) for piece in _CLAUSE_BREAK.split(answer[s:e])]
-        parts = tuple(p for p in pieces if p is not None)
+        pieces = _CLAUSE_BREAK.split(answer[s:e])
+        parts = () if len(pieces) < 2 else tuple(
+            p for p in (_claim(piece.strip(" ,"), claim.cited) for piece in pieces) if p is not None)
         claims.append(Claim(claim.text, claim.cited, parts if len(parts) > 1 else ()))
     return claims
 

@@ -50,6 +50,12 @@ class VerdictProbe:
         return float(self.scores(first_step_features(logits, self.tokens)))
 
 
+def log_odds(p: float) -> float:
+    """The log-odds of a probability, kept finite at 0 and 1."""
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
+
+
 def first_step_features(logits: np.ndarray, tokens: np.ndarray) -> np.ndarray:
     """What a probe reads from one step's logits: the log-softmax of the given tokens (max plus
     log-sum-exp: 1 ms over Qwen's 151,936 logits, where np.logaddexp.reduce takes 4)."""

@@ -23,20 +23,17 @@ import math
 from pathlib import Path
 
 from rag.evaluate import load_questions, satisfies
+from rag.judge import log_odds
+from train.train_judge import auc as auc_of
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 MAX_FALSE_REFUSAL = 0.05
 
 
-def _log_odds(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return math.log(p / (1 - p))
-
-
 SCORES = {
     "verdict": lambda r: r["verdict"],
     "p_yes": lambda r: r["p_yes"],
-    "mean": lambda r: 1 / (1 + math.exp(-(_log_odds(r["verdict"]) + _log_odds(r["p_yes"])) / 2)),
+    "mean": lambda r: 1 / (1 + math.exp(-(log_odds(r["verdict"]) + log_odds(r["p_yes"])) / 2)),
 }
 
 
@@ -62,15 +59,15 @@ def most_refusals(pairs: list[tuple[dict, dict]], score) -> float:
     within MAX_FALSE_REFUSAL: midway between two scores, so no question sits on it."""
     scores = sorted({score(r) for _, r in pairs if r["verdict"] is not None})
     cuts = [0.0] + [(a + b) / 2 for a, b in zip(scores, scores[1:])]
-    within = [t for t in cuts if metrics(pairs, t, score)["false_refusal"] <= MAX_FALSE_REFUSAL + 1e-9]
-    return max(within, key=lambda t: (metrics(pairs, t, score)["refusal_on_unanswerable"], -t))
+    at = {t: metrics(pairs, t, score) for t in cuts}
+    within = [t for t in cuts if at[t]["false_refusal"] <= MAX_FALSE_REFUSAL + 1e-9]
+    return max(within, key=lambda t: (at[t]["refusal_on_unanswerable"], -t))
 
 
 def auc(pairs: list[tuple[dict, dict]], score) -> float:
     """The chance that an answerable question the model was asked scores above an unanswerable one."""
-    yes = [score(r) for q, r in pairs if q["answerable"] and r["verdict"] is not None]
-    no = [score(r) for q, r in pairs if not q["answerable"] and r["verdict"] is not None]
-    return sum((y > n) + 0.5 * (y == n) for y in yes for n in no) / max(1, len(yes) * len(no))
+    asked = [(q["answerable"], score(r)) for q, r in pairs if r["verdict"] is not None]
+    return auc_of([s for yes, s in asked if yes], [s for yes, s in asked if not yes])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.generate import Verdict, load_chat_model
-from rag.judge import JUDGES, VerdictProbe, first_step_features, load_probe, write_probe
+from rag.judge import JUDGES, VerdictProbe, first_step_features, load_probe, log_odds, write_probe
 from rag.models import STANDARD, resolve_model, spec, verified_digest
 from rag.settings import Settings
 from train.judge_data import Question, all_questions, data_hash
@@ -188,10 +188,6 @@ def read_judge(config: Path) -> tuple[dict, VerdictProbe]:
     """A written judge's config and probe (checked against each other, rag.judge)."""
     meta = json.loads(config.read_text(encoding="utf-8"))
     return meta, load_probe(config, meta["n_vocab"])
-
-
-def log_odds(p: float) -> float:
-    return math.log(p / (1 - p))
 
 
 def fit(config: Path, model, train: Split, tune: Split, threshold: float) -> None:
