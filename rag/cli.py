@@ -373,7 +373,8 @@ def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question s
     metrics, results = run_eval(items, lambda q: pipeline.ask(q, settings.k), progress)
     metrics = {"llm": pipeline.llm.name, "embedder": pipeline.encoder.name,
                "judge": f"{judge_name(pipeline.llm)} >= {settings.answer_threshold}", "k": settings.k,
-               "retrieval": settings.retrieval, "answer_threshold": settings.answer_threshold, **metrics}
+               "retrieval": settings.retrieval, "answer_threshold": settings.answer_threshold,
+               "check_threshold": settings.check_threshold, **metrics}
     if json_out:
         print(json.dumps({"metrics": metrics, "versions": library_versions(), "results": results},
                          ensure_ascii=False))

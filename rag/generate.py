@@ -29,6 +29,7 @@ adapter turns into a ContextOverflowError.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import logging
 import os
@@ -52,6 +53,8 @@ Message = dict[str, str]
 
 # The words the model begins its reply with: whether the passages state the answer (rag.prompt).
 YES, NO = "YES", "NO"
+# Fixed prefixes whose KV cache is kept to restore (the answer's and the check's; each a few MB)
+SAVED_PREFIXES = 4
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,7 @@ class LlamaCppModel:
         yes, no = self._first_tokens(YES), self._first_tokens(NO)
         self._yes, self._no = sorted(yes - no), sorted(no - yes)  # a token both may start says neither
         self._earlier = self._earlier_messages_format()
+        self._prefixes: dict[tuple[int, ...], bytes] = {}  # KV cache copies of fixed prefixes (_start_from)
         # The trained judge built for this very file (by its verified sha256), if any.
         self.probe = probe_for(verified_digest(file), self.n_vocab) if judge else None
 
@@ -200,14 +204,44 @@ class LlamaCppModel:
         return Jinja2ChatFormatter(template, eos_token=text(self._llm.token_eos()),
                                    bos_token=text(self._llm.token_bos()), add_generation_prompt=False)
 
-    def _reusable(self, messages: list[Message]) -> int:
-        """How many of the KV cache's tokens the prompt may reuse: at most the tokens of the
-        messages before the last one (none when the prefix cache is off, or without a template)."""
+    def _earlier_tokens(self, messages: list[Message]) -> list[int]:
+        """The tokens of the messages before the last one, which the KV cache may hold from an
+        earlier prompt (none when the prefix cache is off, or without a template)."""
         if not self.reuse_prefix or self._earlier is None or len(messages) < 2:
-            return 0
+            return []
         earlier = self._earlier(messages=messages[:-1])
-        return len(self._llm.tokenize(earlier.prompt.encode("utf-8"), add_bos=not earlier.added_special,
-                                      special=True))
+        return self._llm.tokenize(earlier.prompt.encode("utf-8"), add_bos=not earlier.added_special,
+                                  special=True)
+
+    def _start_from(self, earlier: list[int]) -> None:
+        """Hold exactly `earlier` in the KV cache, reused from it, restored from a saved copy, or
+        read and saved. Prompts of two kinds (the answer's and the check's, rag.prompt) take
+        turns, and each kind's fixed instruction and examples are read once per process."""
+        from llama_cpp import llama_state_seq_get_data, llama_state_seq_get_size, llama_state_seq_set_data
+
+        llm = self._llm
+        held = llm.input_ids[: min(llm.n_tokens, len(earlier))]
+        same = np.flatnonzero(held != np.asarray(earlier[: len(held)], dtype=held.dtype))
+        common = int(same[0]) if len(same) else len(held)
+        if common < len(earlier):
+            key = tuple(earlier)
+            if key in self._prefixes:
+                state = self._prefixes.pop(key)
+                llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+                buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+                llama_state_seq_set_data(llm._ctx.ctx, buffer, len(state), 0)
+                llm.input_ids[: len(earlier)] = earlier
+            else:
+                llm.n_tokens = common
+                llm.eval(earlier[common:])
+                size = llama_state_seq_get_size(llm._ctx.ctx, 0)
+                buffer = (ctypes.c_uint8 * size)()
+                state = bytes(buffer[: llama_state_seq_get_data(llm._ctx.ctx, buffer, size, 0)])
+            self._prefixes[key] = state  # the most recently used last
+            while len(self._prefixes) > SAVED_PREFIXES:
+                self._prefixes.pop(next(iter(self._prefixes)))
+        # llama.cpp reuses the longest common prefix of the tokens it holds; never the last message
+        llm.n_tokens = len(earlier)
 
     def _first_tokens(self, word: str) -> set[int]:
         """The ids of the tokens a reply beginning with word (in any case) begins with."""
@@ -250,8 +284,7 @@ class LlamaCppModel:
 
         try:
             with self._busy:
-                # llama.cpp reuses the longest common prefix of the tokens it holds; never the last message
-                self._llm.n_tokens = min(self._llm.n_tokens, self._reusable(messages))
+                self._start_from(self._earlier_tokens(messages))
                 stream = self._llm.create_chat_completion(
                     messages=messages, max_tokens=max_tokens, temperature=temperature,
                     top_p=0.95, repeat_penalty=1.1, stream=True,

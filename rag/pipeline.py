@@ -30,7 +30,7 @@ from rag.index import (BuildReport, Index, assemble_index, check_index_folder, c
 from rag.ingest import Skipped, no_documents
 from rag.library import (create_empty_index, given_path, plan_library, previous_index, scan_library,
                          unchanged)
-from rag.prompt import Prompt, build_prompt, select_excerpts
+from rag.prompt import Prompt, build_prompt, check_messages, select_excerpts
 from rag.retrieve import Retriever
 from rag.schema import Answer, Citation, Hit
 from rag.settings import DEFAULT_COLLECTION, Settings
@@ -278,6 +278,15 @@ class Pipeline:
         finishing = time.perf_counter()
         text, citations, refused = self._finish(question, raw, hits, reading.sentences, encoder, refused)
         timings["judge"] += (time.perf_counter() - finishing) * 1000
+        p_cited = None
+        if not refused:  # the judge asked again, shown only what the answer cites
+            checking = time.perf_counter()
+            try:
+                p_cited = check_answer(self.llm, question, hits, citations)
+                refused = p_cited < self.settings.check_threshold
+            except RagError as exc:  # the server went away after answering: the answer stands as verified
+                log.warning("the answer was not checked again: %s", exc)
+            timings["check"] = (time.perf_counter() - checking) * 1000
         if refused:
             text, citations = refusal_text(hits), []
         else:  # the time the other documents took to read, not a point in time like the others
@@ -293,7 +302,7 @@ class Pipeline:
                            citations=tuple(citations), hits=tuple(hits), timings_ms=timings,
                            model={"llm": self.llm.name, "embedder": self.encoder.name},
                            query=question, verdict=None if verdict is None else verdict.p_answers,
-                           p_yes=None if verdict is None else verdict.p_yes))
+                           p_yes=None if verdict is None else verdict.p_yes, p_cited=p_cited))
 
     def shown(self, question: str, hits: list[Hit], retriever: Retriever, encoder: Encoder,
               max_tokens: int) -> Shown:
@@ -340,6 +349,19 @@ class Pipeline:
         best = shown[0]
         text, citations = quote_answer(hits, [(best.n, best.sentence, best.sentence)])
         return text, citations, False
+
+
+def check_answer(llm: ChatModel, question: str, hits: list[Hit], citations: list[Citation]) -> float:
+    """The judge asked again, about the answer: the LLM's P(YES) that the sentences the answer
+    cites, shown alone under their documents' titles, state what the question asks for. An
+    answer resting on a near miss (the adult price cited for a child's) reads as one there."""
+    cited = [(hits[c.n - 1].chunk.title, c.quote) for c in citations]
+    stream = llm.stream_answer(check_messages(question, cited), 1, 0.0)
+    try:
+        verdict = next(p for p in stream if isinstance(p, Verdict))
+    finally:
+        stream.close()
+    return verdict.p_yes
 
 
 def excerpt_holds(hit: Hit, sentence: int, excerpt: str) -> bool:

@@ -54,6 +54,23 @@ EXAMPLES = (
      "NO. The passages name the new treasurer, not a new secretary."),
 )
 
+# The judge asked again, after the answer is written and verified, shown only the sentences it
+# cites: a narrow view in which a near miss (the adult price cited for a child's) reads as one.
+# Its examples use the texts of EXAMPLES above (invented; none from a question set).
+CHECK_PROMPT = (
+    "You check whether a source text answers a question. Reply YES if the text states the exact "
+    "thing the question asks for. Reply NO if it gives only a related fact: another day, year, "
+    "person, group, item, measure or figure than the one asked about."
+)
+CHECK_EXAMPLES = (
+    ("(Riverside Pool) Adult tickets cost £5.20.", "How much is a child's ticket at Riverside Pool?", "NO."),
+    ("(Harbour Bridge repairs) Work on the bridge began on 3 March 2021.", "When did the bridge repairs start?",
+     "YES."),
+    ("(Chess club minutes) Maria Lindqvist was elected treasurer.", "Who was elected secretary of the chess club?",
+     "NO."),
+    ("(Kettle KX-2: user guide) The KX-2 holds 1.7 litres.", "kx-2 capacity", "YES."),
+)
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -152,6 +169,27 @@ def build_prompt(question: str, hits: list[Hit], n_ctx: int, max_tokens: int,
         if budget <= 0:
             break
     return Prompt(head + [{"role": "user", "content": user_turn("\n".join(lines), question)}], tuple(shown))
+
+
+def check_messages(question: str, cited: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """The judge asked again, about an answer: the question and only the sentences the answer
+    rests on, each (title, sentence), under an instruction and worked examples of their own."""
+    text = "\n".join(f"({title}) {sentence}" for title, sentence in cited)
+    return fixed_check_messages() + [{"role": "user", "content": check_turn(text, question)}]
+
+
+def check_turn(text: str, question: str) -> str:
+    """What the user turn of a check says."""
+    return f"Text: {text}\nQuestion: {question}\nDoes the text answer it?"
+
+
+def fixed_check_messages() -> list[dict[str, str]]:
+    """The messages every check begins with: its instruction, then its worked examples."""
+    messages = [{"role": "system", "content": CHECK_PROMPT}]
+    for text, question, reply in CHECK_EXAMPLES:
+        messages += [{"role": "user", "content": check_turn(text, question)},
+                     {"role": "assistant", "content": reply}]
+    return messages
 
 
 def user_turn(passages: str, question: str) -> str:

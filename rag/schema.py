@@ -80,6 +80,7 @@ class Answer:
     query: str = ""  # the standalone query used for retrieval
     verdict: float | None = None  # the judge's score that the passages answer; None: not asked
     p_yes: float | None = None  # the model's own P(YES), the verdict unless a trained judge gave it
+    p_cited: float | None = None  # P(YES) asked again, shown only the cited sentences; None: not asked
 
     def to_json(self) -> dict:
         """The `rag ask --json` object."""
@@ -104,4 +105,5 @@ class Answer:
             "model": dict(self.model),
             "verdict": None if self.verdict is None else round(self.verdict, 4),
             "p_yes": None if self.p_yes is None else round(self.p_yes, 4),
+            "p_cited": None if self.p_cited is None else round(self.p_cited, 4),
         }

@@ -36,7 +36,8 @@ class FakeEncoder:
 
 class FakeLLM:
     """Replays queued answers word by word; counts one token per word. Asked for a verdict
-    first, it says YES unless the queued answer begins with NO, or `p_yes` is set."""
+    first, it says YES unless the queued answer begins with NO, or `p_yes` is set; asked again
+    about an answer, its P(YES) is `p_cited`."""
 
     name = "fake-llm"
     probe = None  # no trained judge: the verdict is P(YES)
@@ -45,6 +46,7 @@ class FakeLLM:
         self.n_ctx = n_ctx
         self.queue: list[str] = []
         self.prompts: list[list[dict]] = []
+        self.checks: list[list[dict]] = []
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
@@ -58,7 +60,13 @@ class FakeLLM:
         for i, word in enumerate(answer.split(" ")):
             yield word if i == 0 else " " + word
 
+    p_cited: float = 1.0  # its P(YES) when asked again about an answer (a one-token verdict)
+
     def stream_answer(self, messages, max_tokens: int, temperature: float) -> Iterator[Verdict | str]:
+        if max_tokens == 1:  # the judge asked again about an answer (rag.pipeline.check_answer)
+            self.checks.append(messages)
+            yield Verdict(self.p_cited)
+            return
         for item in stream_after_verdict(self.stream_chat(messages, max_tokens, temperature)):
             if isinstance(item, Verdict) and (self.p_yes is not None or self.judged is not None):
                 item = Verdict(item.p_yes if self.p_yes is None else self.p_yes, judged=self.judged)

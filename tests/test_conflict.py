@@ -65,14 +65,14 @@ def test_a_failing_model_during_the_comparison_keeps_the_checked_answer(ask, llm
     calls = []
     real = llm.stream_answer
 
-    def second_call_fails(*args, **kwargs):
+    def third_call_fails(*args, **kwargs):  # the answer, the check of it, then the comparison
         calls.append(1)
-        if len(calls) > 1:
+        if len(calls) > 2:
             raise ModelError("Cannot reach the LLM server: start it.")
         return real(*args, **kwargs)
-    monkeypatch.setattr(llm, "stream_answer", second_call_fails)
+    monkeypatch.setattr(llm, "stream_answer", third_call_fails)
     answer = ask("Russia launched 35 Shahed drones [1].")
-    assert "35 Shahed drones" in answer.text and not answer.refused and len(calls) == 2
+    assert "35 Shahed drones" in answer.text and not answer.refused and len(calls) == 3
 
 
 def test_a_short_answer_that_is_a_name_is_a_fact_to_compare():

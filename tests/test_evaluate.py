@@ -63,3 +63,24 @@ def test_a_sweep_chooses_the_most_refusals_within_its_false_refusal_limit_on_the
     assert abs(SCORES["mean"]({"verdict": 0.5, "p_yes": 0.5}) - 0.5) < 1e-9
     assert most_refusals(pairs, SCORES["p_yes"]) == 0.0  # every P(YES) of the unanswerable is above the answerable
     assert auc(pairs, SCORES["p_yes"]) == 0.0 and 0.5 < auc(pairs, SCORES["verdict"]) < 1.0
+
+
+def test_a_sweep_of_the_check_applies_the_verdicts_threshold_first():
+    from train.sweep_threshold import SCORES, metrics, most_refusals
+
+    good = {"answerable": True, "answers": [["35"]], "sources": ["a.txt"]}
+    none = {"answerable": False, "answers": [], "sources": []}
+
+    def result(verdict, p_cited, refused=False):
+        return {"answer": "35 drones [1].", "verdict": verdict, "p_yes": verdict, "p_cited": p_cited,
+                "refused": refused, "citations": [{"source": "a.txt"}]}
+
+    pairs = [(good, result(0.9, 0.8)), (good, result(0.9, 0.6)), (none, result(0.9, 0.2)),
+             (none, result(0.4, 0.9)),  # the verdict says NO: refused whatever the check
+             (none, result(0.9, None, refused=True))]  # refused before the check was asked
+    at = metrics(pairs, 0.5, SCORES["p_cited"], verdict_at=0.5)
+    assert at["refusal_on_unanswerable"] == 1.0 and at["false_refusal"] == 0.0
+    assert metrics(pairs, 0.5, SCORES["p_cited"])["refusal_on_unanswerable"] == 2 / 3  # no verdict threshold
+    assert metrics(pairs, 0.7, SCORES["p_cited"], verdict_at=0.5)["false_refusal"] == 0.5
+    # Two answerable questions: no false refusal is allowed, so the cut stays below 0.6.
+    assert 0.2 < most_refusals(pairs, SCORES["p_cited"], verdict_at=0.5) < 0.6

@@ -97,6 +97,30 @@ def test_the_fixed_prefix_is_reused_from_the_kv_cache_unless_turned_off(reuse):
     assert (read < 40) if reuse else (read > fixed), (read, fixed)
 
 
+def test_prompts_of_two_kinds_taking_turns_each_read_their_fixed_messages_once():
+    """The answer's prompt and the check's begin differently; each one's instruction and examples
+    are restored from a saved copy of the KV cache when the other ran in between."""
+    from rag.generate import LlamaCppModel
+    from rag.prompt import build_prompt, check_messages
+    from tests.conftest import smollm2_path
+
+    model = LlamaCppModel(smollm2_path(), 2048, 2)
+    evaluated = []
+    real_eval = model._llm.eval
+    model._llm.eval = lambda tokens: (evaluated.append(len(tokens)), real_eval(tokens))[1]
+    answer = build_prompt("What is the capital?", [], model.n_ctx, 4, model.count_tokens).messages
+    check = check_messages("What is the capital of France?", [("Atlas", "Paris is the capital of France.")])
+    reads, verdicts = [], []
+    for messages in (answer, check, answer, check):
+        evaluated.clear()
+        verdicts.append(list(model.stream_answer(messages, 1, 0.0))[0])
+        reads.append(sum(evaluated))
+    fixed = [sum(model.count_tokens(m["content"]) for m in messages[:-1]) for messages in (answer, check)]
+    assert reads[0] > fixed[0] and reads[1] > fixed[1], (reads, fixed)  # read whole the first time
+    assert reads[2] < 40 and reads[3] < 40, (reads, fixed)  # then only their last message
+    assert verdicts[2] == verdicts[0] and verdicts[3] == verdicts[1]  # restored exactly
+
+
 def test_a_question_asked_again_gets_the_answer_it_got_the_first_time():
     """llama.cpp's logits differ in the last bits between a prompt read in one batch and one whose
     last token alone is read again from the KV cache; with SmolLM2 that changed 2 of these 6

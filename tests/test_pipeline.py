@@ -3,6 +3,7 @@
 import pytest
 
 from rag.pipeline import Final, Retrieved, Token, build_pipeline
+from rag.prompt import CHECK_PROMPT
 
 
 def pipeline(settings, encoder, llm):
@@ -77,11 +78,12 @@ def test_events_stream_in_order_and_the_json_has_the_documented_shape(settings, 
     assert "".join(e.text for e in events if isinstance(e, Token)) == "The leaders met in Sochi [1]."
     data = events[-1].answer.to_json()
     assert set(data) == {"question", "answer", "refused", "citations", "passages", "timings_ms", "model", "verdict",
-                         "p_yes"}
+                         "p_yes", "p_cited"}
     assert set(data["citations"][0]) == {"n", "source", "chunk_id", "start", "end", "quote"}
     assert set(data["passages"][0]) == {"n", "source", "chunk_id", "score", "start", "end", "text"}
     assert [p["n"] for p in data["passages"]] == [1, 2]
-    assert set(data["timings_ms"]) == {"retrieve", "judge", "verdict", "first_token", "disagreement", "total"}
+    assert set(data["timings_ms"]) == {"retrieve", "judge", "verdict", "first_token", "check", "disagreement",
+                                       "total"}
     assert data["model"] == {"llm": "fake-llm", "embedder": "fake-encoder"}
     assert data["verdict"] == 1.0  # the fake's reply has no YES or NO: it answers, P(YES) 1
     assert data["p_yes"] == 1.0  # no trained judge: the verdict is P(YES)
@@ -140,7 +142,7 @@ def test_a_no_verdict_refuses_and_stops_the_model(settings, encoder, llm):
     assert not any(isinstance(e, Token) for e in events)  # nothing of the model's reply was shown
 
 
-@pytest.mark.parametrize("p_yes,refused", [(0.74, True), (0.76, False)])
+@pytest.mark.parametrize("p_yes,refused", [(0.49, True), (0.51, False)])
 def test_the_verdict_is_read_as_a_probability_against_the_threshold(settings, encoder, llm, p_yes, refused):
     llm.p_yes = p_yes
     llm.queue.append("YES. She sells about 400 croissants every morning [1].")
@@ -154,6 +156,47 @@ def test_a_trained_judge_decides_in_place_of_the_models_own_yes(settings, encode
     llm.queue.append("YES. She sells about 400 croissants every morning [1].")
     answer = pipeline(settings, encoder, llm).ask("How many croissants does Marie Dubois sell?")
     assert answer.refused is refused and answer.verdict == judged and answer.p_yes == p_yes  # both recorded
+
+
+@pytest.mark.parametrize("p_cited,refused", [(0.29, True), (0.31, False)])
+def test_the_judge_asked_again_about_the_answer_refuses_below_its_threshold(settings, encoder, llm, p_cited,
+                                                                           refused):
+    settings.check_threshold = 0.3
+    llm.p_cited = p_cited
+    llm.queue.append("Russia launched 35 Shahed drones [1].")
+    answer = pipeline(settings, encoder, llm).ask("How many Shahed drones did Russia launch?")
+    assert answer.refused is refused and answer.p_cited == p_cited
+    assert answer.text.startswith("The documents do not answer") is refused
+    # It is shown the question and only the sentence the answer cites, under its document's title.
+    [check] = llm.checks
+    shown = check[-1]["content"]
+    assert "How many Shahed drones did Russia launch?" in shown
+    assert ("(Drone attack on the capital) The armed forces said that Russia launched 35 Shahed drones "
+            "overnight.") in shown
+    assert "intercepted" not in shown  # the passage's other sentences are left out
+    assert check[0]["content"] == CHECK_PROMPT
+
+
+def test_an_answer_whose_check_cannot_run_stands_as_verified(settings, encoder, llm, monkeypatch):
+    from rag.errors import ModelError
+
+    settings.check_threshold = 0.3
+    real = llm.stream_answer
+
+    def check_fails(messages, max_tokens, temperature):
+        if max_tokens == 1:
+            raise ModelError("Cannot reach the LLM server: start it.")
+        return real(messages, max_tokens, temperature)
+    monkeypatch.setattr(llm, "stream_answer", check_fails)
+    llm.queue.append("Russia launched 35 Shahed drones [1].")
+    answer = pipeline(settings, encoder, llm).ask("How many Shahed drones did Russia launch?")
+    assert not answer.refused and "35 Shahed drones" in answer.text and answer.p_cited is None
+
+
+def test_a_refused_answer_is_not_checked_again(settings, encoder, llm):
+    llm.queue.append("I don't know.")
+    answer = pipeline(settings, encoder, llm).ask("How many croissants does Marie Dubois sell every morning?")
+    assert answer.refused and llm.checks == [] and answer.p_cited is None
 
 
 def test_a_question_far_from_every_sentence_is_refused_before_the_model(settings, encoder, llm):

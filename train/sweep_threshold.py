@@ -10,7 +10,9 @@ follow from that one run:
     python -m train.sweep_threshold ../shared/eval/dev.jsonl=dev.json [more QUESTIONS=RUN ...]
 
 --score chooses what is thresholded: the verdict, P(YES), or the mean of the two in log-odds
-(run with RAG_TRAINED_JUDGE=1 for the last two to differ). Besides the fixed grid it prints
+(run with RAG_TRAINED_JUDGE=1 for the last two to differ); or p_cited, the judge asked again
+about the answer, shown only the sentences it cites (run with RAG_CHECK_THRESHOLD=0 too; it is
+asked only about answers, so the verdict's threshold, --verdict-at, applies first). Besides the fixed grid it prints
 the threshold with the most refusals whose false refusals stay within 0.05. Pooled over every
 pair given; choose the threshold on read sets, report it on unread ones (--at).
 """
@@ -34,13 +36,18 @@ SCORES = {
     "verdict": lambda r: r["verdict"],
     "p_yes": lambda r: r["p_yes"],
     "mean": lambda r: 1 / (1 + math.exp(-(log_odds(r["verdict"]) + log_odds(r["p_yes"])) / 2)),
+    "p_cited": lambda r: r.get("p_cited"),  # None for an answer refused before the check
 }
 
 
-def metrics(pairs: list[tuple[dict, dict]], threshold: float, score=SCORES["verdict"]) -> dict[str, float]:
-    """answer_correct, cited_gold_source, refusal_on_unanswerable and false_refusal at threshold."""
+def metrics(pairs: list[tuple[dict, dict]], threshold: float, score=SCORES["verdict"],
+            verdict_at: float = 0.0) -> dict[str, float]:
+    """answer_correct, cited_gold_source, refusal_on_unanswerable and false_refusal at threshold
+    (with the verdict's own threshold at verdict_at, applied first)."""
     def refused(r: dict) -> bool:
-        return r["refused"] or (r["verdict"] is not None and score(r) < threshold)
+        if r["refused"] or r["verdict"] is None:
+            return r["refused"]
+        return r["verdict"] < verdict_at or (score(r) is not None and score(r) < threshold)
 
     answerable = [(q, r) for q, r in pairs if q["answerable"]]
     unanswerable = [r for q, r in pairs if not q["answerable"]]
@@ -54,19 +61,19 @@ def metrics(pairs: list[tuple[dict, dict]], threshold: float, score=SCORES["verd
     }
 
 
-def most_refusals(pairs: list[tuple[dict, dict]], score) -> float:
+def most_refusals(pairs: list[tuple[dict, dict]], score, verdict_at: float = 0.0) -> float:
     """The threshold with the most refusals of unanswerable questions whose false refusals stay
     within MAX_FALSE_REFUSAL: midway between two scores, so no question sits on it."""
-    scores = sorted({score(r) for _, r in pairs if r["verdict"] is not None})
+    scores = sorted({score(r) for _, r in pairs if r["verdict"] is not None and score(r) is not None})
     cuts = [0.0] + [(a + b) / 2 for a, b in zip(scores, scores[1:])]
-    at = {t: metrics(pairs, t, score) for t in cuts}
+    at = {t: metrics(pairs, t, score, verdict_at) for t in cuts}
     within = [t for t in cuts if at[t]["false_refusal"] <= MAX_FALSE_REFUSAL + 1e-9]
     return max(within, key=lambda t: (at[t]["refusal_on_unanswerable"], -t))
 
 
 def auc(pairs: list[tuple[dict, dict]], score) -> float:
     """The chance that an answerable question the model was asked scores above an unanswerable one."""
-    asked = [(q["answerable"], score(r)) for q, r in pairs if r["verdict"] is not None]
+    asked = [(q["answerable"], score(r)) for q, r in pairs if r["verdict"] is not None and score(r) is not None]
     return auc_of([s for yes, s in asked if yes], [s for yes, s in asked if not yes])
 
 
@@ -75,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("runs", nargs="+", metavar="QUESTIONS=RUN")
     parser.add_argument("--score", choices=sorted(SCORES), default="verdict")
     parser.add_argument("--at", type=float, action="append", default=[], help="Also report at this threshold.")
+    parser.add_argument("--verdict-at", type=float, default=0.0,
+                        help="The verdict's threshold, applied before the score's (for --score p_cited).")
     args = parser.parse_args(argv)
     pairs = []
     for arg in args.runs:
@@ -87,9 +96,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(pairs)} questions ({answerable} answerable, {len(pairs) - answerable} not); "
           f"score: {args.score}, AUC {auc(pairs, score):.3f}")
     print("threshold  answer_correct  cited_gold_source  refusal_on_unanswerable  false_refusal")
-    chosen = most_refusals(pairs, score)
-    for t in sorted({*THRESHOLDS, *args.at, chosen}):
-        m = metrics(pairs, t, score)
+    chosen = most_refusals(pairs, score, args.verdict_at)
+    grid = THRESHOLDS if args.score != "p_cited" else (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+    for t in sorted({*grid, *args.at, chosen}):
+        m = metrics(pairs, t, score, args.verdict_at)
         mark = f"  <- most refusals with false refusal <= {MAX_FALSE_REFUSAL}" if t == chosen else ""
         print(f"{t:<9.4f}  {m['answer_correct']:<14.2f}  {m['cited_gold_source']:<17.2f}  "
               f"{m['refusal_on_unanswerable']:<23.2f}  {m['false_refusal']:.2f}{mark}")

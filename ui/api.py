@@ -174,6 +174,10 @@ class AnswerOut(BaseModel):
     p_yes: float | None = Field(default=None, description="The LLM's own P(YES) at the reply's first "
                                 "step: the verdict, unless the trained judge gave it. None when the "
                                 "model was not asked.")
+    p_cited: float | None = Field(default=None, description="The LLM's P(YES) asked again about the "
+                                  "answer, shown only the sentences it cites; below "
+                                  "RAG_CHECK_THRESHOLD the answer is a refusal. None when no answer "
+                                  "was checked.")
 
 
 class AssistantMessage(BaseModel):
