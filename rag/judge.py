@@ -56,6 +56,14 @@ def log_odds(p: float) -> float:
     return float(np.log(p / (1 - p)))
 
 
+def checked(p_yes: float, p_cited: float) -> float:
+    """What the app thresholds once an answer is written: the model's P(YES) at its verdict and
+    its P(YES) asked again about the answer (rag.pipeline.check_answer), averaged in log-odds.
+    Each reading ranks the read questions' answers better with the other beside it."""
+    z = (log_odds(p_yes) + log_odds(p_cited)) / 2
+    return float(1.0 / (1.0 + np.exp(-z)))
+
+
 def first_step_features(logits: np.ndarray, tokens: np.ndarray) -> np.ndarray:
     """What a probe reads from one step's logits: the log-softmax of the given tokens (max plus
     log-sum-exp: 1 ms over Qwen's 151,936 logits, where np.logaddexp.reduce takes 4)."""

@@ -23,6 +23,7 @@ from rag.cite import Claim, Support, Verifier, citation_for, parse_claims, says_
 from rag.errors import (IndexBusyError, IndexMissingError, InputError, ModelError, RagError,
                         StoreUnavailableError)
 from rag.generate import ChatModel, Verdict, load_chat_model
+from rag.judge import checked
 from rag.ranking import MIN_SIMILARITY, Ranked, idf, rank_sentences
 from rag.index import (BuildReport, Index, assemble_index, check_index_folder, chunking_config,
                        index_exists,
@@ -283,19 +284,19 @@ class Pipeline:
             checking = time.perf_counter()
             try:
                 p_cited = check_answer(self.llm, question, hits, citations)
-                refused = p_cited < self.settings.check_threshold
+                refused = checked(verdict.p_yes, p_cited) < self.settings.check_threshold
             except RagError as exc:  # the server went away after answering: the answer stands as verified
                 log.warning("the answer was not checked again: %s", exc)
             timings["check"] = (time.perf_counter() - checking) * 1000
         if refused:
             text, citations = refusal_text(hits), []
         else:  # the time the other documents took to read, not a point in time like the others
-            checked = time.perf_counter()
+            comparing = time.perf_counter()
             try:
                 text, citations = note_disagreement(self.llm, question, text, citations, reading.ranked, hits)
             except RagError as exc:  # the answer is checked already: a failed extra check costs it nothing
                 log.warning("the other documents were not compared: %s", exc)
-            timings["disagreement"] = (time.perf_counter() - checked) * 1000
+            timings["disagreement"] = (time.perf_counter() - comparing) * 1000
         timings.setdefault("first_token", (time.perf_counter() - started) * 1000)
         timings["total"] = (time.perf_counter() - started) * 1000
         yield Final(Answer(question=shown, text=text, refused=refused,

@@ -96,22 +96,24 @@ class Settings(BaseSettings):
     embedder: str = Field(default_factory=default_embedder_path,
                           description="Path to a local sentence-transformers model folder.")
     # The model's own verdict stops it when it says NO (P(YES) under 0.5); what it then answers
-    # is judged again, shown only the sentences it cites (rag.pipeline.check_answer). The check's
-    # threshold was chosen on the read question sets (dev, extra, corpus, holdout9, 13, 14 with
-    # their seeds questions, 17 to 20: 410 questions) as the one with the most refusals whose
-    # false refusals stay within 0.05 (train/sweep_threshold.py --score p_cited --verdict-at 0.5;
-    # README, The judge). The trained judge (rag.judge) is shifted so that its own threshold reads
-    # 0.75: turn it on with RAG_ANSWER_THRESHOLD=0.75.
+    # is judged again, shown only the sentences it cites (rag.pipeline.check_answer), and the two
+    # readings averaged in log-odds (rag.judge.checked) must reach check_threshold. It was chosen
+    # on the read question sets (dev, extra, corpus, holdout9, 13, 14 with their seeds questions,
+    # 17 to 24: 602 questions) as the one with the most refusals whose false refusals stay within
+    # 0.03 (train/sweep_threshold.py --score checked --verdict-at 0.5; README, The judge). The
+    # trained judge (rag.judge) is shifted so that its own threshold reads 0.75: turn it on with
+    # RAG_ANSWER_THRESHOLD=0.75.
     answer_threshold: float = Field(
         default=0.5, ge=0.0, le=1.0,
         description="Least judge score for an answer (the LLM's probability of YES, the passages "
         "answer; or the trained judge's, with RAG_TRAINED_JUDGE=1); below it the app says the "
         "documents do not answer.")
     check_threshold: float = Field(
-        default=0.395, ge=0.0, le=1.0,
-        description="Least P(YES) of the judge asked again about an answer, shown only the "
-        "sentences it cites; below it the app says the documents do not answer (0: the answer "
-        "is checked and its score recorded, but never refused for it).")
+        default=0.55, ge=0.0, le=1.0,
+        description="Least score of an answer once it is written: the LLM's P(YES) at its verdict "
+        "and its P(YES) asked again, shown only the sentences the answer cites, averaged in "
+        "log-odds; below it the app says the documents do not answer (0: the answer is checked "
+        "and its score recorded, but never refused for it).")
     llm_url: str = Field(default="",
                          description="Base URL of an OpenAI-compatible LLM server (llama.cpp's "
                          "server, vLLM, Ollama), e.g. http://127.0.0.1:8080/v1; when set, it "

@@ -84,3 +84,7 @@ def test_a_sweep_of_the_check_applies_the_verdicts_threshold_first():
     assert metrics(pairs, 0.7, SCORES["p_cited"], verdict_at=0.5)["false_refusal"] == 0.5
     # Two answerable questions: no false refusal is allowed, so the cut stays below 0.6.
     assert 0.2 < most_refusals(pairs, SCORES["p_cited"], verdict_at=0.5) < 0.6
+    # As the app thresholds it: the two readings averaged in log-odds (0.9 and 0.2 give 0.6).
+    assert abs(SCORES["checked"](pairs[2][1]) - 0.6) < 1e-9 and SCORES["checked"](pairs[4][1]) is None
+    assert metrics(pairs, 0.65, SCORES["checked"], verdict_at=0.5)["false_refusal"] == 0.0
+    assert metrics(pairs, 0.65, SCORES["checked"], verdict_at=0.5)["refusal_on_unanswerable"] == 1.0

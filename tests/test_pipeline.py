@@ -158,11 +158,14 @@ def test_a_trained_judge_decides_in_place_of_the_models_own_yes(settings, encode
     assert answer.refused is refused and answer.verdict == judged and answer.p_yes == p_yes  # both recorded
 
 
-@pytest.mark.parametrize("p_cited,refused", [(0.29, True), (0.31, False)])
+# With P(YES) 0.9 at the verdict, the two readings average to 0.55 in log-odds at P(YES) 0.142 asked again.
+@pytest.mark.parametrize("p_cited,refused", [(0.13, True), (0.16, False)])
 def test_the_judge_asked_again_about_the_answer_refuses_below_its_threshold(settings, encoder, llm, p_cited,
                                                                            refused):
-    settings.check_threshold = 0.3
-    llm.p_cited = p_cited
+    from rag.judge import checked
+
+    assert settings.check_threshold == 0.55 and checked(0.9, 0.13) < 0.55 < checked(0.9, 0.16)
+    llm.p_yes, llm.p_cited = 0.9, p_cited
     llm.queue.append("Russia launched 35 Shahed drones [1].")
     answer = pipeline(settings, encoder, llm).ask("How many Shahed drones did Russia launch?")
     assert answer.refused is refused and answer.p_cited == p_cited
@@ -180,7 +183,6 @@ def test_the_judge_asked_again_about_the_answer_refuses_below_its_threshold(sett
 def test_an_answer_whose_check_cannot_run_stands_as_verified(settings, encoder, llm, monkeypatch):
     from rag.errors import ModelError
 
-    settings.check_threshold = 0.3
     real = llm.stream_answer
 
     def check_fails(messages, max_tokens, temperature):

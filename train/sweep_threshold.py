@@ -11,8 +11,9 @@ follow from that one run:
 
 --score chooses what is thresholded: the verdict, P(YES), or the mean of the two in log-odds
 (run with RAG_TRAINED_JUDGE=1 for the last two to differ); or p_cited, the judge asked again
-about the answer, shown only the sentences it cites (run with RAG_CHECK_THRESHOLD=0 too; it is
-asked only about answers, so the verdict's threshold, --verdict-at, applies first). Besides the fixed grid it prints
+about the answer, shown only the sentences it cites, or checked, that averaged with P(YES) in
+log-odds, as the app thresholds it (run with RAG_CHECK_THRESHOLD=0 too; the check is asked
+only about answers, so the verdict's threshold, --verdict-at, applies first). Besides the fixed grid it prints
 the threshold with the most refusals whose false refusals stay within 0.05. Pooled over every
 pair given; choose the threshold on read sets, report it on unread ones (--at).
 """
@@ -25,7 +26,7 @@ import math
 from pathlib import Path
 
 from rag.evaluate import load_questions, satisfies
-from rag.judge import log_odds
+from rag.judge import checked, log_odds
 from train.train_judge import auc as auc_of
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
@@ -37,6 +38,7 @@ SCORES = {
     "p_yes": lambda r: r["p_yes"],
     "mean": lambda r: 1 / (1 + math.exp(-(log_odds(r["verdict"]) + log_odds(r["p_yes"])) / 2)),
     "p_cited": lambda r: r.get("p_cited"),  # None for an answer refused before the check
+    "checked": lambda r: None if r.get("p_cited") is None else checked(r["p_yes"], r["p_cited"]),
 }
 
 
@@ -61,13 +63,14 @@ def metrics(pairs: list[tuple[dict, dict]], threshold: float, score=SCORES["verd
     }
 
 
-def most_refusals(pairs: list[tuple[dict, dict]], score, verdict_at: float = 0.0) -> float:
+def most_refusals(pairs: list[tuple[dict, dict]], score, verdict_at: float = 0.0,
+                  max_false_refusal: float = MAX_FALSE_REFUSAL) -> float:
     """The threshold with the most refusals of unanswerable questions whose false refusals stay
-    within MAX_FALSE_REFUSAL: midway between two scores, so no question sits on it."""
+    within max_false_refusal: midway between two scores, so no question sits on it."""
     scores = sorted({score(r) for _, r in pairs if r["verdict"] is not None and score(r) is not None})
     cuts = [0.0] + [(a + b) / 2 for a, b in zip(scores, scores[1:])]
     at = {t: metrics(pairs, t, score, verdict_at) for t in cuts}
-    within = [t for t in cuts if at[t]["false_refusal"] <= MAX_FALSE_REFUSAL + 1e-9]
+    within = [t for t in cuts if at[t]["false_refusal"] <= max_false_refusal + 1e-9]
     return max(within, key=lambda t: (at[t]["refusal_on_unanswerable"], -t))
 
 
@@ -83,7 +86,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--score", choices=sorted(SCORES), default="verdict")
     parser.add_argument("--at", type=float, action="append", default=[], help="Also report at this threshold.")
     parser.add_argument("--verdict-at", type=float, default=0.0,
-                        help="The verdict's threshold, applied before the score's (for --score p_cited).")
+                        help="The verdict's threshold, applied before the score's (for p_cited, checked).")
+    parser.add_argument("--max-false-refusal", type=float, default=MAX_FALSE_REFUSAL,
+                        help="The false refusals the chosen threshold may cost (default %(default)s).")
     args = parser.parse_args(argv)
     pairs = []
     for arg in args.runs:
@@ -96,11 +101,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(pairs)} questions ({answerable} answerable, {len(pairs) - answerable} not); "
           f"score: {args.score}, AUC {auc(pairs, score):.3f}")
     print("threshold  answer_correct  cited_gold_source  refusal_on_unanswerable  false_refusal")
-    chosen = most_refusals(pairs, score, args.verdict_at)
-    grid = THRESHOLDS if args.score != "p_cited" else (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+    chosen = most_refusals(pairs, score, args.verdict_at, args.max_false_refusal)
+    grid = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5) if args.score == "p_cited" else THRESHOLDS
     for t in sorted({*grid, *args.at, chosen}):
         m = metrics(pairs, t, score, args.verdict_at)
-        mark = f"  <- most refusals with false refusal <= {MAX_FALSE_REFUSAL}" if t == chosen else ""
+        mark = f"  <- most refusals with false refusal <= {args.max_false_refusal}" if t == chosen else ""
         print(f"{t:<9.4f}  {m['answer_correct']:<14.2f}  {m['cited_gold_source']:<17.2f}  "
               f"{m['refusal_on_unanswerable']:<23.2f}  {m['false_refusal']:.2f}{mark}")
 
