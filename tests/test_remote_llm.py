@@ -37,8 +37,10 @@ def llm_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def remote_pipeline(llm_url, tmp_path_factory):
+    # SmolLM2, the model served here, is no judge (README, "Choosing the standard model"): asked
+    # again about its answer it says NO as often as not, so the check is recorded, not applied.
     settings = Settings(index_dir=tmp_path_factory.mktemp("remote") / "index", threads=2,
-                        llm_url=llm_url, llm_api_key=KEY)
+                        llm_url=llm_url, llm_api_key=KEY, check_threshold=0.0)
     return build_pipeline(settings)
 
 
@@ -49,6 +51,7 @@ def test_answer_streams_from_the_server_and_carries_verified_citations(remote_pi
     assert sum(isinstance(e, Token) for e in events) > 3
     answer = events[-1].answer
     assert isinstance(events[-1], Final) and not answer.refused
+    assert answer.p_cited in (0.0, 1.0)  # the check was asked through the server too: its first word
     # Each citation is the exact span of its file. Which sentence the 135M model answers from
     # flips with llama.cpp's build (AVX2 here: "not possible to determine how many" [2]).
     assert answer.citations
