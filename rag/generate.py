@@ -220,9 +220,7 @@ class LlamaCppModel:
         from llama_cpp import llama_state_seq_get_data, llama_state_seq_get_size, llama_state_seq_set_data
 
         llm = self._llm
-        held = llm.input_ids[: min(llm.n_tokens, len(earlier))]
-        same = np.flatnonzero(held != np.asarray(earlier[: len(held)], dtype=held.dtype))
-        common = int(same[0]) if len(same) else len(held)
+        common = llm.longest_token_prefix(llm.input_ids[: llm.n_tokens].tolist(), earlier)
         if common < len(earlier):
             key = tuple(earlier)
             if key in self._prefixes:

@@ -56,11 +56,10 @@ def log_odds(p: float) -> float:
     return float(np.log(p / (1 - p)))
 
 
-def checked(p_yes: float, p_cited: float) -> float:
-    """What the app thresholds once an answer is written: the model's P(YES) at its verdict and
-    its P(YES) asked again about the answer (rag.pipeline.check_answer), averaged in log-odds.
-    Each reading ranks the read questions' answers better with the other beside it."""
-    z = (log_odds(p_yes) + log_odds(p_cited)) / 2
+def mean_log_odds(p: float, q: float) -> float:
+    """Two probabilities averaged in log-odds: how the app weighs its two readings of an answer
+    (the verdict's P(YES) and the check's, rag.pipeline.check_answer)."""
+    z = (log_odds(p) + log_odds(q)) / 2
     return float(1.0 / (1.0 + np.exp(-z)))
 
 

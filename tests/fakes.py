@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from rag.generate import Verdict, stream_after_verdict
+from rag.prompt import CHECK_PROMPT
 from rag.schema import Chunk, Hit
 from rag.text import content_terms
 
@@ -63,7 +64,7 @@ class FakeLLM:
     p_cited: float = 1.0  # its P(YES) when asked again about an answer (a one-token verdict)
 
     def stream_answer(self, messages, max_tokens: int, temperature: float) -> Iterator[Verdict | str]:
-        if max_tokens == 1:  # the judge asked again about an answer (rag.pipeline.check_answer)
+        if messages[0]["content"] == CHECK_PROMPT:  # asked again about an answer (rag.pipeline.check_answer)
             self.checks.append(messages)
             yield Verdict(self.p_cited)
             return

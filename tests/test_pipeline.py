@@ -162,9 +162,9 @@ def test_a_trained_judge_decides_in_place_of_the_models_own_yes(settings, encode
 @pytest.mark.parametrize("p_cited,refused", [(0.13, True), (0.16, False)])
 def test_the_judge_asked_again_about_the_answer_refuses_below_its_threshold(settings, encoder, llm, p_cited,
                                                                            refused):
-    from rag.judge import checked
+    from rag.judge import mean_log_odds
 
-    assert settings.check_threshold == 0.55 and checked(0.9, 0.13) < 0.55 < checked(0.9, 0.16)
+    assert settings.check_threshold == 0.55 and mean_log_odds(0.9, 0.13) < 0.55 < mean_log_odds(0.9, 0.16)
     llm.p_yes, llm.p_cited = 0.9, p_cited
     llm.queue.append("Russia launched 35 Shahed drones [1].")
     answer = pipeline(settings, encoder, llm).ask("How many Shahed drones did Russia launch?")
@@ -186,7 +186,7 @@ def test_an_answer_whose_check_cannot_run_stands_as_verified(settings, encoder, 
     real = llm.stream_answer
 
     def check_fails(messages, max_tokens, temperature):
-        if max_tokens == 1:
+        if messages[0]["content"] == CHECK_PROMPT:
             raise ModelError("Cannot reach the LLM server: start it.")
         return real(messages, max_tokens, temperature)
     monkeypatch.setattr(llm, "stream_answer", check_fails)

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 from rag.evaluate import load_questions, satisfies
-from rag.judge import checked, log_odds
+from rag.judge import mean_log_odds
 from train.train_judge import auc as auc_of
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
@@ -36,9 +35,9 @@ MAX_FALSE_REFUSAL = 0.05
 SCORES = {
     "verdict": lambda r: r["verdict"],
     "p_yes": lambda r: r["p_yes"],
-    "mean": lambda r: 1 / (1 + math.exp(-(log_odds(r["verdict"]) + log_odds(r["p_yes"])) / 2)),
+    "mean": lambda r: mean_log_odds(r["verdict"], r["p_yes"]),
     "p_cited": lambda r: r.get("p_cited"),  # None for an answer refused before the check
-    "checked": lambda r: None if r.get("p_cited") is None else checked(r["p_yes"], r["p_cited"]),
+    "checked": lambda r: None if r.get("p_cited") is None else mean_log_odds(r["p_yes"], r["p_cited"]),
 }
 
 
@@ -49,7 +48,8 @@ def metrics(pairs: list[tuple[dict, dict]], threshold: float, score=SCORES["verd
     def refused(r: dict) -> bool:
         if r["refused"] or r["verdict"] is None:
             return r["refused"]
-        return r["verdict"] < verdict_at or (score(r) is not None and score(r) < threshold)
+        value = score(r)
+        return r["verdict"] < verdict_at or (value is not None and value < threshold)
 
     answerable = [(q, r) for q, r in pairs if q["answerable"]]
     unanswerable = [r for q, r in pairs if not q["answerable"]]
