@@ -519,7 +519,7 @@ class RecordingModel:
     """Passes calls to the pipeline's LLM and records the messages it is sent, and when."""
 
     def __init__(self, llm) -> None:
-        self.llm, self.name, self.n_ctx, self.probe = llm, llm.name, llm.n_ctx, llm.probe
+        self.llm, self.name, self.n_ctx = llm, llm.name, llm.n_ctx
         self.calls: list[tuple[float, list[dict], int, float]] = []
 
     def count_tokens(self, text: str) -> int:

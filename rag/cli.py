@@ -356,7 +356,6 @@ def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question s
              retrieval: Annotated[Optional[str], typer.Option("--retrieval", help="hybrid (default), rrf, dense or lexical: to compare retrieval.")] = None) -> None:
     """Run a question set and print the quality metrics."""
     from rag.evaluate import load_questions, run_eval
-    from rag.generate import judge_name
     from rag.pipeline import build_pipeline
     from rag.versions import library_versions
 
@@ -372,7 +371,8 @@ def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question s
 
     metrics, results = run_eval(items, lambda q: pipeline.ask(q, settings.k), progress)
     metrics = {"llm": pipeline.llm.name, "embedder": pipeline.encoder.name,
-               "judge": f"{judge_name(pipeline.llm)} >= {settings.answer_threshold}", "k": settings.k,
+               "judge": f"the LLM's verdict, P(YES) >= {settings.answer_threshold}, and asked again, "
+                        f"averaged >= {settings.check_threshold}", "k": settings.k,
                "retrieval": settings.retrieval, "answer_threshold": settings.answer_threshold,
                "check_threshold": settings.check_threshold, **metrics}
     if json_out:

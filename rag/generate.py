@@ -43,8 +43,7 @@ import numpy as np
 from typing import Protocol
 
 from rag.errors import ContextOverflowError, ModelError, RagError
-from rag.judge import VerdictProbe, probe_for
-from rag.models import resolve_model, verified_digest
+from rag.models import resolve_model
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,17 +59,10 @@ SAVED_PREFIXES = 4
 
 @dataclass(frozen=True)
 class Verdict:
-    """The model's first word, weighed: the probability that it says YES, the passages answer;
-    and the trained judge's score from the same step, where one is built for the model."""
+    """The model's first word, weighed: the probability that it says YES, the passages answer."""
 
     p_yes: float
     said: bool = True  # False: the reply began with neither YES nor NO (p_yes 1 by default)
-    judged: float | None = None  # rag.judge's score; None: no trained judge for this model
-
-    @property
-    def p_answers(self) -> float:
-        """The score the answer threshold applies to: the trained judge's, else P(YES)."""
-        return self.p_yes if self.judged is None else self.judged
 
 
 def verdict_of(text: str) -> Verdict | None:
@@ -120,7 +112,6 @@ class ChatModel(Protocol):
 
     name: str
     n_ctx: int
-    probe: VerdictProbe | None  # the trained judge of its first step (rag.judge); None: P(YES)
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model's tokenizer makes of text."""
@@ -164,7 +155,7 @@ class LlamaCppModel:
     """A GGUF chat model run in-process by llama.cpp."""
 
     def __init__(self, path: str, n_ctx: int, threads: int, seed: int = 0,
-                 reuse_prefix: bool = True, judge: bool = False) -> None:
+                 reuse_prefix: bool = True) -> None:
         file = check_gguf(path)
         self.reuse_prefix = reuse_prefix  # False: every prompt is read whole, as a fresh llama.cpp would
         from llama_cpp import Llama
@@ -181,15 +172,13 @@ class LlamaCppModel:
             raise ModelError(f"llama.cpp could not load {file} ({exc}): the file may be truncated or "
                              "of an unsupported architecture; download it again, see models.md.") from exc
         self.name = file.name
-        self.n_ctx, self.n_vocab = self._llm.n_ctx(), self._llm.n_vocab()
+        self.n_ctx = self._llm.n_ctx()
         # Two generations at once would interleave one KV cache and sampler state.
         self._busy = threading.Lock()
         yes, no = self._first_tokens(YES), self._first_tokens(NO)
         self._yes, self._no = sorted(yes - no), sorted(no - yes)  # a token both may start says neither
         self._earlier = self._earlier_messages_format()
         self._prefixes: dict[tuple[int, ...], bytes] = {}  # KV cache copies of fixed prefixes (_start_from)
-        # The trained judge built for this very file (by its verified sha256), if any.
-        self.probe = probe_for(verified_digest(file), self.n_vocab) if judge else None
 
     def _earlier_messages_format(self):
         """The GGUF's chat template, without the assistant's opening: it renders the messages
@@ -269,8 +258,7 @@ class LlamaCppModel:
         def weigh(input_ids, scores):
             if not first:
                 yes, no = np.logaddexp.reduce(scores[self._yes]), np.logaddexp.reduce(scores[self._no])
-                first.append(Verdict(float(1.0 / (1.0 + np.exp(no - yes))),
-                                     judged=self.probe.p_answers(scores) if self.probe else None))
+                first.append(Verdict(float(1.0 / (1.0 + np.exp(no - yes)))))
             return scores
 
         for item in stream_after_verdict(self._stream(messages, max_tokens, temperature, weigh)):
@@ -302,8 +290,6 @@ class LlamaCppModel:
 
 class OpenAICompatModel:
     """A chat model behind an OpenAI-compatible server: llama.cpp's server, vLLM, Ollama."""
-
-    probe = None  # a server gives no first-step logits to judge
 
     def __init__(self, url: str, model: str = "", api_key: str = "", n_ctx: int = 2048,
                  timeout: float = 120.0, seed: int = 0) -> None:
@@ -438,11 +424,6 @@ class OpenAICompatModel:
         return ModelError(f"{where.capitalize()} failed ({message}): check the server's log.")
 
 
-def judge_name(llm: ChatModel) -> str:
-    """What decides whether the passages answer, in words."""
-    return f"the trained judge {llm.probe.name} (rag/judges)" if llm.probe else "the LLM's verdict, P(YES)"
-
-
 def load_chat_model(settings: Settings) -> ChatModel:
     """The configured LLM: the server at RAG_LLM_URL if set, else the GGUF model in-process
     (a model named in `rag models` is joined and verified first, see rag.models)."""
@@ -451,8 +432,7 @@ def load_chat_model(settings: Settings) -> ChatModel:
                                  settings.llm_api_key.get_secret_value(), settings.n_ctx,
                                  settings.llm_timeout, settings.seed)
     path = resolve_model(settings.model, settings.models_dir)
-    return LlamaCppModel(path, settings.n_ctx, settings.threads, settings.seed, settings.prompt_cache,
-                         settings.trained_judge)
+    return LlamaCppModel(path, settings.n_ctx, settings.threads, settings.seed, settings.prompt_cache)
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ from rag.cite import Claim, Support, Verifier, citation_for, parse_claims, says_
 from rag.errors import (IndexBusyError, IndexMissingError, InputError, ModelError, RagError,
                         StoreUnavailableError)
 from rag.generate import ChatModel, Verdict, load_chat_model
-from rag.judge import mean_log_odds
+from rag.judge import check_answer, mean_log_odds
 from rag.ranking import MIN_SIMILARITY, Ranked, idf, rank_sentences
 from rag.index import (BuildReport, Index, assemble_index, check_index_folder, chunking_config,
                        index_exists,
@@ -31,7 +31,7 @@ from rag.index import (BuildReport, Index, assemble_index, check_index_folder, c
 from rag.ingest import Skipped, no_documents
 from rag.library import (create_empty_index, given_path, plan_library, previous_index, scan_library,
                          unchanged)
-from rag.prompt import Prompt, build_prompt, check_messages, select_excerpts
+from rag.prompt import Prompt, build_prompt, select_excerpts
 from rag.retrieve import Retriever
 from rag.schema import Answer, Citation, Hit
 from rag.settings import DEFAULT_COLLECTION, Settings
@@ -266,7 +266,7 @@ class Pipeline:
                     if isinstance(piece, Verdict):
                         verdict = piece
                         timings["verdict"] = (time.perf_counter() - started) * 1000
-                        if verdict.p_answers < self.settings.answer_threshold:
+                        if verdict.p_yes < self.settings.answer_threshold:
                             break  # the model says the passages do not answer: stop it
                         continue
                     if not raw:
@@ -275,7 +275,7 @@ class Pipeline:
                     yield Token(piece)
             finally:
                 stream.close()
-        refused = verdict is None or verdict.p_answers < self.settings.answer_threshold
+        refused = verdict is None or verdict.p_yes < self.settings.answer_threshold
         finishing = time.perf_counter()
         text, citations, refused = self._finish(question, raw, hits, reading.sentences, encoder, refused)
         timings["judge"] += (time.perf_counter() - finishing) * 1000
@@ -303,13 +303,13 @@ class Pipeline:
         yield Final(Answer(question=shown, text=text, refused=refused,
                            citations=tuple(citations), hits=tuple(hits), timings_ms=timings,
                            model={"llm": self.llm.name, "embedder": self.encoder.name},
-                           query=question, verdict=None if verdict is None else verdict.p_answers,
+                           query=question, verdict=None if verdict is None else verdict.p_yes,
                            p_yes=None if verdict is None else verdict.p_yes, p_cited=p_cited))
 
     def shown(self, question: str, hits: list[Hit], retriever: Retriever, encoder: Encoder,
               max_tokens: int) -> Shown:
         """What the model reads for the question over the retriever's hits: the sentences
-        nearest the question, excerpted, in the prompt (train.train_probe builds its prompts so)."""
+        nearest the question, excerpted, in the prompt."""
         rarity = idf(retriever.index.lexical.document_frequency, len(retriever.index.chunks))
         ranked = rank_sentences(question, hits, encoder, rarity)
         if not ranked or max(r.score for r in ranked) < MIN_SIMILARITY:  # far from every sentence
@@ -351,19 +351,6 @@ class Pipeline:
         best = shown[0]
         text, citations = quote_answer(hits, [(best.n, best.sentence, best.sentence)])
         return text, citations, False
-
-
-def check_answer(llm: ChatModel, question: str, hits: list[Hit], citations: list[Citation]) -> float:
-    """The judge asked again, about the answer: the LLM's P(YES) that the sentences the answer
-    cites, shown alone under their documents' titles, state what the question asks for. An
-    answer resting on a near miss (the adult price cited for a child's) reads as one there."""
-    cited = [(hits[c.n - 1].chunk.title, c.quote) for c in citations]
-    stream = llm.stream_answer(check_messages(question, cited), 1, 0.0)
-    try:
-        verdict = next(p for p in stream if isinstance(p, Verdict))
-    finally:
-        stream.close()
-    return verdict.p_yes
 
 
 def excerpt_holds(hit: Hit, sentence: int, excerpt: str) -> bool:

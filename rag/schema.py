@@ -78,8 +78,8 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     model: dict[str, str] = field(default_factory=dict)
     query: str = ""  # the standalone query used for retrieval
-    verdict: float | None = None  # the judge's score that the passages answer; None: not asked
-    p_yes: float | None = None  # the model's own P(YES), the verdict unless a trained judge gave it
+    verdict: float | None = None  # the model's P(YES) that the passages answer; None: not asked
+    p_yes: float | None = None  # the same (both kept in the JSON for the clients that read either)
     p_cited: float | None = None  # P(YES) asked again, shown only the cited sentences; None: not asked
 
     def to_json(self) -> dict:

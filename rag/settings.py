@@ -96,18 +96,15 @@ class Settings(BaseSettings):
     embedder: str = Field(default_factory=default_embedder_path,
                           description="Path to a local sentence-transformers model folder.")
     # The model's own verdict stops it when it says NO (P(YES) under 0.5); what it then answers
-    # is judged again, shown only the sentences it cites (rag.pipeline.check_answer), and the two
+    # is judged again, shown only the sentences it cites (rag.judge.check_answer), and the two
     # readings averaged in log-odds (rag.judge.mean_log_odds) must reach check_threshold. It was chosen
     # on the read question sets (dev, extra, corpus, holdout9, 13, 14 with their seeds questions,
     # 17 to 24: 602 questions) as the one with the most refusals whose false refusals stay within
-    # 0.03 (train/sweep_threshold.py --score checked --verdict-at 0.5; README, The judge). The
-    # trained judge (rag.judge) is shifted so that its own threshold reads 0.75: turn it on with
-    # RAG_ANSWER_THRESHOLD=0.75.
+    # 0.03 (train/sweep_threshold.py --score checked --verdict-at 0.5; README, The judge).
     answer_threshold: float = Field(
         default=0.5, ge=0.0, le=1.0,
-        description="Least judge score for an answer (the LLM's probability of YES, the passages "
-        "answer; or the trained judge's, with RAG_TRAINED_JUDGE=1); below it the app says the "
-        "documents do not answer.")
+        description="Least probability of YES, the passages answer, at the LLM's first step; below "
+        "it the app says the documents do not answer.")
     check_threshold: float = Field(
         default=0.55, ge=0.0, le=1.0,
         description="Least score of an answer once it is written: the LLM's P(YES) at its verdict "
@@ -160,12 +157,6 @@ class Settings(BaseSettings):
         default=True, description="Reuse the fixed instruction and worked examples from llama.cpp's "
         "KV cache instead of reading them again for every question (off: every prompt is read "
         "whole, as raw llama.cpp does; for comparisons).")
-    # Off: on the unread holdout sets (13, 14, 17, 18) it refused 0.53 of the on-topic
-    # unanswerable questions against P(YES)'s 0.28, at false refusal 0.08 against 0.02 (README).
-    trained_judge: bool = Field(
-        default=False, description="Judge whether the passages answer with the trained judge built "
-        "for the loaded model file, where rag/judges holds one, instead of the LLM's own P(YES) "
-        "(an experiment: see README, The judge).")
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="LLM sampling temperature.")
     seed: int = Field(default=0, description="LLM sampling seed, for repeatable answers.")
     chunk_words: int = Field(default=80, ge=20, le=1000, description="Longest passage, in words.")

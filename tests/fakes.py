@@ -41,7 +41,6 @@ class FakeLLM:
     about an answer, its P(YES) is `p_cited`."""
 
     name = "fake-llm"
-    probe = None  # no trained judge: the verdict is P(YES)
 
     def __init__(self, n_ctx: int = 2048) -> None:
         self.n_ctx = n_ctx
@@ -53,7 +52,6 @@ class FakeLLM:
         return len(text.split())
 
     p_yes: float | None = None
-    judged: float | None = None  # a trained judge's score (rag.judge), None: none
 
     def stream_chat(self, messages, max_tokens: int, temperature: float) -> Iterator[str]:
         self.prompts.append(messages)
@@ -64,13 +62,13 @@ class FakeLLM:
     p_cited: float = 1.0  # its P(YES) when asked again about an answer (a one-token verdict)
 
     def stream_answer(self, messages, max_tokens: int, temperature: float) -> Iterator[Verdict | str]:
-        if messages[0]["content"] == CHECK_PROMPT:  # asked again about an answer (rag.pipeline.check_answer)
+        if messages[0]["content"] == CHECK_PROMPT:  # asked again about an answer (rag.judge.check_answer)
             self.checks.append(messages)
             yield Verdict(self.p_cited)
             return
         for item in stream_after_verdict(self.stream_chat(messages, max_tokens, temperature)):
-            if isinstance(item, Verdict) and (self.p_yes is not None or self.judged is not None):
-                item = Verdict(item.p_yes if self.p_yes is None else self.p_yes, judged=self.judged)
+            if isinstance(item, Verdict) and self.p_yes is not None:
+                item = Verdict(self.p_yes)
             yield item
 
 

@@ -59,8 +59,6 @@ def test_a_sweep_chooses_the_most_refusals_within_its_false_refusal_limit_on_the
     pairs += [(none, result(0.3, 0.95)), (none, result(0.505, 0.95)), (none, result(0.6, 0.95))]
     cut = most_refusals(pairs, SCORES["verdict"])
     assert 0.505 < cut < 0.51  # refuses 0.3, 0.505 and the answerable 0.5; not 0.51
-    # Mean of the log-odds: 0.5 and 0.5 stay 0.5; P(YES) pulls the unanswerable ones up.
-    assert abs(SCORES["mean"]({"verdict": 0.5, "p_yes": 0.5}) - 0.5) < 1e-9
     assert most_refusals(pairs, SCORES["p_yes"]) == 0.0  # every P(YES) of the unanswerable is above the answerable
     assert auc(pairs, SCORES["p_yes"]) == 0.0 and 0.5 < auc(pairs, SCORES["verdict"]) < 1.0
 

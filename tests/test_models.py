@@ -144,12 +144,3 @@ def test_a_question_asked_again_gets_the_answer_it_got_the_first_time():
         first, again = (list(cached.stream_answer(messages, 40, 0.0)) for _ in range(2))
         assert first == again == list(fresh.stream_answer(messages, 40, 0.0)), question
 
-
-def test_the_trained_judge_is_found_for_the_verified_standard_model_and_is_off_by_default(real_pipeline):
-    from rag.judge import probe_for
-    from rag.models import STANDARD, joined_path, spec, verified_digest
-
-    path = joined_path(spec(STANDARD), real_pipeline.settings.models_dir)
-    probe = probe_for(verified_digest(path), real_pipeline.llm.n_vocab)
-    assert probe is not None and probe.name == "qwen2.5-1.5b"
-    assert real_pipeline.llm.probe is None  # RAG_TRAINED_JUDGE=1 turns it on

@@ -150,14 +150,6 @@ def test_the_verdict_is_read_as_a_probability_against_the_threshold(settings, en
     assert answer.refused is refused
 
 
-@pytest.mark.parametrize("p_yes,judged,refused", [(0.95, 0.30, True), (0.20, 0.90, False)])
-def test_a_trained_judge_decides_in_place_of_the_models_own_yes(settings, encoder, llm, p_yes, judged, refused):
-    llm.p_yes, llm.judged = p_yes, judged
-    llm.queue.append("YES. She sells about 400 croissants every morning [1].")
-    answer = pipeline(settings, encoder, llm).ask("How many croissants does Marie Dubois sell?")
-    assert answer.refused is refused and answer.verdict == judged and answer.p_yes == p_yes  # both recorded
-
-
 # With P(YES) 0.9 at the verdict, the two readings average to 0.55 in log-odds at P(YES) 0.142 asked again.
 @pytest.mark.parametrize("p_cited,refused", [(0.13, True), (0.16, False)])
 def test_the_judge_asked_again_about_the_answer_refuses_below_its_threshold(settings, encoder, llm, p_cited,

@@ -1,16 +1,14 @@
 """The metrics of `rag eval` at each answer threshold, from one run with the threshold at 0.
 
 A run with RAG_ANSWER_THRESHOLD=0 answers every question the model is asked and records its
-verdict in each result (and the model's own P(YES) beside it, which is the verdict unless the
-trained judge is on). At a threshold t the app would refuse exactly the answers whose score is
+verdict, the model's P(YES), in each result. At a threshold t the app would refuse exactly the answers whose score is
 below t (the stream stops at the verdict, nothing else changes), so each threshold's metrics
 follow from that one run:
 
     RAG_ANSWER_THRESHOLD=0 rag eval ../shared/eval/dev.jsonl --json > dev.json
     python -m train.sweep_threshold ../shared/eval/dev.jsonl=dev.json [more QUESTIONS=RUN ...]
 
---score chooses what is thresholded: the verdict, P(YES), or the mean of the two in log-odds
-(run with RAG_TRAINED_JUDGE=1 for the last two to differ); or p_cited, the judge asked again
+--score chooses what is thresholded: the verdict (P(YES); p_yes is the same); or p_cited, the judge asked again
 about the answer, shown only the sentences it cites, or checked, that averaged with P(YES) in
 log-odds, as the app thresholds it (run with RAG_CHECK_THRESHOLD=0 too; the check is asked
 only about answers, so the verdict's threshold, --verdict-at, applies first). Besides the fixed grid it prints
@@ -35,7 +33,6 @@ MAX_FALSE_REFUSAL = 0.05
 SCORES = {
     "verdict": lambda r: r["verdict"],
     "p_yes": lambda r: r["p_yes"],
-    "mean": lambda r: mean_log_odds(r["verdict"], r["p_yes"]),
     "p_cited": lambda r: r.get("p_cited"),  # None for an answer refused before the check
     "checked": lambda r: None if r.get("p_cited") is None else mean_log_odds(r["p_yes"], r["p_cited"]),
 }

@@ -167,13 +167,11 @@ class AnswerOut(BaseModel):
     passages: list[PassageOut]
     timings_ms: dict[str, float]
     model: dict[str, str]
-    verdict: float | None = Field(description="The judge's score that the passages answer (the "
-                                  "LLM's P(YES); or the trained judge's, with RAG_TRAINED_JUDGE=1); "
-                                  "below RAG_ANSWER_THRESHOLD the answer is a refusal. None when the "
-                                  "model was not asked.")
-    p_yes: float | None = Field(default=None, description="The LLM's own P(YES) at the reply's first "
-                                "step: the verdict, unless the trained judge gave it. None when the "
-                                "model was not asked.")
+    verdict: float | None = Field(description="The LLM's P(YES) at its reply's first step, that the "
+                                  "passages answer; below RAG_ANSWER_THRESHOLD the answer is a "
+                                  "refusal. None when the model was not asked.")
+    p_yes: float | None = Field(default=None, description="The same as verdict (kept for clients "
+                                "that read it).")
     p_cited: float | None = Field(default=None, description="The LLM's P(YES) asked again about the "
                                   "answer, shown only the sentences it cites; below "
                                   "RAG_CHECK_THRESHOLD the answer is a refusal. None when no answer "
