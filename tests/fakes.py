@@ -38,7 +38,7 @@ class FakeEncoder:
 class FakeLLM:
     """Replays queued answers word by word; counts one token per word. Asked for a verdict
     first, it says YES unless the queued answer begins with NO, or `p_yes` is set; asked again
-    about an answer, its P(YES) is `p_cited`."""
+    about an answer, its P(YES) is `p_cited`, or `p_cited_for[key]` for a text holding key."""
 
     name = "fake-llm"
 
@@ -47,6 +47,7 @@ class FakeLLM:
         self.queue: list[str] = []
         self.prompts: list[list[dict]] = []
         self.checks: list[list[dict]] = []
+        self.p_cited_for: dict[str, float] = {}
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
@@ -64,7 +65,8 @@ class FakeLLM:
     def stream_answer(self, messages, max_tokens: int, temperature: float) -> Iterator[Verdict | str]:
         if messages[0]["content"] == CHECK_PROMPT:  # asked again about an answer (rag.judge.check_answer)
             self.checks.append(messages)
-            yield Verdict(self.p_cited)
+            text = messages[-1]["content"]
+            yield Verdict(next((p for key, p in self.p_cited_for.items() if key in text), self.p_cited))
             return
         for item in stream_after_verdict(self.stream_chat(messages, max_tokens, temperature)):
             if isinstance(item, Verdict) and self.p_yes is not None:

@@ -46,6 +46,15 @@ def test_another_document_that_does_not_answer_is_no_disagreement(ask):
     assert DISAGREE not in answer.text
 
 
+def test_another_documents_sentence_read_as_a_near_miss_when_asked_again_is_no_disagreement(ask, llm):
+    """The sentence the other value rests on is judged again, shown alone (rag.judge.check_answer):
+    the value for a neighbouring question reads as a near miss there, as an answer's does."""
+    llm.p_cited_for = {"52 Shahed drones": 0.05}  # under RIVAL_CHECK_THRESHOLD
+    answer = ask("Russia launched 35 Shahed drones [1].", "YES 52 Shahed drones.")
+    assert DISAGREE not in answer.text and cited(answer) == {"drones.txt"}
+    assert len(llm.checks) == 2 and "52 Shahed drones" in llm.checks[1][-1]["content"]  # the answer's, then its
+
+
 def test_an_answer_the_other_document_does_not_hold_is_no_disagreement(ask):
     """Its answer must rest on its own passage: a value the model made up is not a source."""
     answer = ask("Russia launched 35 Shahed drones [1].", "YES 70 Shahed drones.")
