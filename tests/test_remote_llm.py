@@ -77,7 +77,10 @@ def test_closing_the_stream_midway_leaves_the_server_ready(remote_pipeline):
         if isinstance(event, Token):
             break
     stream.close()  # as the page's Stop does
-    assert "35" in remote_pipeline.ask(DRONES).text
+    answer = remote_pipeline.ask(DRONES)  # the server answers the next question in full
+    # Which sentence the 135M model answers from flips with llama.cpp's build (see above): a
+    # full, cited and checked answer is asked for, not its number.
+    assert not answer.refused and answer.citations and answer.timings_ms["check"] > 0
 
 
 @pytest.mark.models
