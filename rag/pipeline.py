@@ -304,7 +304,7 @@ class Pipeline:
                            citations=tuple(citations), hits=tuple(hits), timings_ms=timings,
                            model={"llm": self.llm.name, "embedder": self.encoder.name},
                            query=question, verdict=None if verdict is None else verdict.p_yes,
-                           p_yes=None if verdict is None else verdict.p_yes, p_cited=p_cited))
+                           p_cited=p_cited))
 
     def shown(self, question: str, hits: list[Hit], retriever: Retriever, encoder: Encoder,
               max_tokens: int) -> Shown:

@@ -79,8 +79,12 @@ class Answer:
     model: dict[str, str] = field(default_factory=dict)
     query: str = ""  # the standalone query used for retrieval
     verdict: float | None = None  # the model's P(YES) that the passages answer; None: not asked
-    p_yes: float | None = None  # the same (both kept in the JSON for the clients that read either)
     p_cited: float | None = None  # P(YES) asked again, shown only the cited sentences; None: not asked
+
+    @property
+    def p_yes(self) -> float | None:
+        """The verdict under its older name, kept in the JSON for the clients that read it."""
+        return self.verdict
 
     def to_json(self) -> dict:
         """The `rag ask --json` object."""

@@ -70,7 +70,7 @@ def test_rag_ask_json_from_the_command_line(tmp_path):
     data = json.loads(result.stdout)
     assert set(data) == {"question", "answer", "refused", "citations", "passages", "timings_ms", "model", "verdict",
                          "p_yes", "p_cited"}
-    assert data["p_yes"] == data["verdict"]  # no trained judge by default: the verdict is P(YES)
+    assert data["p_yes"] == data["verdict"]  # one reading under two names (rag.schema.Answer.p_yes)
     assert data["p_cited"] > 0.5  # asked again, shown the sentence it cites, the model says YES
     assert data["model"] == {"llm": "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "embedder": "all-MiniLM-L6-v2"}
     assert len(data["passages"]) == 5

@@ -1,14 +1,15 @@
 """The metrics of `rag eval` at each answer threshold, from one run with the threshold at 0.
 
 A run with RAG_ANSWER_THRESHOLD=0 answers every question the model is asked and records its
-verdict, the model's P(YES), in each result. At a threshold t the app would refuse exactly the answers whose score is
-below t (the stream stops at the verdict, nothing else changes), so each threshold's metrics
-follow from that one run:
+verdict, the model's P(YES), in each result. At a threshold t the app would refuse exactly the
+answers whose score is below t (the stream stops at the verdict, nothing else changes), so each
+threshold's metrics follow from that one run:
 
     RAG_ANSWER_THRESHOLD=0 rag eval ../shared/eval/dev.jsonl --json > dev.json
     python -m train.sweep_threshold ../shared/eval/dev.jsonl=dev.json [more QUESTIONS=RUN ...]
 
---score chooses what is thresholded: the verdict (P(YES); p_yes is the same); or p_cited, the judge asked again
+--score chooses what is thresholded: the verdict (P(YES); p_yes is the same, and differs only
+in runs made with the trained judge on, before de8adc7); or p_cited, the judge asked again
 about the answer, shown only the sentences it cites, or checked, that averaged with P(YES) in
 log-odds, as the app thresholds it (run with RAG_CHECK_THRESHOLD=0 too; the check is asked
 only about answers, so the verdict's threshold, --verdict-at, applies first). Besides the fixed grid it prints
