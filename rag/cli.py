@@ -372,7 +372,7 @@ def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question s
     metrics, results = run_eval(items, lambda q: pipeline.ask(q, settings.k), progress)
     metrics = {"llm": pipeline.llm.name, "embedder": pipeline.encoder.name,
                "judge": f"the LLM's verdict, P(YES) >= {settings.answer_threshold}, and asked again, "
-                        f"averaged >= {settings.check_threshold}", "k": settings.k,
+                        f"averaged (a quote: alone) >= {settings.check_threshold}", "k": settings.k,
                "retrieval": settings.retrieval, "answer_threshold": settings.answer_threshold,
                "check_threshold": settings.check_threshold, **metrics}
     if json_out:

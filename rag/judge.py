@@ -6,7 +6,8 @@ price when only the adult price is given. So once an answer is written and verif
 model is asked a second, short question: shown only the question and the sentences the answer
 rests on, each under its document's title, with an instruction and worked examples of its own
 (rag.prompt.CHECK_PROMPT), does the text state the exact thing asked for? Its P(YES) is
-averaged with the verdict's in log-odds (README, The judge).
+averaged with the verdict's in log-odds, or stands alone for a quote (checked_score; README,
+The judge).
 """
 
 from __future__ import annotations
@@ -41,3 +42,11 @@ def mean_log_odds(p: float, q: float) -> float:
     """Two probabilities averaged in log-odds: how the app weighs its two readings of an answer
     (the verdict's P(YES) and the check's)."""
     return 1.0 / (1.0 + math.exp(-(log_odds(p) + log_odds(q)) / 2))
+
+
+def checked_score(p_yes: float, p_cited: float, quoted: bool) -> float:
+    """What a checked answer is held to (against RAG_CHECK_THRESHOLD). The model's own answer:
+    the verdict and the check averaged in log-odds, since each ranks answers better with the
+    other beside it. A quote, given when none of the model's sentences survived: the check
+    alone, since the verdict judged excerpts the model could not answer from (README, The judge)."""
+    return p_cited if quoted else mean_log_odds(p_yes, p_cited)

@@ -23,7 +23,7 @@ from rag.cite import Claim, Support, Verifier, citation_for, parse_claims, says_
 from rag.errors import (IndexBusyError, IndexMissingError, InputError, ModelError, RagError,
                         StoreUnavailableError)
 from rag.generate import ChatModel, Verdict, load_chat_model
-from rag.judge import check_answer, mean_log_odds
+from rag.judge import check_answer, checked_score
 from rag.ranking import MIN_SIMILARITY, Ranked, idf, rank_sentences
 from rag.index import (BuildReport, Index, assemble_index, check_index_folder, chunking_config,
                        index_exists,
@@ -284,8 +284,8 @@ class Pipeline:
             checking = time.perf_counter()
             try:
                 p_cited = check_answer(self.llm, question, hits, citations)
-                # Each reading ranks answers better with the other beside it (README, The judge).
-                refused = mean_log_odds(verdict.p_yes, p_cited) < self.settings.check_threshold
+                quoted = text.startswith(QUOTE_INTRO)
+                refused = checked_score(verdict.p_yes, p_cited, quoted) < self.settings.check_threshold
             except RagError as exc:  # the server went away after answering: the answer stands as verified
                 log.warning("the answer was not checked again: %s", exc)
             timings["check"] = (time.perf_counter() - checking) * 1000

@@ -86,3 +86,6 @@ def test_a_sweep_of_the_check_applies_the_verdicts_threshold_first():
     assert abs(SCORES["checked"](pairs[2][1]) - 0.6) < 1e-9 and SCORES["checked"](pairs[4][1]) is None
     assert metrics(pairs, 0.65, SCORES["checked"], verdict_at=0.5)["false_refusal"] == 0.0
     assert metrics(pairs, 0.65, SCORES["checked"], verdict_at=0.5)["refusal_on_unanswerable"] == 1.0
+    # A quote is held to the check alone, as the app holds it (rag.judge.checked_score).
+    quote = dict(result(0.9, 0.2), answer="The documents say: “35 drones.” [1]")
+    assert SCORES["checked"](quote) == 0.2

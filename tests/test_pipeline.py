@@ -57,6 +57,22 @@ def test_when_nothing_survives_the_best_sentence_is_quoted(settings, encoder, ll
     assert answer.citations[0].source == "sub/loan.md"
 
 
+# With P(YES) 0.9 at the verdict, P(YES) 0.3 asked again averages to 0.61 in log-odds, above 0.55:
+# enough for the model's own answer, not for a quote, which the check alone must pass.
+@pytest.mark.parametrize("own_words,refused", [(True, False), (False, True)])
+def test_a_quote_is_held_to_the_check_alone(settings, encoder, llm, own_words, refused):
+    from rag.judge import mean_log_odds
+
+    assert mean_log_odds(0.9, 0.3) > settings.check_threshold > 0.3
+    llm.p_yes, llm.p_cited = 0.9, 0.3
+    llm.queue.append("Moscow promised Minsk a state loan of $1.5 billion [1]." if own_words
+                     else "About 90 drones were launched by General Petrov [2].")
+    answer = pipeline(settings, encoder, llm).ask("How large was the state loan Moscow promised Minsk?")
+    assert answer.p_cited == 0.3 and len(llm.checks) == 1
+    assert answer.refused is refused
+    assert answer.text.startswith("The documents do not answer" if refused else "Moscow promised Minsk")
+
+
 def test_a_model_that_read_the_answering_sentences_and_says_it_does_not_know_refuses(settings, encoder, llm):
     llm.queue.append("I don't know.")
     answer = pipeline(settings, encoder, llm).ask("How many croissants does Marie Dubois sell every morning?")

@@ -10,11 +10,12 @@ threshold's metrics follow from that one run:
 
 --score chooses what is thresholded: the verdict (P(YES); p_yes is the same, and differs only
 in runs made with the trained judge on, before de8adc7); or p_cited, the judge asked again
-about the answer, shown only the sentences it cites, or checked, that averaged with P(YES) in
-log-odds, as the app thresholds it (run with RAG_CHECK_THRESHOLD=0 too; the check is asked
-only about answers, so the verdict's threshold, --verdict-at, applies first). Besides the fixed grid it prints
-the threshold with the most refusals whose false refusals stay within 0.05. Pooled over every
-pair given; choose the threshold on read sets, report it on unread ones (--at).
+about the answer, shown only the sentences it cites, or checked, what the app thresholds
+(rag.judge.checked_score: that averaged with P(YES) in log-odds, or alone for a quote; run
+with RAG_CHECK_THRESHOLD=0 too; the check is asked only about answers, so the verdict's
+threshold, --verdict-at, applies first). Besides the fixed grid it prints the threshold
+with the most refusals whose false refusals stay within 0.05. Pooled over every pair given;
+choose the threshold on read sets, report it on unread ones (--at).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import json
 from pathlib import Path
 
 from rag.evaluate import load_questions, satisfies
-from rag.judge import mean_log_odds
+from rag.judge import checked_score
+from rag.pipeline import QUOTE_INTRO
 from train.train_judge import auc as auc_of
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
@@ -35,7 +37,8 @@ SCORES = {
     "verdict": lambda r: r["verdict"],
     "p_yes": lambda r: r["p_yes"],
     "p_cited": lambda r: r.get("p_cited"),  # None for an answer refused before the check
-    "checked": lambda r: None if r.get("p_cited") is None else mean_log_odds(r["p_yes"], r["p_cited"]),
+    "checked": lambda r: None if r.get("p_cited") is None else checked_score(
+        r["p_yes"], r["p_cited"], r["answer"].startswith(QUOTE_INTRO)),
 }
 
 
