@@ -30,6 +30,10 @@ _REFUSAL = re.compile(
 # close to that sentence in embedding space. Embedding similarity alone is not
 # enough: "Russia used Belarus to attack its neighbours" is close to "Russia
 # used Belarus as a launching pad" and says something else.
+# How an answer that quotes passage sentences begins (rag.pipeline.quote_answer), where none of
+# the model's own sentences survived: is_quote tells such an answer from the text alone, as
+# train.sweep_threshold must from a recorded run.
+QUOTE_INTRO = "The documents say: "
 MIN_OVERLAP = 0.5
 MIN_COMBINED = 0.6
 # Words a model uses to talk about the passages rather than about the world.
@@ -87,6 +91,11 @@ def parse_claims(answer: str) -> list[Claim]:
             p for p in (_claim(piece.strip(" ,"), claim.cited) for piece in pieces) if p is not None)
         claims.append(Claim(claim.text, claim.cited, parts if len(parts) > 1 else ()))
     return claims
+
+
+def is_quote(answer: str) -> bool:
+    """Whether an answer is a quote of passage sentences, not the model's own words."""
+    return answer.startswith(QUOTE_INTRO)
 
 
 def says_unknown(answer: str) -> bool:

@@ -11,10 +11,11 @@ its own passages hold but the sentences the first answer rests on do not, the tw
 the answer says so, quoting the sentence each rests on, provided the model, asked again about
 the other document's sentence alone (rag.judge.check_answer), reads it as answering the
 question (not a value for a neighbouring one: the balance's due date for the course's end).
-Numbers written in words count as their digits ("six minutes" is 6). An answer that states no number or name ("bright yellow")
-is compared the same way on its words beyond the question, with another answer that states
-none either. A value inside a range the other answer gives ("about 18 weeks" against "between
-16 and 20 weeks", "four of us" against "up to five") is no disagreement.
+Numbers written in words count as their digits ("six minutes" is 6). An answer that states no
+number or name ("bright yellow") is compared the same way on its words beyond the question,
+with another answer that states none either. A value inside a range the other answer gives
+("about 18 weeks" against "between 16 and 20 weeks", "four of us" against "up to five") is no
+disagreement.
 
 So the model reads, and no rule looks at how the question is worded: the facts compared are
 the ones the two answers state, against the passages they came from. A document whose answer

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+from rag.cite import is_quote
 from rag.generate import ChatModel, Verdict
 from rag.prompt import check_messages
 from rag.schema import Citation, Hit
@@ -44,9 +45,9 @@ def mean_log_odds(p: float, q: float) -> float:
     return 1.0 / (1.0 + math.exp(-(log_odds(p) + log_odds(q)) / 2))
 
 
-def checked_score(p_yes: float, p_cited: float, quoted: bool) -> float:
+def checked_score(p_yes: float, p_cited: float, answer: str) -> float:
     """What a checked answer is held to (against RAG_CHECK_THRESHOLD). The model's own answer:
     the verdict and the check averaged in log-odds, since each ranks answers better with the
     other beside it. A quote, given when none of the model's sentences survived: the check
     alone, since the verdict judged excerpts the model could not answer from (README, The judge)."""
-    return p_cited if quoted else mean_log_odds(p_yes, p_cited)
+    return p_cited if is_quote(answer) else mean_log_odds(p_yes, p_cited)

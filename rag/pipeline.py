@@ -19,7 +19,8 @@ from pathlib import Path
 from embeddings.encoder import Encoder, Remembering, SentenceTransformerEncoder, model_name
 from embeddings.remote_encoder import RemoteEncoder
 from rag.conflict import note_disagreement
-from rag.cite import Claim, Support, Verifier, citation_for, parse_claims, says_unknown
+from rag.cite import (QUOTE_INTRO, Claim, Support, Verifier, citation_for, parse_claims,
+                      says_unknown)
 from rag.errors import (IndexBusyError, IndexMissingError, InputError, ModelError, RagError,
                         StoreUnavailableError)
 from rag.generate import ChatModel, Verdict, load_chat_model
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 4000
 REFUSAL = "The documents do not answer this question."
-QUOTE_INTRO = "The documents say: "
 SYNC_ATTEMPTS = 3  # a sync another machine overtook is built again on its version, twice at most
 
 
@@ -284,8 +284,7 @@ class Pipeline:
             checking = time.perf_counter()
             try:
                 p_cited = check_answer(self.llm, question, hits, citations)
-                quoted = text.startswith(QUOTE_INTRO)
-                refused = checked_score(verdict.p_yes, p_cited, quoted) < self.settings.check_threshold
+                refused = checked_score(verdict.p_yes, p_cited, text) < self.settings.check_threshold
             except RagError as exc:  # the server went away after answering: the answer stands as verified
                 log.warning("the answer was not checked again: %s", exc)
             timings["check"] = (time.perf_counter() - checking) * 1000

@@ -100,7 +100,8 @@ class Settings(BaseSettings):
     # readings averaged in log-odds (rag.judge.checked_score; a quote, the check alone) must
     # reach check_threshold. It was chosen on the read question sets (dev, extra, corpus,
     # holdout9, 13, 14 with their seeds questions, 17 to 24: 602 questions) as the one with the
-    # most refusals whose false refusals stay within 0.03 (train/sweep_threshold.py --score checked --verdict-at 0.5; README, The judge).
+    # most refusals whose false refusals stay within 0.03 (train/sweep_threshold.py --score
+    # checked --verdict-at 0.5 --max-false-refusal 0.03; README, The judge).
     answer_threshold: float = Field(
         default=0.5, ge=0.0, le=1.0,
         description="Least probability of YES, the passages answer, at the LLM's first step; below "

@@ -26,7 +26,6 @@ from pathlib import Path
 
 from rag.evaluate import load_questions, satisfies
 from rag.judge import checked_score
-from rag.pipeline import QUOTE_INTRO
 from train.train_judge import auc as auc_of
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
@@ -37,8 +36,8 @@ SCORES = {
     "verdict": lambda r: r["verdict"],
     "p_yes": lambda r: r["p_yes"],
     "p_cited": lambda r: r.get("p_cited"),  # None for an answer refused before the check
-    "checked": lambda r: None if r.get("p_cited") is None else checked_score(
-        r["p_yes"], r["p_cited"], r["answer"].startswith(QUOTE_INTRO)),
+    "checked": lambda r: (None if r.get("p_cited") is None
+                          else checked_score(r["p_yes"], r["p_cited"], r["answer"])),
 }
 
 
