@@ -14,6 +14,7 @@ import hashlib
 import re
 
 from rag.schema import Chunk, Document
+from rag.tables import table_rows
 from rag.text import normalize, split_sentences
 
 _NON_WS_RUN = re.compile(r"\S+")
@@ -41,12 +42,17 @@ def _split_long(text: str, start: int, end: int, max_words: int) -> list[tuple[i
             for i in range(0, len(tokens), max_words)]
 
 
-def sentence_spans(doc: Document, max_words: int) -> list[list[tuple[int, int]]]:
-    """Sentence spans of each section of doc, none longer than max_words words."""
+def sentence_spans(doc: Document, max_words: int, rows: dict[tuple[int, int], str]
+                   ) -> list[list[tuple[int, int]]]:
+    """Sentence spans of each section of doc, none longer than max_words words; a table row
+    (a key of rows) is one sentence."""
     out = []
     for section in _sections(doc):
         spans = []
         for start, end in section:
+            if (start, end) in rows:
+                spans.append((start, end))
+                continue
             for s, e in split_sentences(doc.text, start, end):
                 spans.extend(_split_long(doc.text, s, e, max_words))
         out.append(spans)
@@ -61,8 +67,10 @@ def chunk_id(doc: Document, start: int, end: int) -> str:
 def chunk_document(doc: Document, max_words: int = 80, overlap: int = 1) -> list[Chunk]:
     """Passages of whole sentences, up to max_words each, overlapping by `overlap` sentences."""
     chunks: list[Chunk] = []
-    for sentences in sentence_spans(doc, max_words):
-        counts = [len(doc.text[s:e].split()) for s, e in sentences]
+    rows = table_rows(doc.text)
+    for sentences in sentence_spans(doc, max_words, rows):
+        read = [normalize(rows.get((s, e)) or doc.text[s:e]) for s, e in sentences]
+        counts = [len(part.split()) for part in read]
         i = 0
         while i < len(sentences):
             j, total = i, 0
@@ -71,8 +79,7 @@ def chunk_document(doc: Document, max_words: int = 80, overlap: int = 1) -> list
                 j += 1
             start, end = sentences[i][0], sentences[j - 1][1]
             parts, spans, pos = [], [], 0
-            for s, e in sentences[i:j]:
-                part = normalize(doc.text[s:e])
+            for (s, e), part in zip(sentences[i:j], read[i:j]):
                 spans.append((s, e, pos, pos + len(part)))
                 parts.append(part)
                 pos += len(part) + 1

@@ -6,7 +6,7 @@ import pytest
 
 from embeddings.lexical_index import LexicalIndex
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
-from rag.index import load_index, read_manifest
+from rag.index import CHUNKS_VERSION, load_index, read_manifest
 from rag.pipeline import index_paths
 
 
@@ -17,7 +17,7 @@ def test_round_trip_keeps_chunks_vectors_and_manifest(settings, encoder):
     assert len(index.chunks) == len(index.vectors) == report.chunks
     manifest = read_manifest(settings.index_dir)
     assert manifest["format"] == 1 and manifest["embedder"] == "fake-encoder" and manifest["dim"] == 64
-    assert manifest["chunking"] == {"max_words": 80, "overlap": 1, "version": 1}
+    assert manifest["chunking"] == {"max_words": 80, "overlap": 1, "version": CHUNKS_VERSION}
     assert set(manifest["files"]) == {"bakery.txt", "drones.txt", "sub/loan.md"}
     assert all(len(f["content_hash"]) == 32 for f in manifest["files"].values())
 

@@ -5,6 +5,7 @@ import pytest
 from rag.chunk import chunk_document
 from rag.errors import InputError, NoDocumentsError
 from rag.ingest import load_documents, parse_document
+from rag.tables import table_rows
 from rag.text import normalize, split_sentences
 
 
@@ -91,3 +92,54 @@ def test_chunk_ids_are_stable_and_follow_content(corpus):
     docs3, _ = load_documents([corpus])
     third = [c.chunk_id for d in docs3 for c in chunk_document(d)]
     assert len(set(first) & set(third)) == len(third) - 1  # only the changed file's chunk differs
+
+
+SERVICE_MENU = """Brackenford Motor Works: service menu
+
+Service            Petrol    Diesel    Approx. time
+-------            ------    ------    ------------
+Interim service    £119      £129      1.5 hours
+Full service       £219      £239      3 hours
+
+An interim service is recommended every 6,000 miles.
+
+| Item | Price | Notes |
+|------|------:|-------|
+| Courtesy car | £15 per day | |
+| Wheel alignment | £55 | Both axles |
+"""
+
+
+def test_table_rows_are_read_under_their_column_names():
+    rows = table_rows(SERVICE_MENU)
+    assert sorted(rows.values()) == [
+        "Courtesy car — Price: £15 per day",
+        "Full service — Petrol: £219; Diesel: £239; Approx. time: 3 hours",
+        "Interim service — Petrol: £119; Diesel: £129; Approx. time: 1.5 hours",
+        "Wheel alignment — Price: £55; Notes: Both axles",
+    ]
+    for (start, end), text in rows.items():  # keys are the rows' lines in the file
+        assert SERVICE_MENU[start:end].strip("| ").split()[0] == text.split()[0]
+        assert SERVICE_MENU[start - 1] == "\n" and SERVICE_MENU[end] == "\n"
+
+
+@pytest.mark.parametrize("text", [
+    "Year    Sales    Profit\n",  # a header alone is no table
+    "Monday     9:00    17:00\nTuesday    9:00    17:00\n",  # no header: the first line is figures
+    "Service manager    Dilys Farrant\nHead chef          Tom Price\n",  # two aligned columns: a list
+    "Route    Stops    Time\n\nExpress    4    35 min\n",  # a blank line ends the table
+    "Plan    Price    Term\nBasic    £5\n",  # a row missing a cell is not guessed at
+])
+def test_lines_that_are_not_a_labelled_table_row_are_left_as_they_are(text):
+    assert table_rows(text) == {}
+
+
+def test_a_table_row_is_one_sentence_read_with_its_header_even_in_a_later_passage():
+    doc = parse_document("menu.txt", SERVICE_MENU.encode())
+    chunks = chunk_document(doc, max_words=16, overlap=0)
+    row = "Full service — Petrol: £219; Diesel: £239; Approx. time: 3 hours"
+    chunk = next(c for c in chunks if row in c.text)
+    assert "Service Petrol Diesel" not in chunk.text  # the header is in an earlier passage
+    fs, fe, ts, te = next(s for s in chunk.sentence_spans() if chunk.text[s[2]:s[3]] == row)
+    assert doc.text[fs:fe] == "Full service       £219      £239      3 hours"  # the row in the file
+    assert all(len(c.text.split()) <= 16 for c in chunks)  # sizes count the words as read
