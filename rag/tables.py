@@ -16,6 +16,9 @@ What is a table (a document's layout, not a question's wording):
 - Its first line is the header only if no cell after the first holds a digit, a year apart
   ("2024", "2023/24"): a first line of figures is a row, and the table is left as it is.
 - A later line with as many cells as the header is labelled; any other line is left as it is.
+- The labels a document gains are at most MAX_GROWTH times its own length: beyond that, rows are
+  left as they are, so a hostile file (a header of thousands of long cells over a million rows)
+  cannot grow into gigabytes of text.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import re
 
 _ALIGNED = re.compile(r"\t|\s{2,}")
 _RULE = re.compile(r"^[\s|:+=_-]*[-=][\s|:+=_-]*$")  # a rule under a header: |---|:--:|, ----  ----
+MAX_GROWTH = 4
 _YEAR = re.compile(r"(?:19|20)\d\d(?:\s*[/–-]\s*\d{2,4})?")
 
 
@@ -51,13 +55,19 @@ def table_rows(text: str) -> dict[tuple[int, int], str]:
     found: dict[tuple[int, int], str] = {}
     run: list[tuple[int, int, list[str]]] = []  # the current table's lines: start, end, cells
     piped_run = False
+    room = MAX_GROWTH * len(text)  # characters the labels may still add
 
     def close() -> None:
+        nonlocal room
         if len(run) >= 2 and _is_header(run[0][2]):
             head = run[0][2]
             for start, end, row in run[1:]:
                 if len(row) == len(head):
-                    found[(start, end)] = labelled(head, row)
+                    read = labelled(head, row)
+                    room -= max(0, len(read) - (end - start))
+                    if room < 0:
+                        break
+                    found[(start, end)] = read
         run.clear()
 
     pos = 0

@@ -239,3 +239,17 @@ def test_a_folder_of_every_format_is_indexed_and_a_pdf_fact_is_cited_with_its_pa
     assert (c.source, c.page) == ("harbour_report.pdf", 2)
     assert "rebuilt in 1998" in c.quote
     assert answer.to_json()["citations"][0]["page"] == 2
+
+
+def test_a_web_page_table_row_is_read_under_its_column_names():
+    page = (b"<html><head><title>Prices</title></head><body><article><h1>Prices</h1>"
+            b"<p>Our service prices for 2026 are listed below and include VAT at the standard rate.</p>"
+            b"<table><tr><th>Service</th><th>Petrol</th><th>Diesel</th></tr>"
+            b"<tr><td>Interim service</td><td>119</td><td>129</td></tr>"
+            b"<tr><td>Full service</td><td>219</td><td>239</td></tr></table>"
+            b"<p>Hybrid vehicles are serviced by arrangement; please call before booking.</p>"
+            b"</article></body></html>")
+    doc = parse_document("prices.html", page)
+    text = " ".join(c.text for c in chunk_document(doc))
+    assert "Interim service — Petrol: 119; Diesel: 129" in text
+    assert "Full service — Petrol: 219; Diesel: 239" in text

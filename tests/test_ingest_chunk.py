@@ -5,7 +5,7 @@ import pytest
 from rag.chunk import chunk_document
 from rag.errors import InputError, NoDocumentsError
 from rag.ingest import load_documents, parse_document
-from rag.tables import table_rows
+from rag.tables import MAX_GROWTH, table_rows
 from rag.text import normalize, split_sentences
 
 
@@ -143,3 +143,12 @@ def test_a_table_row_is_one_sentence_read_with_its_header_even_in_a_later_passag
     fs, fe, ts, te = next(s for s in chunk.sentence_spans() if chunk.text[s[2]:s[3]] == row)
     assert doc.text[fs:fe] == "Full service       £219      £239      3 hours"  # the row in the file
     assert all(len(c.text.split()) <= 16 for c in chunks)  # sizes count the words as read
+
+
+def test_a_hostile_table_cannot_grow_the_text_beyond_a_bound():
+    header = "Name  " + "  ".join(f"Column {'x' * 40} {chr(65 + i % 26)}{chr(65 + i // 26)}" for i in range(200))
+    rows = "\n".join("  ".join(["r"] * 201) for _ in range(2000))
+    text = f"{header}\n{rows}\n"
+    read = table_rows(text)
+    assert 0 < len(read) < 2000  # the first rows are labelled, then the labels stop
+    assert sum(len(v) - (e - s) for (s, e), v in read.items()) <= MAX_GROWTH * len(text)
