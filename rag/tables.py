@@ -13,8 +13,10 @@ What is a table (a document's layout, not a question's wording):
 - A table is a run of adjacent lines (no blank line between) with at least 2 cells each if
   piped, 3 if aligned by spaces, since two columns aligned by spaces are as often a list of
   "label   value" lines with no header. A rule line (|---|, -----  -----) is passed over.
-- Its first line is the header only if no cell after the first holds a digit, a year apart
-  ("2024", "2023/24"): a first line of figures is a row, and the table is left as it is.
+- Its first line is the header only if no cell after the first is a figure, a cell with more
+  digits than letters ("£420", "9:00"; a year, "2024", "2023/24", apart), so "Trip 1", "1 day"
+  and "Under 2s" can name columns: a first line of figures is a row, and the table is left as
+  it is.
 - A later line with as many cells as the header is labelled; any other line is left as it is.
 - The labels a document gains are at most MAX_GROWTH times its own length: beyond that, rows are
   left as they are, so a hostile file (a header of thousands of long cells over a million rows)
@@ -39,8 +41,13 @@ def cells(line: str) -> tuple[list[str], bool]:
     return [c for c in _ALIGNED.split(inner) if c], False
 
 
+def _is_figure(cell: str) -> bool:
+    digits = sum(ch.isdigit() for ch in cell)
+    return digits > sum(ch.isalpha() for ch in cell) and not _YEAR.fullmatch(cell)
+
+
 def _is_header(head: list[str]) -> bool:
-    return all(not any(ch.isdigit() for ch in c) or _YEAR.fullmatch(c) for c in head[1:])
+    return not any(_is_figure(c) for c in head[1:])
 
 
 def labelled(head: list[str], row: list[str]) -> str:

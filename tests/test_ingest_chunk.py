@@ -152,3 +152,11 @@ def test_a_hostile_table_cannot_grow_the_text_beyond_a_bound():
     read = table_rows(text)
     assert 0 < len(read) < 2000  # the first rows are labelled, then the labels stop
     assert sum(len(v) - (e - s) for (s, e), v in read.items()) <= MAX_GROWTH * len(text)
+
+
+def test_a_column_may_be_named_with_a_number_but_a_header_of_figures_is_a_row():
+    timetable = "Stop          Trip 1    Trip 2\nQuarry Lane   07:10     08:05\n"
+    assert list(table_rows(timetable).values()) == ["Quarry Lane — Trip 1: 07:10; Trip 2: 08:05"]
+    hire = "Item       1 day    Under 2s    2023/24\nLadder     £12      £5          £40\n"
+    assert list(table_rows(hire).values()) == ["Ladder — 1 day: £12; Under 2s: £5; 2023/24: £40"]
+    assert table_rows("Family    £420    (two adults)\nSingle    £210    (one adult)\n") == {}
