@@ -44,8 +44,8 @@ def _split_long(text: str, start: int, end: int, max_words: int) -> list[tuple[i
 
 def sentence_spans(doc: Document, max_words: int, rows: dict[tuple[int, int], str]
                    ) -> list[list[tuple[int, int]]]:
-    """Sentence spans of each section of doc, none longer than max_words words; a table row
-    (a key of rows) is one sentence."""
+    """Sentence spans of each section of doc, none longer than max_words words as read; a
+    table row (a key of rows, read within max_words) is one sentence."""
     out = []
     for section in _sections(doc):
         spans = []
@@ -67,7 +67,8 @@ def chunk_id(doc: Document, start: int, end: int) -> str:
 def chunk_document(doc: Document, max_words: int = 80, overlap: int = 1) -> list[Chunk]:
     """Passages of whole sentences, up to max_words each, overlapping by `overlap` sentences."""
     chunks: list[Chunk] = []
-    rows = table_rows(doc.text)
+    # A row read under its column names is one sentence, unless that makes it too long.
+    rows = {span: row for span, row in table_rows(doc.text).items() if len(row.split()) <= max_words}
     for sentences in sentence_spans(doc, max_words, rows):
         read = [normalize(rows.get((s, e)) or doc.text[s:e]) for s, e in sentences]
         counts = [len(part.split()) for part in read]

@@ -153,7 +153,8 @@ def extract_docx(data: bytes) -> Extracted:
             if isinstance(block, Table):
                 for row in block.rows:
                     cells = list({c._tc: c for c in row.cells}.values())  # merged cells repeat
-                    lines.append(_fold(" | ".join(c.text for c in cells)))
+                    # outer pipes too, so an empty first or last cell keeps its place (rag.tables)
+                    lines.append(_fold("| " + " | ".join(c.text for c in cells) + " |"))
                 continue
             line = _fold(block.text)
             style = block.style.name if block.style is not None else ""

@@ -31,7 +31,8 @@ class Chunk:
     title: str
     start: int  # offsets into Document.text
     end: int
-    text: str  # the chunk's sentences, each normalised, joined by one space
+    text: str  # the chunk's sentences, each normalised (a table row: under its column names,
+    #            rag.tables), joined by one space
     # Per sentence: (start, end) in Document.text and (start, end) in `text`.
     sentences: tuple[tuple[int, int, int, int], ...] = ()
     page: int | None = None  # PDF only: the page of every sentence (passages never cross a page)
@@ -61,7 +62,7 @@ class Citation:
     chunk_id: str
     start: int  # offsets of the quoted span in Document.text (for txt/md: the file)
     end: int
-    quote: str
+    quote: str  # the sentence as the chunk reads it: a table row under its column names
     page: int | None = None  # PDF only: the page the quote is on
     also: tuple[str, ...] = ()  # other files holding the same passage
 

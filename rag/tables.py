@@ -1,23 +1,25 @@
 """Table rows read with their column names.
 
-A plain-text, markdown or Word table's row, read alone, is a list of values: "Interim service
-£119 £129 1.5 hours" says nothing of which price is the diesel one, and its header row may sit in
-another passage. So each row is read as its cells under their column names, "Interim service —
-Petrol: £119; Diesel: £129; Approx. time: 1.5 hours", and that is the row's sentence wherever the
-app reads text: the embedding, BM25, the answer's excerpts and the check (rag.chunk). Its
-offsets still point at the row in the file.
+A table's row (plain text, markdown, a web page's or a Word file's), read alone, is a list of
+values: "Interim service £119 £129 1.5 hours" says nothing of which price is the diesel one,
+and its header row may sit in another passage. So each row is read as its cells under their
+column names, "Interim service — Petrol: £119; Diesel: £129; Approx. time: 1.5 hours", and that
+is the row's sentence wherever the app reads text: the embedding, BM25, the answer's excerpts,
+the check, and the citation's quote a user sees (rag.chunk). Its offsets still point at the row
+in the file. (A PDF's text has its spacing folded, rag.formats, so its tables stay flat.)
 
 What is a table (a document's layout, not a question's wording):
-- A line's cells: a line with a '|' inside is split on it (a markdown, web page or Word table,
-  see rag.formats); any other line on a tab or on a run of two or more spaces.
-- A table is a run of adjacent lines (no blank line between) with at least 2 cells each if
-  piped, 3 if aligned by spaces, since two columns aligned by spaces are as often a list of
-  "label   value" lines with no header. A rule line (|---|, -----  -----) is passed over.
-- Its first line is the header only if no cell after the first is a figure, a cell with more
-  digits than letters ("£420", "9:00"; a year, "2024", "2023/24", apart), so "Trip 1", "1 day"
-  and "Under 2s" can name columns: a first line of figures is a row, and the table is left as
-  it is.
-- A later line with as many cells as the header is labelled; any other line is left as it is.
+- A line's cells: a line with a '|' is split on it (markdown, and the web page and Word tables
+  rag.formats writes); a line with a tab on tabs; any other on runs of two or more spaces.
+- A table is a run of adjacent lines (no blank line between) of one kind, with at least 2 cells
+  each if piped and 3 otherwise, since two columns are as often a list of "label   value" lines
+  with no header. A rule line (|---|, -----  -----, ────) is passed over.
+- Its header is the first line that a later line fits under: as many cells, and, aligned by
+  spaces, each in the header's column (so a caption above it, or prose typed with two spaces
+  after each full stop, is no header). It is no header if a cell after the first is a figure,
+  a cell with more digits than letters ("£420", "9:00"; a year, "2024", "2023/24", apart), so
+  "Trip 1", "1 day" and "Under 2s" can name columns while a first line of figures is a row.
+- A later line that fits under the header is labelled; any other line is left as it is.
 - The labels a document gains are at most MAX_GROWTH times its own length: beyond that, rows are
   left as they are, so a hostile file (a header of thousands of long cells over a million rows)
   cannot grow into gigabytes of text.
@@ -26,19 +28,83 @@ What is a table (a document's layout, not a question's wording):
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
-_ALIGNED = re.compile(r"\t|\s{2,}")
-_RULE = re.compile(r"^[\s|:+=_-]*[-=][\s|:+=_-]*$")  # a rule under a header: |---|:--:|, ----  ----
+# The labels a document gains, at most, as a multiple of its length (see table_rows).
 MAX_GROWTH = 4
+ALIGN_SLACK = 2  # characters a cell may sit off its column's start or end and still be in it
+_ALIGNED = re.compile(r"\s{2,}")
 _YEAR = re.compile(r"(?:19|20)\d\d(?:\s*[/–-]\s*\d{2,4})?")
+_RULE_MARKS = frozenset("-=_─━═—–")  # a rule line: these, pipes, colons, plus signs and spaces
 
 
-def cells(line: str) -> tuple[list[str], bool]:
-    """A line's cells, and whether they were piped (rather than aligned by spaces)."""
-    inner = line.strip()
-    if "|" in inner.strip("|"):
-        return [c.strip() for c in inner.strip("|").split("|")], True
-    return [c for c in _ALIGNED.split(inner) if c], False
+class _Line:
+    """One line of a table: its span in the text, its cells, and each cell's (start, end)
+    column in the line (None for a piped or tabbed line, whose cells need no alignment)."""
+
+    def __init__(self, start: int, end: int, cells: list[str], columns: list[tuple[int, int]] | None):
+        self.start, self.end, self.cells, self.columns = start, end, cells, columns
+
+    def fits(self, head: _Line) -> bool:
+        """Whether this line is a row under head: as many cells, each (after the first) in the
+        header's column, when the two are aligned by spaces."""
+        if len(self.cells) != len(head.cells):
+            return False
+        if self.columns is None or head.columns is None:
+            return True
+        return all(abs(a[0] - b[0]) <= ALIGN_SLACK or abs(a[1] - b[1]) <= ALIGN_SLACK
+                   for a, b in zip(self.columns[1:], head.columns[1:]))
+
+
+def _is_rule(body: str) -> bool:
+    """A rule under a header (|---|:--:|, ----  ----, ────): marks, and no letter or digit."""
+    return any(ch in _RULE_MARKS for ch in body) and not any(ch.isalnum() for ch in body)
+
+
+def _split(body: str) -> tuple[list[str], list[tuple[int, int]] | None, int]:
+    """A line's cells, their columns when aligned by spaces, and the fewest cells a table's
+    line of that kind has: 2 piped, 3 otherwise, since two columns aligned by spaces or tabs
+    are as often a list of "label   value" lines with no header."""
+    if "|" in body:  # a markdown, web page or Word row (rag.formats writes its outer pipes)
+        inner = body.strip()
+        inner = inner[1:] if inner.startswith("|") else inner
+        inner = inner[:-1] if inner.endswith("|") else inner
+        return [c.strip() for c in inner.split("|")], None, 2
+    if "\t" in body:
+        return [c.strip() for c in body.strip().split("\t")], None, 3
+    columns, pos = [], 0
+    for gap in [*_ALIGNED.finditer(body), None]:
+        end = len(body) if gap is None else gap.start()
+        if body[pos:end].strip():
+            columns.append((pos, end))
+        pos = pos if gap is None else gap.end()
+    return [body[a:b].strip() for a, b in columns], columns, 3
+
+
+def _tables(text: str) -> Iterator[list[_Line]]:
+    """Runs of adjacent lines of cells of one kind (see _split), rule lines passed over."""
+    run: list[_Line] = []
+    pos = 0
+    for raw in text.splitlines(keepends=True):
+        start, body = pos, raw.rstrip("\r\n")
+        pos += len(raw)
+        if body.strip() and _is_rule(body):
+            continue
+        cells, columns, fewest = _split(body) if body.strip() else ([], None, 1)
+        if len(cells) < fewest:
+            if len(run) >= 2:
+                yield run
+            run = []
+            continue
+        lead = len(body) - len(body.lstrip())
+        line = _Line(start + lead, start + len(body.rstrip()), cells, columns)
+        if run and (columns is None) != (run[0].columns is None):
+            if len(run) >= 2:
+                yield run
+            run = []
+        run.append(line)
+    if len(run) >= 2:
+        yield run
 
 
 def _is_figure(cell: str) -> bool:
@@ -46,55 +112,35 @@ def _is_figure(cell: str) -> bool:
     return digits > sum(ch.isalpha() for ch in cell) and not _YEAR.fullmatch(cell)
 
 
-def _is_header(head: list[str]) -> bool:
-    return not any(_is_figure(c) for c in head[1:])
+def _label(cell: str) -> str:
+    """A header cell as a label: without markdown emphasis or a trailing colon."""
+    return cell.strip("*_ ").rstrip(":").strip()
 
 
 def labelled(head: list[str], row: list[str]) -> str:
     """A row as its first cell, then each other cell under its column's name."""
-    pairs = "; ".join(f"{h}: {v}" if h else v for h, v in zip(head[1:], row[1:]) if v)
-    return f"{row[0]} — {pairs}" if row[0] else pairs
+    pairs = "; ".join(f"{_label(h)}: {v}" if _label(h) else v for h, v in zip(head[1:], row[1:]) if v)
+    return f"{row[0]} — {pairs}" if row[0] and pairs else row[0] or pairs
 
 
 def table_rows(text: str) -> dict[tuple[int, int], str]:
     """(start, end) of each labelled table row in text (the line without its outer whitespace)
-    -> the row read with its column names."""
+    -> the row read with its column names. The labels added stop at MAX_GROWTH times the
+    text's length, so a hostile file cannot grow into gigabytes."""
     found: dict[tuple[int, int], str] = {}
-    run: list[tuple[int, int, list[str]]] = []  # the current table's lines: start, end, cells
-    piped_run = False
     room = MAX_GROWTH * len(text)  # characters the labels may still add
-
-    def close() -> None:
-        nonlocal room
-        if len(run) >= 2 and _is_header(run[0][2]):
-            head = run[0][2]
-            for start, end, row in run[1:]:
-                if len(row) == len(head):
-                    read = labelled(head, row)
-                    room -= max(0, len(read) - (end - start))
-                    if room < 0:
-                        break
-                    found[(start, end)] = read
-        run.clear()
-
-    pos = 0
-    for line in text.splitlines(keepends=True):
-        start, end = pos, pos + len(line.rstrip("\r\n"))
-        pos += len(line)
-        body = text[start:end]
-        if not body.strip():
-            close()
-            continue
-        if _RULE.match(body):
-            continue
-        row, piped = cells(body)
-        if len(row) < (2 if piped else 3) or (run and piped != piped_run):
-            close()
-            if len(row) < (2 if piped else 3):
+    for run in _tables(text):
+        # The header: the first line that a later one fits under (a caption above it is not).
+        at = next((i for i, head in enumerate(run) if any(row.fits(head) for row in run[i + 1:])), None)
+        if at is None or any(_is_figure(c) for c in run[at].cells[1:]):
+            continue  # no header, or a first line of figures, which is a row: left as it is
+        head = run[at]
+        for row in run[at + 1:]:
+            if not row.fits(head) or not any(row.cells):
                 continue
-        if not run:
-            piped_run = piped
-        stripped = len(body) - len(body.lstrip())
-        run.append((start + stripped, start + len(body.rstrip()), row))
-    close()
+            read = labelled(head.cells, row.cells)
+            room -= max(0, len(read) - (row.end - row.start))
+            if room < 0:
+                return found
+            found[(row.start, row.end)] = read
     return found

@@ -161,8 +161,8 @@ def test_docx_paragraphs_and_table_rows_without_header_or_footer(tmp_path):
         "Sailing club newsletter",
         "The Calloway sailing club was founded in 1962 by four friends. Today it has 240 members.",
         "Membership costs 80 euros a year and includes boat storage.",
-        "Dinghies | 18",
-        "Keelboats | 12",
+        "| Dinghies | 18 |",
+        "| Keelboats | 12 |",
     ]
     untitled = make_docx(tmp_path / "untitled.docx")
     assert parse_document("untitled.docx", untitled.read_bytes()).title == "Sailing club newsletter"
@@ -253,3 +253,18 @@ def test_a_web_page_table_row_is_read_under_its_column_names():
     text = " ".join(c.text for c in chunk_document(doc))
     assert "Interim service — Petrol: 119; Diesel: 129" in text
     assert "Full service — Petrol: 219; Diesel: 239" in text
+
+
+def test_a_word_table_with_an_empty_corner_is_read_under_its_column_names(tmp_path):
+    document = docx.Document()
+    document.add_paragraph("Brackenford Motor Works: service menu, prices including VAT.")
+    table = document.add_table(rows=3, cols=3)
+    for r, row in enumerate([("", "Petrol", "Diesel"), ("Interim service", "£119", "£129"),
+                             ("Full service", "£219", "")]):
+        for c, text in enumerate(row):
+            table.cell(r, c).text = text
+    document.save(tmp_path / "menu.docx")
+    doc = parse_document("menu.docx", (tmp_path / "menu.docx").read_bytes())
+    text = " ".join(c.text for c in chunk_document(doc))
+    assert "Interim service — Petrol: £119; Diesel: £129" in text
+    assert "Full service — Petrol: £219" in text  # an empty last cell is left out, not shifted

@@ -1,5 +1,7 @@
 """Loading articles and cutting them into passages with exact offsets."""
 
+import time
+
 import pytest
 
 from rag.chunk import chunk_document
@@ -129,6 +131,10 @@ def test_table_rows_are_read_under_their_column_names():
     "Service manager    Dilys Farrant\nHead chef          Tom Price\n",  # two aligned columns: a list
     "Route    Stops    Time\n\nExpress    4    35 min\n",  # a blank line ends the table
     "Plan    Price    Term\nBasic    £5\n",  # a row missing a cell is not guessed at
+    # prose typed with two spaces after each full stop: its "cells" are not in columns
+    "Parking is free.  Doors close at ten.  The cafe sells tea.\nBring a coat.  Dogs are welcome.  "
+    "Toilets are by the gate.\n",
+    "Name\tRole\nAnn Reid\tChair\n",  # two tabbed columns: a list as often as a table
 ])
 def test_lines_that_are_not_a_labelled_table_row_are_left_as_they_are(text):
     assert table_rows(text) == {}
@@ -160,3 +166,22 @@ def test_a_column_may_be_named_with_a_number_but_a_header_of_figures_is_a_row():
     hire = "Item       1 day    Under 2s    2023/24\nLadder     £12      £5          £40\n"
     assert list(table_rows(hire).values()) == ["Ladder — 1 day: £12; Under 2s: £5; 2023/24: £40"]
     assert table_rows("Family    £420    (two adults)\nSingle    £210    (one adult)\n") == {}
+
+
+
+def test_captions_rules_tabs_and_header_marks_around_a_table():
+    text = ("Workshop prices  (labour only)  from April\n"  # a caption: no row sits under it
+            "Service      **Labour:**   Parts\n"
+            "───────      ──────────    ─────\n"
+            "Brakes       £55           £80\n"
+            "Prices include VAT.  Parts are extra.  Ask us.\n"  # a note below, out of the columns
+            "\n"
+            "Item\tAdult\tChild\n"
+            "Swim\t\t£2\n")
+    assert sorted(table_rows(text).values()) == ["Brakes — Labour: £55; Parts: £80", "Swim — Child: £2"]
+
+
+def test_a_long_rule_line_is_read_in_linear_time():
+    started = time.perf_counter()
+    table_rows("-" * 1_000_000 + "x\n")
+    assert time.perf_counter() - started < 5.0  # a backtracking pattern took about an hour
