@@ -6,6 +6,9 @@ overlap keeps a fact that straddles two passages findable in either. Passages
 never cross a dropped boilerplate line, so a passage's offsets always cover
 only article text, nor a PDF page break, so one page number is right for every
 sentence a passage holds (at the price of a short passage at a page's end).
+A table row read under its column names (rag.tables) is one sentence, and a
+passage's size counts the words as read; a row longer than a passage stays
+flat.
 """
 
 from __future__ import annotations
@@ -44,8 +47,9 @@ def _split_long(text: str, start: int, end: int, max_words: int) -> list[tuple[i
 
 def sentence_spans(doc: Document, max_words: int, rows: dict[tuple[int, int], str]
                    ) -> list[list[tuple[int, int]]]:
-    """Sentence spans of each section of doc, none longer than max_words words as read; a
-    table row (a key of rows, read within max_words) is one sentence."""
+    """Sentence spans of each section of doc, none longer than max_words words as read: a
+    table row whose labelled reading is at most max_words words (a key of rows) is one
+    sentence."""
     out = []
     for section in _sections(doc):
         spans = []

@@ -11,14 +11,16 @@ in the file. (A PDF's text has its spacing folded, rag.formats, so its tables st
 What is a table (a document's layout, not a question's wording):
 - A line's cells: a line with a '|' is split on it (markdown, and the web page and Word tables
   rag.formats writes); a line with a tab on tabs; any other on runs of two or more spaces.
-- A table is a run of adjacent lines (no blank line between) of one kind, with at least 2 cells
+- A table is a run of adjacent lines (no blank line between) of one kind (aligned by spaces, or
+  split on '|' or tabs), with at least 2 cells
   each if piped and 3 otherwise, since two columns are as often a list of "label   value" lines
   with no header. A rule line (|---|, -----  -----, ────) is passed over.
 - Its header is the first line that a later line fits under: as many cells, and, aligned by
-  spaces, each in the header's column (so a caption above it, or prose typed with two spaces
-  after each full stop, is no header). It is no header if a cell after the first is a figure,
-  a cell with more digits than letters ("£420", "9:00"; a year, "2024", "2023/24", apart), so
-  "Trip 1", "1 day" and "Under 2s" can name columns while a first line of figures is a row.
+  spaces, each cell after the first within ALIGN_SLACK characters of its column's start or end
+  (so a caption above it, or prose typed with two spaces after each full stop, is no header).
+  If that line has a figure in a cell after the first, a cell with more digits than letters
+  ("£420", "9:00"; a year, "2024", "2023/24", apart), it is a row, and the whole table is left
+  as it is; so "Trip 1", "1 day" and "Under 2s" can name columns.
 - A later line that fits under the header is labelled; any other line is left as it is.
 - The labels a document gains are at most MAX_GROWTH times its own length: beyond that, rows are
   left as they are, so a hostile file (a header of thousands of long cells over a million rows)
