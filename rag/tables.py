@@ -12,9 +12,9 @@ What is a table (a document's layout, not a question's wording):
 - A line's cells: a line with a '|' is split on it (markdown, and the web page and Word tables
   rag.formats writes); a line with a tab on tabs; any other on runs of two or more spaces.
 - A table is a run of adjacent lines (no blank line between) of one kind (aligned by spaces, or
-  split on '|' or tabs), with at least 2 cells
-  each if piped and 3 otherwise, since two columns are as often a list of "label   value" lines
-  with no header. A rule line (|---|, -----  -----, ────) is passed over.
+  split on '|' or tabs), with at least 2 cells each if piped and 3 otherwise, since two columns
+  are as often a list of "label   value" lines with no header. A rule line (|---|, -----  -----,
+  ────) is passed over.
 - Its header is the first line that a later line fits under: as many cells, and, aligned by
   spaces, each cell after the first within ALIGN_SLACK characters of its column's start or end
   (so a caption above it, or prose typed with two spaces after each full stop, is no header).
