@@ -15,7 +15,8 @@ What is a table (a document's layout, not a question's wording):
   split on '|' or tabs), with at least 2 cells each if piped and 3 otherwise, since two columns
   are as often a list of "label   value" lines with no header. A rule line (|---|, -----  -----,
   ────) is passed over.
-- Its header is the first line that a later line fits under: as many cells, and, aligned by
+- Its header is the first line, of the run's first MAX_CAPTION_LINES + 1, that a later line fits
+  under (so a long run that is no table costs little): as many cells, and, aligned by
   spaces, each cell after the first within ALIGN_SLACK characters of its column's start or end
   (so a caption above it, or prose typed with two spaces after each full stop, is no header).
   If that line has a figure in a cell after the first, a cell with more digits than letters
@@ -31,21 +32,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
+
+from rag.text import strip_span
 
 # The labels a document gains, at most, as a multiple of its length (see table_rows).
 MAX_GROWTH = 4
 ALIGN_SLACK = 2  # characters a cell may sit off its column's start or end and still be in it
+MAX_CAPTION_LINES = 2  # lines above a header that may belong to its run (a caption, a note)
 _ALIGNED = re.compile(r"\s{2,}")
 _YEAR = re.compile(r"(?:19|20)\d\d(?:\s*[/–-]\s*\d{2,4})?")
 _RULE_MARKS = frozenset("-=_─━═—–")  # a rule line: these, pipes, colons, plus signs and spaces
 
 
+@dataclass(frozen=True)
 class _Line:
     """One line of a table: its span in the text, its cells, and each cell's (start, end)
     column in the line (None for a piped or tabbed line, whose cells need no alignment)."""
 
-    def __init__(self, start: int, end: int, cells: list[str], columns: list[tuple[int, int]] | None):
-        self.start, self.end, self.cells, self.columns = start, end, cells, columns
+    start: int
+    end: int
+    cells: list[str]
+    columns: list[tuple[int, int]] | None
 
     def fits(self, head: _Line) -> bool:
         """Whether this line is a row under head: as many cells, each (after the first) in the
@@ -98,8 +106,7 @@ def _tables(text: str) -> Iterator[list[_Line]]:
                 yield run
             run = []
             continue
-        lead = len(body) - len(body.lstrip())
-        line = _Line(start + lead, start + len(body.rstrip()), cells, columns)
+        line = _Line(*strip_span(text, start, start + len(body)), cells, columns)
         if run and (columns is None) != (run[0].columns is None):
             if len(run) >= 2:
                 yield run
@@ -132,8 +139,10 @@ def table_rows(text: str) -> dict[tuple[int, int], str]:
     found: dict[tuple[int, int], str] = {}
     room = MAX_GROWTH * len(text)  # characters the labels may still add
     for run in _tables(text):
-        # The header: the first line that a later one fits under (a caption above it is not).
-        at = next((i for i, head in enumerate(run) if any(row.fits(head) for row in run[i + 1:])), None)
+        # The header: the first line that a later one fits under (a caption above it is not),
+        # looked for in the first few lines only, so a long run that is no table costs little.
+        at = next((i for i, head in enumerate(run[:MAX_CAPTION_LINES + 1])
+                   if any(row.fits(head) for row in run[i + 1:])), None)
         if at is None or any(_is_figure(c) for c in run[at].cells[1:]):
             continue  # no header, or a first line of figures, which is a row: left as it is
         head = run[at]

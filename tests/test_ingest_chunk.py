@@ -7,7 +7,7 @@ import pytest
 from rag.chunk import chunk_document
 from rag.errors import InputError, NoDocumentsError
 from rag.ingest import load_documents, parse_document
-from rag.tables import MAX_GROWTH, table_rows
+from rag.tables import MAX_CAPTION_LINES, MAX_GROWTH, table_rows
 from rag.text import normalize, split_sentences
 
 
@@ -185,3 +185,11 @@ def test_a_long_rule_line_is_read_in_linear_time():
     started = time.perf_counter()
     table_rows("-" * 1_000_000 + "x\n")
     assert time.perf_counter() - started < 5.0  # a backtracking pattern took about an hour
+
+
+def test_a_header_is_looked_for_in_the_first_lines_of_a_run_only():
+    table = "Service    Petrol    Diesel\nInterim    £119      £129\n"
+    captions = "".join(f"Caption {'x' * 9 * i}  above  it\n" for i in range(1, MAX_CAPTION_LINES + 2))
+    assert list(table_rows("Prices  (labour only)  from April\n" + table).values()) == [
+        "Interim — Petrol: £119; Diesel: £129"]
+    assert table_rows(captions + table) == {}  # a header below more caption lines than that is not sought
