@@ -8,6 +8,10 @@ rests on, each under its document's title, with an instruction and worked exampl
 (rag.prompt.CHECK_PROMPT), does the text state the exact thing asked for? Its P(YES) is
 averaged with the verdict's in log-odds, or stands alone for a quote (checked_score; README,
 The judge).
+
+The check reads a table's neighbouring cell as the answer at times (the 6-day price for a 7-day
+hire). So a value the question names must also be one the cited documents give
+(unstated_values), as every number of the answer must be one its sources give (rag.cite).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from rag.cite import is_quote
 from rag.generate import ChatModel, Verdict
 from rag.prompt import check_messages
 from rag.schema import Citation, Hit
+from rag.text import numbers, ranges, with_digits
 
 
 def check_answer(llm: ChatModel, question: str, hits: list[Hit], citations: list[Citation]) -> float:
@@ -51,3 +56,31 @@ def checked_score(p_yes: float, p_cited: float, answer: str) -> float:
     other beside it. A quote, given when none of the model's sentences survived: the check
     alone, since the verdict judged excerpts the model could not answer from (README, The judge)."""
     return p_cited if is_quote(answer) else mean_log_odds(p_yes, p_cited)
+
+
+def _values(text: str) -> set[str]:
+    """The numbers of text as rag.text.numbers writes them, numbers in words as digits, and
+    each part of a hyphenated one ("45-minute" gives 45)."""
+    return {part for value in numbers(with_digits(text)) for part in (value, *value.split("-"))
+            if any(ch.isdigit() for ch in part)}
+
+
+def unstated_values(question: str, hits: list[Hit], citations: list[Citation]) -> set[str]:
+    """The numbers the question names that the cited documents do not give: no retrieved
+    passage of theirs, nor their titles, holds one as a number or inside a range it gives
+    ("10-15 miles", "up to 5"). An answer resting on them is about another value (the
+    6-day price, asked for 7 days; last year's figure, asked for the year before)."""
+    cited = {c.source for c in citations}
+    texts = [t for h in hits if h.chunk.source in cited for t in (h.chunk.title, h.chunk.text)]
+    given = set().union(*map(_values, texts)) if texts else set()
+    spans = [(low, high) for text in texts for low, high, _ in ranges(text)]
+
+    def within(value: str) -> bool:
+        try:
+            number = float(value)
+        except ValueError:  # a code such as "4B"
+            return False
+        return any(low <= number <= high for low, high in spans)
+
+    asked = {part for part in _values(question) if "-" not in part}
+    return {v for v in asked if v not in given and not within(v)}
