@@ -182,13 +182,17 @@ class Verifier:
     def __init__(self, encoder: Encoder) -> None:
         self.encoder = encoder
 
-    def supports(self, claims: list[Claim], hits: list[Hit], question: str) -> list[Support | None]:
-        """For each claim, its best supporting passage sentence, or None."""
-        if not claims or not hits:
-            return [None] * len(claims)
+    def supports(self, claims: list[Claim], hits: list[Hit], question: str,
+                 allowed: set[tuple[int, int]] | None = None) -> list[Support | None]:
+        """For each claim, its best supporting passage sentence, or None. allowed: the
+        (passage, sentence) pairs it may rest on (those the model was shown), where a sentence
+        two overlapping passages share was shown in one of them only."""
         units = [(n, i, hit.chunk.text[ts:te])
                  for n, hit in enumerate(hits, start=1)
-                 for i, (_, _, ts, te) in enumerate(hit.chunk.sentence_spans())]
+                 for i, (_, _, ts, te) in enumerate(hit.chunk.sentence_spans())
+                 if allowed is None or (n, i) in allowed]
+        if not claims or not units:
+            return [None] * len(claims)
         vecs = self.encoder.encode([c.text for c in claims] + [u[2] for u in units])
         given = set(content_terms(question))
         cosine = vecs[: len(claims)] @ vecs[len(claims):].T

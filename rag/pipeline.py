@@ -334,8 +334,7 @@ class Pipeline:
         verifier = Verifier(encoder)
 
         def supported(claims: list[Claim]) -> list[Support | None]:
-            supports = verifier.supports(claims, hits, question)
-            return [s if s is not None and (s.n, s.sentence) in allowed else None for s in supports]
+            return verifier.supports(claims, hits, question, allowed)
 
         whole = parse_claims(raw)
         claims, supports = [], []
@@ -351,15 +350,24 @@ class Pipeline:
         if adds_information(claims, supports, question):
             text, citations = compose(claims, supports, hits)
             return text, citations, False
-        best = shown[0]
+        # The nearest sentence that says more than the question: a line that only names what
+        # was asked ("Fenwick Lane Garden Centre", "Policy number: HMH-4471") answers nothing.
+        asked = set(content_terms(question))
+        best = next((r for r in shown if set(content_terms(sentence_text(hits[r.n - 1], r.sentence))) - asked),
+                    shown[0])
         text, citations = quote_answer(hits, [(best.n, best.sentence, best.sentence)])
         return text, citations, False
 
 
+def sentence_text(hit: Hit, sentence: int) -> str:
+    """A passage sentence as the passage reads it."""
+    _, _, start, end = hit.chunk.sentence_spans()[sentence]
+    return hit.chunk.text[start:end]
+
+
 def excerpt_holds(hit: Hit, sentence: int, excerpt: str) -> bool:
     """Whether a passage sentence is part of the excerpt the model was shown."""
-    _, _, start, end = hit.chunk.sentence_spans()[sentence]
-    return hit.chunk.text[start:end] in excerpt
+    return sentence_text(hit, sentence) in excerpt
 
 
 def load_encoder(settings: Settings) -> Encoder:

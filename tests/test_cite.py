@@ -37,6 +37,17 @@ def test_supported_sentence_gets_the_right_passage_even_when_miscited(encoder):
     assert (support.n, support.sentence) == (2, 0)
 
 
+def test_a_sentence_two_overlapping_passages_share_rests_where_the_model_was_shown_it(encoder):
+    # Passage 2 begins with passage 1's last sentence; the model was shown it in passage 1 only.
+    hits = [hit("drones.txt", "Russia launched 35 Shahed drones overnight.", "Air defences intercepted 30 of them."),
+            hit("drones.txt", "Air defences intercepted 30 of them.", "The attack lasted five hours.")]
+    claims = [Claim("Air defences intercepted 30 drones.", (2,))]  # the model cites the other copy
+    shown = {(1, 0), (1, 1), (2, 1)}
+    [support] = Verifier(encoder).supports(claims, hits, QUESTION, shown)
+    assert (support.n, support.sentence) == (1, 1)
+    assert Verifier(encoder).supports(claims, hits, QUESTION, {(1, 0), (2, 1)}) == [None]  # never shown
+
+
 def test_wrong_number_is_not_supported(encoder):
     claims = [Claim("Russia launched 45 Shahed drones.", (2,))]
     assert Verifier(encoder).supports(claims, HITS, QUESTION) == [None]

@@ -120,6 +120,20 @@ def test_a_model_answer_that_only_restates_the_question_gets_the_answering_sente
     assert answer.text == "The documents say: “Moscow promised to grant Minsk a state loan of $1.5 billion.” [1]"
 
 
+def test_a_quote_is_never_a_line_that_only_names_what_was_asked(settings, encoder, llm):
+    (settings.corpus[0] / "garden.txt").write_text(
+        "Care sheet: olive trees\n\nFenwick Lane Garden Centre, plant doctor desk.\n\n"
+        "Our plant doctor can be reached on 01632 960 274.\n", encoding="utf-8")
+    question = "What number reaches the plant doctor desk at Fenwick Lane Garden Centre?"
+    p = pipeline(settings, encoder, llm)
+    hits = p.retriever.search(question, settings.k)
+    nearest = p.shown(question, hits, p.retriever, encoder, 100).sentences[0]
+    assert "Garden Centre, plant doctor desk" in hits[nearest.n - 1].chunk.text  # ranked first: all asked words
+    llm.queue.append("You can reach the plant doctor desk at Fenwick Lane Garden Centre [1].")
+    answer = p.ask(question)
+    assert answer.text.startswith("The documents say: “Our plant doctor can be reached on 01632 960 274.”")
+
+
 def test_warm_up_sends_the_fixed_instruction_prefix_to_the_model(settings, encoder, llm):
     p = pipeline(settings, encoder, llm)
     p.warm_up()
@@ -201,6 +215,51 @@ def test_an_answer_whose_check_cannot_run_stands_as_verified(settings, encoder, 
     llm.queue.append("Russia launched 35 Shahed drones [1].")
     answer = pipeline(settings, encoder, llm).ask("How many Shahed drones did Russia launch?")
     assert not answer.refused and "35 Shahed drones" in answer.text and answer.p_cited is None
+
+
+# The Minsk loan's document gives $1.5 billion and no year; the drones' gives 35 and 30.
+@pytest.mark.parametrize("question,refused", [
+    ("How large was the state loan Moscow promised Minsk in 2021?", True),  # a year it never gives
+    ("How large was the state loan Moscow promised Minsk?", False),
+    ("Was the state loan Moscow promised Minsk $1.5 billion?", False),  # a value it gives
+])
+def test_a_question_naming_a_value_the_cited_document_never_gives_is_refused_unchecked(
+        settings, encoder, llm, question, refused):
+    llm.queue.append("Moscow promised Minsk a state loan of $1.5 billion [1].")
+    answer = pipeline(settings, encoder, llm).ask(question)
+    assert answer.refused is refused
+    assert (llm.checks == []) is refused  # refused before the check is asked
+    assert answer.text.startswith("The documents do not answer") is refused
+
+
+def _hits(*texts):
+    from rag.schema import Chunk, Hit
+
+    return [Hit(chunk=Chunk(chunk_id=str(i), source=f"{i}.txt", title="Ski hire 2026/27", text=t, start=0,
+                            end=len(t)), score=1.0) for i, t in enumerate(texts)]
+
+
+@pytest.mark.parametrize("question,unstated", [
+    ("adult ski pack for 7 days", {"7"}),  # the table stops at 6 days
+    ("adult ski pack for 6 days", set()),
+    ("adult ski pack for six days", set()),  # numbers in words read as digits
+    ("a 45-minute lesson", {"45"}),  # a hyphenated number's part is a number
+    ("delivery to an address 12 miles away", set()),  # inside a range the document gives
+    ("prices in 2026", set()),  # the title gives it
+    ("prices in 2024/25", {"2024", "25"}),
+    ("boots for Flat 4B", {"4B"}),  # a code is a value too
+    ("what does a 35 kg parcel cost?", set()),  # the other cited document gives it
+])
+def test_a_value_the_question_names_is_looked_for_in_the_cited_documents(question, unstated):
+    from rag.judge import unstated_values
+    from rag.schema import Citation
+
+    hits = _hits("Adult ski pack — 1 day: €38; 2 days: €72; 6 days: €189",
+                 "Delivery within 10-15 miles: £5. Parcels over 35 kg are not carried.",
+                 "A 45-minute lesson costs £20. Trip 7 leaves at 9:00.")  # not cited
+    cited = [Citation(n=n, source=hits[n - 1].chunk.source, chunk_id=str(n - 1), start=0, end=1, quote="x")
+             for n in (1, 2)]
+    assert unstated_values(question, hits, cited) == unstated
 
 
 def test_a_refused_answer_is_not_checked_again(settings, encoder, llm):
