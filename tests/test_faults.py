@@ -332,7 +332,9 @@ def test_a_hundred_concurrent_questions_are_all_answered(api_url):
     import httpx
 
     def ask(i: int) -> httpx.Response:
-        return httpx.post(f"{api_url}/ask", json={"question": f"How many drones did Russia launch? ({i})"},
+        # Each question differs, by letters: a number the documents never give would be refused.
+        tag = "abcdefghij"[i // 10] + "abcdefghij"[i % 10]
+        return httpx.post(f"{api_url}/ask", json={"question": f"How many drones did Russia launch? ({tag})"},
                           timeout=120)
 
     with ThreadPoolExecutor(100) as pool:
