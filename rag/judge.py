@@ -17,6 +17,7 @@ hire). So a value the question names must also be one the cited documents give
 from __future__ import annotations
 
 import math
+import re
 
 from rag.cite import is_quote
 from rag.generate import ChatModel, Verdict
@@ -58,6 +59,9 @@ def checked_score(p_yes: float, p_cited: float, answer: str) -> float:
     return p_cited if is_quote(answer) else mean_log_odds(p_yes, p_cited)
 
 
+_ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)", re.IGNORECASE)
+
+
 def _values(text: str) -> set[str]:
     """The numbers of text as rag.text.numbers writes them, numbers in words as digits, and
     each part of a hyphenated one ("45-minute" gives 45)."""
@@ -82,5 +86,6 @@ def unstated_values(question: str, hits: list[Hit], citations: list[Citation]) -
             return False
         return any(low <= number <= high for low, high in spans)
 
-    asked = {part for part in _values(question) if "-" not in part}
+    # An ordinal ("the 2nd instalment") names a position, which documents often write in words.
+    asked = {part for part in _values(question) if "-" not in part and not _ORDINAL.fullmatch(part)}
     return {v for v in asked if v not in given and not within(v)}
