@@ -36,7 +36,7 @@ from rag.judge import check_answer
 from rag.prompt import build_prompt, select_excerpts
 from rag.ranking import Ranked
 from rag.schema import Citation, Hit
-from rag.text import STOPWORDS, known_forms, names, numbers, ranges, stem, with_digits, words
+from rag.text import STOPWORDS, known_forms, names, number_value, numbers, ranges, stem, with_digits, words
 
 PREFIX = 5  # "Belarusian" is in a passage that says "Belarus": a name's first letters suffice (chosen on tune.jsonl, not swept)
 
@@ -146,18 +146,11 @@ def inside_range(points: set[str], ends: set[str], ranged: str, pointed: str) ->
     differing facts (points) are numbers inside it: "about 18 weeks" is consistent with
     16 to 20, and "four of us" with up to five. A point that is itself the end of a range the
     other answer gives ("up to 45" against "up to 60") still differs."""
-    values = [_number(p) for p in points]
+    values = [number_value(p) for p in points]
     if not ends or not values or None in values or any(points & e for *_, e in ranges(pointed)):
         return False
     return any(ends <= range_ends and all(low <= v <= high for v in values)
                for low, high, range_ends in ranges(ranged))
-
-
-def _number(fact: str) -> float | None:
-    try:
-        return float(fact)
-    except ValueError:
-        return None
 
 
 def sentence_with(hits: list[Hit], passages: list[int], facts: set[str]) -> tuple[int, int] | None:

@@ -17,13 +17,12 @@ hire). So a value the question names must also be one the cited documents give
 from __future__ import annotations
 
 import math
-import re
 
 from rag.cite import is_quote
 from rag.generate import ChatModel, Verdict
 from rag.prompt import check_messages
 from rag.schema import Citation, Hit
-from rag.text import numbers, ranges, with_digits
+from rag.text import number_value, numbers, ranges, with_digits
 
 
 def check_answer(llm: ChatModel, question: str, hits: list[Hit], citations: list[Citation]) -> float:
@@ -59,9 +58,6 @@ def checked_score(p_yes: float, p_cited: float, answer: str) -> float:
     return p_cited if is_quote(answer) else mean_log_odds(p_yes, p_cited)
 
 
-_ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)", re.IGNORECASE)
-
-
 def _values(text: str) -> set[str]:
     """The numbers of text as rag.text.numbers writes them, numbers in words as digits, and
     each part of a hyphenated one ("45-minute" gives 45)."""
@@ -75,17 +71,14 @@ def unstated_values(question: str, hits: list[Hit], citations: list[Citation]) -
     ("10-15 miles", "up to 5"). An answer resting on them is about another value (the
     6-day price, asked for 7 days; last year's figure, asked for the year before)."""
     cited = {c.source for c in citations}
-    texts = [t for h in hits if h.chunk.source in cited for t in (h.chunk.title, h.chunk.text)]
-    given = set().union(*map(_values, texts)) if texts else set()
+    # each title once, though several of a document's passages were retrieved
+    texts = list(dict.fromkeys(t for h in hits if h.chunk.source in cited for t in (h.chunk.title, h.chunk.text)))
+    given = set().union(*map(_values, texts))
     spans = [(low, high) for text in texts for low, high, _ in ranges(text)]
 
     def within(value: str) -> bool:
-        try:
-            number = float(value)
-        except ValueError:  # a code such as "4B"
-            return False
-        return any(low <= number <= high for low, high in spans)
+        number = number_value(value)  # None for a code such as "4B"
+        return number is not None and any(low <= number <= high for low, high in spans)
 
-    # An ordinal ("the 2nd instalment") names a position, which documents often write in words.
-    asked = {part for part in _values(question) if "-" not in part and not _ORDINAL.fullmatch(part)}
+    asked = {part for part in _values(question) if "-" not in part}
     return {v for v in asked if v not in given and not within(v)}

@@ -353,21 +353,15 @@ class Pipeline:
         # The nearest sentence that says more than the question: a line that only names what
         # was asked ("Fenwick Lane Garden Centre", "Policy number: HMH-4471") answers nothing.
         asked = set(content_terms(question))
-        best = next((r for r in shown if set(content_terms(sentence_text(hits[r.n - 1], r.sentence))) - asked),
+        best = next((r for r in shown if set(content_terms(hits[r.n - 1].chunk.sentence(r.sentence))) - asked),
                     shown[0])
         text, citations = quote_answer(hits, [(best.n, best.sentence, best.sentence)])
         return text, citations, False
 
 
-def sentence_text(hit: Hit, sentence: int) -> str:
-    """A passage sentence as the passage reads it."""
-    _, _, start, end = hit.chunk.sentence_spans()[sentence]
-    return hit.chunk.text[start:end]
-
-
 def excerpt_holds(hit: Hit, sentence: int, excerpt: str) -> bool:
     """Whether a passage sentence is part of the excerpt the model was shown."""
-    return sentence_text(hit, sentence) in excerpt
+    return hit.chunk.sentence(sentence) in excerpt
 
 
 def load_encoder(settings: Settings) -> Encoder:

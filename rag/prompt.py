@@ -92,8 +92,7 @@ def select_excerpts(hits: list[Hit], ranked: list[tuple[int, int, float]], budge
     used = 0
     for n, i, _ in ranked:
         hit = hits[n - 1]
-        _, _, ts, te = hit.chunk.sentence_spans()[i]
-        cost = count_tokens(hit.chunk.text[ts:te]) + 1
+        cost = count_tokens(hit.chunk.sentence(i)) + 1
         if n not in chosen:
             cost += count_tokens(format_passage(n, hit, ""))
         if chosen and used + cost > budget:
@@ -104,10 +103,9 @@ def select_excerpts(hits: list[Hit], ranked: list[tuple[int, int, float]], budge
     for n, picked in chosen.items():
         chunk, parts, last = hits[n - 1].chunk, [], None
         for i in sorted(picked):
-            _, _, ts, te = chunk.sentence_spans()[i]
             if last is not None and i != last + 1:
                 parts.append("…")
-            parts.append(chunk.text[ts:te])
+            parts.append(chunk.sentence(i))
             last = i
         excerpts[n] = " ".join(parts)
     return excerpts

@@ -41,6 +41,11 @@ class Chunk:
         """(file_start, file_end, text_start, text_end) of each sentence."""
         return list(self.sentences) or [(self.start, self.end, 0, len(self.text))]
 
+    def sentence(self, i: int) -> str:
+        """Sentence i as the passage reads it."""
+        _, _, start, end = self.sentence_spans()[i]
+        return self.text[start:end]
+
 
 @dataclass(frozen=True)
 class Hit:

@@ -121,6 +121,14 @@ def _clock(match: re.Match) -> str:
     return f"{hour}" if minutes in (None, "00") else f"{hour}.{minutes}"
 
 
+def number_value(number: str) -> float | None:
+    """A number as numbers() writes it, as a value ("1200" -> 1200.0); None for a code ("4B")."""
+    try:
+        return float(number)
+    except ValueError:
+        return None
+
+
 def numbers(text: str) -> set[str]:
     """Numbers written in text, normalised: '1,000' -> '1000', '£1.2m' -> '1.2', and the clock
     times '7:45am', '07.45 am' and '7.45' -> '7.45', '5pm' and '17:00' -> '17'."""
