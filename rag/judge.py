@@ -10,22 +10,19 @@ averaged with the verdict's in log-odds, or stands alone for a quote (checked_sc
 The judge).
 
 The check reads a table's neighbouring cell as the answer at times (the 6-day price for a 7-day
-hire), or a neighbouring name's (Saturday's hours for Sunday's). So a value the question names
-must also be one the cited documents give (unstated_values), and so must a name
-(unstated_names), as every number and name of the answer must be one its sources give
-(rag.cite).
+hire). So a value the question names must also be one the cited documents give
+(unstated_values), as every number of the answer must be one its sources give (rag.cite).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
 from rag.cite import is_quote
 from rag.generate import ChatModel, Verdict
 from rag.prompt import check_messages
 from rag.schema import Citation, Hit
-from rag.text import STOPWORDS, known_forms, names, number_value, numbers, ranges, stem, with_digits, words
+from rag.text import number_value, numbers, ranges, with_digits
 
 
 def check_answer(llm: ChatModel, question: str, hits: list[Hit], citations: list[Citation]) -> float:
@@ -85,35 +82,3 @@ def unstated_values(question: str, hits: list[Hit], citations: list[Citation]) -
 
     asked = {part for part in _values(question) if "-" not in part}
     return {v for v in asked if v not in given and not within(v)}
-
-
-_CONTRACTION = ("'m", "'s", "'re", "'ve", "'ll", "'d")
-
-
-def _initials(text: str) -> str:
-    """The first letters of text's words, stopwords left out: where an acronym is spelled out
-    ("Parent Teacher Association" holds PTA)."""
-    return "".join(w[0] for w in words(text) if w.lower() not in STOPWORDS).lower()
-
-
-def unstated_names(question: str, documents: Iterable[str]) -> set[str]:
-    """The names the question gives (capitalised words past a sentence's first, codes such as
-    "S4") that none of the cited documents holds, in any form: not in their titles nor in any
-    of their passages, nor, for an acronym, spelled out. An answer resting on them is about
-    another day, person, place or model than the one asked (Saturday's hours, asked for
-    Sunday's). `documents` is read only when the question names something."""
-    asked = names(question)
-    if not asked:
-        return set()
-    text = " ".join(documents)
-    known = known_forms(text)
-    initials = _initials(text)
-
-    def given(name: str) -> bool:
-        bare = name.replace("’", "'")
-        for ending in _CONTRACTION:  # "I'm": a pronoun and a verb, not a name
-            bare = bare.removesuffix(ending)
-        return (bare in known or bare in STOPWORDS or stem(bare) in known
-                or (name.isalpha() and name.upper() in question and name in initials))
-
-    return {name for name in asked if not given(name)}

@@ -24,7 +24,7 @@ from rag.cite import (QUOTE_INTRO, Claim, Support, Verifier, citation_for, parse
 from rag.errors import (IndexBusyError, IndexMissingError, InputError, ModelError, RagError,
                         StoreUnavailableError)
 from rag.generate import ChatModel, Verdict, load_chat_model
-from rag.judge import check_answer, checked_score, unstated_names, unstated_values
+from rag.judge import check_answer, checked_score, unstated_values
 from rag.ranking import MIN_SIMILARITY, Ranked, idf, rank_sentences
 from rag.index import (BuildReport, Index, assemble_index, check_index_folder, chunking_config,
                        index_exists,
@@ -280,11 +280,10 @@ class Pipeline:
         text, citations, refused = self._finish(question, raw, hits, reading.sentences, encoder, refused)
         timings["judge"] += (time.perf_counter() - finishing) * 1000
         p_cited = None
-        if not refused and (unstated := unstated_values(question, hits, citations)
-                            | unstated_names(question, cited_documents(retriever.index, citations))):
+        if not refused and (unstated := unstated_values(question, hits, citations)):
             log.info("refused: the question names %s, which the cited documents never give",
                      ", ".join(sorted(unstated)))
-            refused = True  # the answer is about another value or name than the one asked
+            refused = True  # the answer is about another value than the one asked
         if not refused:  # the judge asked again, shown only what the answer cites
             checking = time.perf_counter()
             try:
@@ -358,14 +357,6 @@ class Pipeline:
                     shown[0])
         text, citations = quote_answer(hits, [(best.n, best.sentence, best.sentence)])
         return text, citations, False
-
-
-def cited_documents(index: Index, citations: list[Citation]) -> Iterator[str]:
-    """The title and every passage of each document the citations point at, read lazily."""
-    cited = {c.source for c in citations}
-    titles = {index.files[s].title for s in cited if s in index.files}
-    yield from titles
-    yield from (c.text for c in index.chunks if c.source in cited)
 
 
 def excerpt_holds(hit: Hit, sentence: int, excerpt: str) -> bool:

@@ -43,8 +43,7 @@ def test_a_sentence_joining_facts_of_two_passages_is_kept_statement_by_statement
 
 def test_a_joined_statement_without_support_is_dropped_and_the_other_kept(settings, encoder, llm):
     llm.queue.append("Russia launched 35 Shahed drones [1], and General Petrov promised a loan of $9 billion [2].")
-    # (TWO_FACTS would be refused: the one document the answer then cites never names Minsk.)
-    answer = pipeline(settings, encoder, llm).ask("How many drones did Russia launch, and how many were shot down?")
+    answer = pipeline(settings, encoder, llm).ask(TWO_FACTS)
     assert "35 Shahed drones" in answer.text and "Petrov" not in answer.text and "$9" not in answer.text
     assert answer.text.startswith("Russia launched 35 Shahed drones [")  # the model's statement, not a quote
 
@@ -261,48 +260,6 @@ def test_a_value_the_question_names_is_looked_for_in_the_cited_documents(questio
     cited = [Citation(n=n, source=hits[n - 1].chunk.source, chunk_id=str(n - 1), start=0, end=1, quote="x")
              for n in (1, 2)]
     assert unstated_values(question, hits, cited) == unstated
-
-
-@pytest.mark.parametrize("question,unstated", [
-    ("What are the Sunday opening hours of Ferris Lane?", {"sunday"}),  # it gives Saturday's only
-    ("What are the Saturday opening hours of Ferris Lane?", set()),
-    ("Is Ferris Lane open on Saturdays?", set()),  # another form of a word it holds
-    ("Who chairs the Ferris Lane PTA?", set()),  # an acronym it spells out
-    ("Who chairs the Ferris Lane RSPB group?", {"rspb"}),
-    ("If I'm over 60, what do I pay at Ferris Lane?", set()),  # "I'm" is no name
-    ("How much is a Vantora S4 service?", {"s4"}),  # a code too
-    ("ferris lane sunday hours", set()),  # nothing written as a name
-    ("When does Waste Services open on Saturdays?", set()),  # the title gives it
-])
-def test_a_name_the_question_gives_is_looked_for_in_the_cited_documents(question, unstated):
-    from rag.judge import unstated_names
-
-    documents = ["Waste Services", "Ferris Lane opens on Saturday from 8:00 to 16:00. The Parent Teacher "
-                 "Association is chaired by Ana Ruiz. A Vantora S3 service costs £120."]
-    assert unstated_names(question, documents) == unstated
-
-
-@pytest.mark.parametrize("question,refused", [
-    ("Where did the leaders meet on Tuesday?", True),  # the cited document gives Monday only
-    ("Where did the leaders meet on Monday?", False),
-])
-def test_a_question_naming_a_name_the_cited_document_never_gives_is_refused_unchecked(
-        settings, encoder, llm, question, refused):
-    llm.queue.append("The leaders met in Sochi [1].")
-    answer = pipeline(settings, encoder, llm).ask(question)
-    assert answer.refused is refused and (llm.checks == []) is refused
-
-
-def test_a_name_is_looked_for_in_all_of_the_cited_document(settings, encoder, llm, corpus):
-    # The header naming the customer is a passage the question does not retrieve.
-    (corpus / "letter.txt").write_text("Boiler quotation\n\nDear Mrs Varga, thank you for asking us. "
-                                       + "We visited your home and looked at the old heating system. " * 12
-                                       + "The Vantor boiler costs £1,385 fitted.\n", encoding="utf-8")
-    llm.queue.append("The Vantor boiler costs £1,385 fitted [1].")
-    one = settings.model_copy(update={"k": 1})
-    answer = pipeline(one, encoder, llm).ask("What does the Vantor boiler cost for Mrs Varga?")
-    assert "Varga" not in answer.hits[0].chunk.text
-    assert not answer.refused and "£1,385" in answer.text
 
 
 def test_a_refused_answer_is_not_checked_again(settings, encoder, llm):
