@@ -112,18 +112,19 @@ def without_preamble(sentence: str) -> str:
 
 
 def compose(claims: list[Claim], supports: list, hits: list[Hit]) -> tuple[str, list[Citation]]:
-    """The verified sentences with their corrected markers, and their citations."""
+    """The verified sentences with their corrected markers, and their citations: one for each
+    passage sentence a kept sentence rests on, so two facts from one passage cite both."""
     sentences, citations = [], {}
     for claim, support in zip(claims, supports):
         if support is None:
             log.info("dropped unsupported sentence: %s", claim.text)
             continue
         n = support.n
-        citations.setdefault(n, citation_for(n, hits[n - 1], support.sentence))
+        citations.setdefault((n, support.sentence), citation_for(n, hits[n - 1], support.sentence))
         text = without_preamble(claim.text.rstrip())
         end = text[-1] if text[-1] in ".!?" else "."
         sentences.append(f"{text.rstrip('.!?')} [{n}]{end}")
-    return " ".join(sentences), [citations[n] for n in sorted(citations)]
+    return " ".join(sentences), [citations[key] for key in sorted(citations)]
 
 
 def quote_answer(hits: list[Hit], spans: list[tuple[int, int, int]]) -> tuple[str, list[Citation]]:

@@ -202,6 +202,18 @@ def test_the_judge_asked_again_about_the_answer_refuses_below_its_threshold(sett
     assert check[0]["content"] == CHECK_PROMPT
 
 
+def test_two_facts_from_one_passage_cite_both_sentences_and_the_check_reads_both(settings, encoder, llm):
+    llm.queue.append("Russia launched 35 Shahed drones [1]. Air defences intercepted 30 of them [1].")
+    answer = pipeline(settings, encoder, llm).ask("How many drones did Russia launch, and how many were intercepted?")
+    assert not answer.refused
+    assert [(c.n, c.quote) for c in answer.citations] == [
+        (1, "The armed forces said that Russia launched 35 Shahed drones overnight."),
+        (1, "Air defences intercepted 30 of them.")]
+    [check] = llm.checks
+    assert "35 Shahed drones overnight." in check[-1]["content"]
+    assert "intercepted 30 of them." in check[-1]["content"]
+
+
 def test_an_answer_whose_check_cannot_run_stands_as_verified(settings, encoder, llm, monkeypatch):
     from rag.errors import ModelError
 
