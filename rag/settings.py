@@ -149,7 +149,7 @@ class Settings(BaseSettings):
     n_ctx: int = Field(default=2048, ge=512, le=131072, description="LLM context window in tokens.")
     max_tokens: int = Field(default=160, ge=16, le=4096, description="Longest answer, in tokens.")
     passage_tokens: int = Field(
-        default=300, ge=32, le=100_000,
+        default=240, ge=32, le=100_000,
         description="Most passage tokens shown to the LLM: the sentences that best answer the "
         "question, best first. More helps a larger model and delays its first token.")
     threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=256,
