@@ -173,7 +173,7 @@ def disagreement(llm: ChatModel, question: str, answer: str, citations: list[Cit
     """The cited sentence and another document's sentence that answer the question differently."""
     if not citations:
         return None
-    cited = [c.n for c in citations]
+    cited = list(dict.fromkeys(c.n for c in citations))  # each passage once (two sentences may be cited)
     cited_text = " ".join(hits[n - 1].chunk.text for n in cited)
     quotes = " ".join(c.quote for c in citations)  # the sentences the answer rests on
     stated = as_fragment(MARKER.sub("", answer), cited_text)
