@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from embeddings.encoder import Encoder
 from rag.schema import Citation, Hit
-from rag.text import NUMBER_NAMES, content_terms, known_forms, names, numbers, split_sentences, stem, words
+from rag.text import (NUMBER_NAMES, STOPWORDS, known_forms, names, numbers,
+                      split_sentences, stem, words)
 
 MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;-]\s*\d+)*)\s*\]")  # [1], [1, 2], [1-3]
 
@@ -58,11 +59,13 @@ class Claim:
 
 @dataclass(frozen=True)
 class Support:
-    """The best evidence for a claim: passage number, sentence index and score."""
+    """The best evidence for a claim: passage number, sentence index and score; last, the
+    index of the sentence after it when the claim rests on the two together."""
 
     n: int
     sentence: int
     score: float
+    last: int | None = None
 
 
 def _claim(sentence: str, cited: tuple[int, ...] = ()) -> Claim | None:
@@ -103,22 +106,42 @@ def says_unknown(answer: str) -> bool:
     return bool(_REFUSAL.search(answer))
 
 
+_ORDINALS = {w: f"{i}{'st' if i == 1 else 'nd' if i == 2 else 'rd' if i == 3 else 'th'}" for i, w in enumerate(
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split(), start=1)}
+
+
+def _terms(text: str) -> set[str]:
+    """The content words of text, a hyphenated word as its parts ("45-minute" is 45 and
+    minute, as "45 minutes" is), an ordinal in words as in digits ("first" is "1st")."""
+    found = set()
+    for word in words(text):
+        for part in word.split("-") if "-" in word else (word,):
+            part = _ORDINALS.get(part.lower(), part)
+            if part and part.lower() not in STOPWORDS:
+                found.add(stem(part))
+    return found
+
+
 def lexical_overlap(claim: str, evidence: str, given: set[str] = frozenset()) -> float:
-    """Share of the claim's content words that the evidence also has.
+    """Share of the claim's content words that the evidence also has, however a number or a
+    hyphenated word is written (_terms).
 
     Words in `given` (the question's) are left out when the claim has others: a
     sentence that restates the question is judged on what it adds to it.
     """
-    terms = set(content_terms(claim)) - _META
+    terms = _terms(claim) - _META
     terms = (terms - given) or terms
     if not terms:
         return 0.0
-    return len(terms & set(content_terms(evidence))) / len(terms)
+    return len(terms & _terms(evidence)) / len(terms)
 
 
 def unsupported_facts(claim: str, evidence: str, question: str) -> set[str]:
     """Numbers and names in claim that neither the evidence nor the question contains."""
     known = numbers(evidence) | numbers(question)
+    # "a 45-minute induction" gives 45 (a range such as "16-20" stays one value)
+    known |= {part for value in known if "-" in value for part in value.split("-")
+              if part.isdigit() and any(ch.isalpha() for ch in value)}
     known_words = known_forms(evidence + " " + question)
     missing = {n for n in numbers(claim) if n not in known}
     missing |= {n for n in names(claim) if stem(n) not in known_words}
@@ -186,34 +209,50 @@ class Verifier:
                  allowed: set[tuple[int, int]] | None = None) -> list[Support | None]:
         """For each claim, its best supporting passage sentence, or None. allowed: the
         (passage, sentence) pairs it may rest on (those the model was shown), where a sentence
-        two overlapping passages share was shown in one of them only."""
+        two overlapping passages share was shown in one of them only.
+
+        A claim no single sentence supports may rest on two neighbouring sentences read
+        together ("25 days of holiday a year, from 1 April" where the holiday year is told in
+        the sentence after), both shown, and is cited with both."""
         units = [(n, i, hit.chunk.text[ts:te])
                  for n, hit in enumerate(hits, start=1)
                  for i, (_, _, ts, te) in enumerate(hit.chunk.sentence_spans())
                  if allowed is None or (n, i) in allowed]
         if not claims or not units:
             return [None] * len(claims)
-        vecs = self.encoder.encode([c.text for c in claims] + [u[2] for u in units])
-        given = set(content_terms(question))
+        pairs = [(n, i, f"{text} {after}") for (n, i, text), (m, j, after) in zip(units, units[1:])
+                 if m == n and j == i + 1]
+        texts = [u[2] for u in units + pairs]
+        vecs = self.encoder.encode([c.text for c in claims] + texts)
+        given = _terms(question)
         cosine = vecs[: len(claims)] @ vecs[len(claims):].T
         results: list[Support | None] = []
         for ci, claim in enumerate(claims):
-            best: Support | None = None
-            for ui, (n, i, text) in enumerate(units):
-                if (unsupported_facts(claim.text, hits[n - 1].chunk.text, question)
-                        or drops_qualifier(claim.text, text) or misbinds_numbers(claim.text, text)):
-                    continue
-                overlap = lexical_overlap(claim.text, text, given)
-                cos = float(cosine[ci, ui])
-                score = 0.5 * overlap + 0.5 * cos
-                if overlap < MIN_OVERLAP or score < MIN_COMBINED:
-                    continue
-                # The model's own citation wins ties: it read that passage.
-                score += 0.02 if n in claim.cited else 0.0
-                if best is None or score > best.score:
-                    best = Support(n, i, score)
+            best = self._best(claim, units, cosine[ci, :len(units)], hits, question, given)
+            if best is None and pairs:
+                pair = self._best(claim, pairs, cosine[ci, len(units):], hits, question, given)
+                best = pair and Support(pair.n, pair.sentence, pair.score, pair.sentence + 1)
             results.append(best)
         return results
+
+    @staticmethod
+    def _best(claim: Claim, units: list[tuple[int, int, str]], cosine, hits: list[Hit], question: str,
+              given: set[str]) -> Support | None:
+        """The unit (passage n, first sentence i, its text) that best supports claim, or None."""
+        best: Support | None = None
+        for (n, i, text), cos in zip(units, cosine):
+            if (unsupported_facts(claim.text, hits[n - 1].chunk.text, question)
+                    or drops_qualifier(claim.text, text) or misbinds_numbers(claim.text, text)):
+                continue
+            overlap = lexical_overlap(claim.text, text, given)
+            score = 0.5 * overlap + 0.5 * float(cos)
+            if overlap < MIN_OVERLAP or score < MIN_COMBINED:
+                continue
+            # The model's own citation wins ties: it read that passage.
+            score += 0.02 if n in claim.cited else 0.0
+            if best is None or score > best.score:
+                best = Support(n, i, score)
+        return best
 
 
 def citation_for(n: int, hit: Hit, sentence: int, last: int | None = None) -> Citation:

@@ -113,14 +113,15 @@ def without_preamble(sentence: str) -> str:
 
 def compose(claims: list[Claim], supports: list, hits: list[Hit]) -> tuple[str, list[Citation]]:
     """The verified sentences with their corrected markers, and their citations: one for each
-    passage sentence a kept sentence rests on, so two facts from one passage cite both."""
+    passage sentence (or two neighbouring ones, read together) a kept sentence rests on, so two
+    facts from one passage cite both."""
     sentences, citations = [], {}
     for claim, support in zip(claims, supports):
         if support is None:
             log.info("dropped unsupported sentence: %s", claim.text)
             continue
-        n = support.n
-        citations.setdefault((n, support.sentence), citation_for(n, hits[n - 1], support.sentence))
+        n, key = support.n, (support.n, support.sentence, support.last or -1)
+        citations.setdefault(key, citation_for(n, hits[n - 1], support.sentence, support.last))
         text = without_preamble(claim.text.rstrip())
         end = text[-1] if text[-1] in ".!?" else "."
         sentences.append(f"{text.rstrip('.!?')} [{n}]{end}")
