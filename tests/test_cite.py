@@ -129,3 +129,35 @@ def test_a_clock_time_is_one_number_however_it_is_written():
     assert numbers("a budget of £1.2m") == numbers("£1.2 million") == {"1.2"}
     assert numbers("He is 1.80 m tall, 0.75 of them") == {"1.80", "0.75"}
     assert numbers("version 4.2.17, £2,104.37") == {"4.2.17", "2104.37"}
+
+
+def test_a_number_is_read_however_it_is_written(encoder):
+    """"45 minutes" is the "45-minute" of its passage and "the first day" its "1st day"; a range
+    stays one value ("16 weeks" is not "16-20 weeks"), and another number is still not supported."""
+    from rag.cite import unsupported_facts
+
+    hits = [hit("gym.txt", "Every new member is offered a free 45-minute induction."),
+            hit("flat.txt", "Rent is payable in advance on the 1st day of each month.")]
+    kept = [Claim("The free induction is 45 minutes.", (1,)), Claim("It is due on the first day of each month.", (2,))]
+    dropped = [Claim("The free induction is 60 minutes.", (1,))]
+    verifier = Verifier(encoder)
+    assert [(s.n, s.sentence) for s in verifier.supports(kept, hits, "When is the rent due?")] == [(1, 0), (2, 0)]
+    assert verifier.supports(dropped, hits, "When is the rent due?") == [None]
+    assert unsupported_facts("It takes 16 weeks.", "It takes 16-20 weeks.", "") == {"16"}
+
+
+CONTRACT = hit("contract.txt", "The Employee is entitled to 25 working days of paid holiday in each holiday year.",
+               "The holiday year runs from 1 April to 31 March.", "Unused days lapse at its end.")
+HOLIDAY = Claim("Employees are entitled to 25 working days a year, from 1 April to 31 March.", (1,))
+
+
+def test_a_claim_resting_on_two_neighbouring_sentences_rests_on_both(encoder):
+    verifier = Verifier(encoder)
+    question = "How much paid holiday does the employee get, and when does the holiday year begin?"
+    [both] = verifier.supports([HOLIDAY], [CONTRACT], question)
+    assert (both.n, both.sentence, both.last) == (1, 0, 1)
+    # each alone supports a claim of its own: no pair is needed
+    [alone] = verifier.supports([Claim("The holiday year runs from 1 April.", (1,))], [CONTRACT], question)
+    assert (alone.sentence, alone.last) == (1, None)
+    # both must have been shown; the first and third are no neighbours
+    assert verifier.supports([HOLIDAY], [CONTRACT], question, {(1, 0), (1, 2)}) == [None]

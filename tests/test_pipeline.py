@@ -300,3 +300,14 @@ def test_the_model_is_shown_the_sentences_closest_to_the_question_within_its_bud
     pipeline(short, encoder, llm).ask("Where did the leaders meet on Monday?")
     user = llm.prompts[0][-1]["content"]
     assert "The leaders met in Sochi on Monday." in user and "consumers" not in user
+
+
+def test_a_sentence_resting_on_two_neighbouring_sentences_cites_both():
+    from rag.cite import Support
+    from rag.pipeline import compose
+    from tests.test_cite import CONTRACT, HOLIDAY
+
+    text, [citation] = compose([HOLIDAY], [Support(1, 0, 0.8, 1)], [CONTRACT])
+    assert text == "Employees are entitled to 25 working days a year, from 1 April to 31 March [1]."
+    assert citation.quote == ("The Employee is entitled to 25 working days of paid holiday in each holiday year. "
+                              "The holiday year runs from 1 April to 31 March.")
