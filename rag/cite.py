@@ -220,19 +220,20 @@ class Verifier:
                  if allowed is None or (n, i) in allowed]
         if not claims or not units:
             return [None] * len(claims)
+        given = _terms(question)
+        vecs = self.encoder.encode([c.text for c in claims] + [u[2] for u in units])
+        cosine = vecs[: len(claims)] @ vecs[len(claims):].T
+        results = [self._best(claim, units, cosine[ci], hits, question, given)
+                   for ci, claim in enumerate(claims)]
         pairs = [(n, i, f"{text} {after}") for (n, i, text), (m, j, after) in zip(units, units[1:])
                  if m == n and j == i + 1]
-        texts = [u[2] for u in units + pairs]
-        vecs = self.encoder.encode([c.text for c in claims] + texts)
-        given = _terms(question)
-        cosine = vecs[: len(claims)] @ vecs[len(claims):].T
-        results: list[Support | None] = []
-        for ci, claim in enumerate(claims):
-            best = self._best(claim, units, cosine[ci, :len(units)], hits, question, given)
-            if best is None and pairs:
-                pair = self._best(claim, pairs, cosine[ci, len(units):], hits, question, given)
-                best = pair and Support(pair.n, pair.sentence, pair.score, pair.sentence + 1)
-            results.append(best)
+        alone = [ci for ci, support in enumerate(results) if support is None]
+        if alone and pairs:  # embedded only when needed: most answers rest on single sentences
+            vecs = self.encoder.encode([claims[ci].text for ci in alone] + [p[2] for p in pairs])
+            cosine = vecs[: len(alone)] @ vecs[len(alone):].T
+            for row, ci in enumerate(alone):
+                pair = self._best(claims[ci], pairs, cosine[row], hits, question, given)
+                results[ci] = pair and Support(pair.n, pair.sentence, pair.score, pair.sentence + 1)
         return results
 
     @staticmethod
