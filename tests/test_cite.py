@@ -148,12 +148,13 @@ def test_a_number_is_read_however_it_is_written(encoder):
 
 CONTRACT = hit("contract.txt", "The Employee is entitled to 25 working days of paid holiday in each holiday year.",
                "The holiday year runs from 1 April to 31 March.", "Unused days lapse at its end.")
+HOLIDAY_QUESTION = "How much paid holiday does the employee get, and when does the holiday year begin?"
 HOLIDAY = Claim("Employees are entitled to 25 working days a year, from 1 April to 31 March.", (1,))
 
 
 def test_a_claim_resting_on_two_neighbouring_sentences_rests_on_both(encoder):
     verifier = Verifier(encoder)
-    question = "How much paid holiday does the employee get, and when does the holiday year begin?"
+    question = HOLIDAY_QUESTION
     [both] = verifier.supports([HOLIDAY], [CONTRACT], question)
     assert (both.n, both.sentence, both.last) == (1, 0, 1)
     # each alone supports a claim of its own: no pair is needed
@@ -161,3 +162,11 @@ def test_a_claim_resting_on_two_neighbouring_sentences_rests_on_both(encoder):
     assert (alone.sentence, alone.last) == (1, None)
     # both must have been shown; the first and third are no neighbours
     assert verifier.supports([HOLIDAY], [CONTRACT], question, {(1, 0), (1, 2)}) == [None]
+
+
+def test_neighbouring_sentences_are_read_together_only_for_a_claim_no_sentence_supports(encoder):
+    Verifier(encoder).supports([Claim("The holiday year runs from 1 April to 31 March.", (1,))], [CONTRACT],
+                               "When does the holiday year begin?")
+    assert not any(" The holiday year runs" in text for text in encoder.encoded)  # no pair embedded
+    Verifier(encoder).supports([HOLIDAY], [CONTRACT], HOLIDAY_QUESTION)
+    assert any(" The holiday year runs" in text for text in encoder.encoded)
