@@ -12,7 +12,7 @@ and the exact supporting sentence; sentences that fail are dropped.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from embeddings.encoder import Encoder
 from rag.schema import Citation, Hit
@@ -221,29 +221,34 @@ class Verifier:
         if not claims or not units:
             return [None] * len(claims)
         given = _terms(question)
+        # Every number and name of a claim must be in the passage it rests on: checked once a
+        # passage, not once a sentence (a pair can rest only where its claim is grounded).
+        passages = sorted({n for n, _, _ in units})
+        grounded = [{n for n in passages if not unsupported_facts(claim.text, hits[n - 1].chunk.text, question)}
+                    for claim in claims]
         vecs = self.encoder.encode([c.text for c in claims] + [u[2] for u in units])
         cosine = vecs[: len(claims)] @ vecs[len(claims):].T
-        results = [self._best(claim, units, cosine[ci], hits, question, given)
+        results = [self._best(claim, units, cosine[ci], grounded[ci], given)
                    for ci, claim in enumerate(claims)]
+        alone = [ci for ci, support in enumerate(results) if support is None and grounded[ci]]
         pairs = [(n, i, f"{text} {after}") for (n, i, text), (m, j, after) in zip(units, units[1:])
-                 if m == n and j == i + 1]
-        alone = [ci for ci, support in enumerate(results) if support is None]
-        if alone and pairs:  # embedded only when needed: most answers rest on single sentences
+                 if m == n and j == i + 1 and any(n in grounded[ci] for ci in alone)]
+        if pairs:  # embedded only when needed: most answers rest on single sentences
             vecs = self.encoder.encode([claims[ci].text for ci in alone] + [p[2] for p in pairs])
             cosine = vecs[: len(alone)] @ vecs[len(alone):].T
             for row, ci in enumerate(alone):
-                pair = self._best(claims[ci], pairs, cosine[row], hits, question, given)
-                results[ci] = pair and Support(pair.n, pair.sentence, pair.score, pair.sentence + 1)
+                pair = self._best(claims[ci], pairs, cosine[row], grounded[ci], given)
+                results[ci] = pair and replace(pair, last=pair.sentence + 1)
         return results
 
     @staticmethod
-    def _best(claim: Claim, units: list[tuple[int, int, str]], cosine, hits: list[Hit], question: str,
+    def _best(claim: Claim, units: list[tuple[int, int, str]], cosine, grounded: set[int],
               given: set[str]) -> Support | None:
-        """The unit (passage n, first sentence i, its text) that best supports claim, or None."""
+        """The unit (passage n, first sentence i, its text) that best supports claim, or None;
+        grounded: the passages holding every number and name of the claim."""
         best: Support | None = None
         for (n, i, text), cos in zip(units, cosine):
-            if (unsupported_facts(claim.text, hits[n - 1].chunk.text, question)
-                    or drops_qualifier(claim.text, text) or misbinds_numbers(claim.text, text)):
+            if n not in grounded or drops_qualifier(claim.text, text) or misbinds_numbers(claim.text, text):
                 continue
             overlap = lexical_overlap(claim.text, text, given)
             score = 0.5 * overlap + 0.5 * float(cos)
