@@ -24,8 +24,8 @@ from rag.schema import Hit
 # probability is read from the first token's logits, see rag.generate.Verdict).
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered passages. Begin your reply with YES if the "
-    "passages state the answer to the question, or NO if they do not. After YES, give the answer "
-    "in one or two short sentences, citing passage numbers like [1]."
+    "passages state the answer to the question, or NO if they do not. After YES, give the answer, "
+    "every part the question asks for, in one or two short sentences, citing passage numbers like [1]."
 )
 # Tokens the chat template adds around each message (role markers, separators).
 TEMPLATE_OVERHEAD = 24
@@ -46,6 +46,10 @@ EXAMPLES = (
     ("[1] (Letter from Dr Osei) Your next appointment is on Tuesday 14 May at 10:15. Please bring "
      "your inhaler and a list of your medicines.", "what do I need to take with me to the appointment",
      "YES. Bring your inhaler and a list of your medicines [1]."),
+    ("[1] (Canal Museum) Entry costs £6 for adults. The museum is open from 10:00 to 16:00, Tuesday "
+     "to Sunday.\n[2] (Canal Museum: group visits) Groups of ten or more must book two weeks ahead.",
+     "How much is adult entry to the Canal Museum, and how far ahead must a group book?",
+     "YES. Adult entry is £6 [1], and groups must book two weeks ahead [2]."),
     ("[1] (Harbour Bridge repairs) Work on the bridge began on 3 March 2021. The county council "
      "paid for the repairs.", "When were the bridge repairs finished?",
      "NO. The passages say when the work began, not when it finished."),
