@@ -5,6 +5,7 @@ import pytest
 from rag.errors import ContextOverflowError
 from rag.prompt import EXAMPLES, SYSTEM_PROMPT, TEMPLATE_OVERHEAD, build_prompt, select_excerpts
 from rag.schema import Chunk, Hit
+from rag.text import numbers
 
 
 def count(text: str) -> int:
@@ -77,6 +78,23 @@ def test_worked_examples_come_first_and_stay_the_same_for_every_question():
     assert [m["role"] for m in fixed[1:3]] == ["user", "assistant"]
     replies = [m["content"] for m in fixed if m["role"] == "assistant"]
     assert {r.split(".")[0] for r in replies} == {"YES", "NO"}  # both verdicts are shown
+
+
+def test_each_worked_answer_cites_passages_that_state_its_numbers():
+    # The model copies the examples' form: a YES answer cites the passage each fact comes from
+    # (one of them two facts from two passages), a NO answer cites nothing.
+    import re
+
+    for passages, question, reply in EXAMPLES:
+        given = dict(re.findall(r"\[(\d)\] (.*)", passages))
+        parts = re.findall(r"([^[]+)\[(\d)\]", reply)
+        if reply.startswith("NO"):
+            assert not parts
+            continue
+        assert parts
+        for claim, n in parts:
+            assert n in given and numbers(claim) <= numbers(given[n]), (claim, given.get(n))
+    assert any(len({n for _, n in re.findall(r"([^[]+)\[(\d)\]", r)}) == 2 for _, _, r in EXAMPLES)
 
 
 def test_a_small_context_drops_the_examples_rather_than_the_passages():
