@@ -1,8 +1,12 @@
 """Prompt fitting: passages are trimmed to the context, never overflow it."""
 
+import re
+
 import pytest
 
+from rag.cite import parse_claims
 from rag.errors import ContextOverflowError
+from rag.generate import without_verdict
 from rag.prompt import EXAMPLES, SYSTEM_PROMPT, TEMPLATE_OVERHEAD, build_prompt, select_excerpts
 from rag.schema import Chunk, Hit
 from rag.text import numbers
@@ -82,19 +86,22 @@ def test_worked_examples_come_first_and_stay_the_same_for_every_question():
 
 def test_each_worked_answer_cites_passages_that_state_its_numbers():
     # The model copies the examples' form: a YES answer cites the passage each fact comes from
-    # (one of them two facts from two passages), a NO answer cites nothing.
-    import re
-
+    # (one of them two facts from two passages), a NO answer cites nothing. Read as the app
+    # reads a reply: its verdict word dropped, its statements and their [n] markers parsed.
+    cited_sets = []
     for passages, question, reply in EXAMPLES:
-        given = dict(re.findall(r"\[(\d)\] (.*)", passages))
-        parts = re.findall(r"([^[]+)\[(\d)\]", reply)
+        given = dict(re.findall(r"^\[(\d+)\] (.*)$", passages, re.M))
+        statements = [part for claim in parse_claims(without_verdict(reply)) for part in claim.parts or (claim,)]
+        cited = {n for s in statements for n in s.cited}
         if reply.startswith("NO"):
-            assert not parts
+            assert not cited
             continue
-        assert parts
-        for claim, n in parts:
-            assert n in given and numbers(claim) <= numbers(given[n]), (claim, given.get(n))
-    assert any(len({n for _, n in re.findall(r"([^[]+)\[(\d)\]", r)}) == 2 for _, _, r in EXAMPLES)
+        assert cited
+        for statement in statements:
+            for n in statement.cited:
+                assert str(n) in given and numbers(statement.text) <= numbers(given[str(n)]), (statement, given)
+        cited_sets.append(cited)
+    assert any(len(cited) == 2 for cited in cited_sets)
 
 
 def test_a_small_context_drops_the_examples_rather_than_the_passages():
