@@ -5,9 +5,11 @@ over excerpts of several passages before it has written anything, and says YES t
 price when only the adult price is given. So once an answer is written and verified, the same
 model is asked a second, short question: shown only the question and the sentences the answer
 rests on, each under its document's title, with an instruction and worked examples of its own
-(rag.prompt.CHECK_PROMPT), does the text state the exact thing asked for? Its P(YES) is
-averaged with the verdict's in log-odds, or stands alone for a quote (checked_score; README,
-The judge).
+(rag.prompt.CHECK_PROMPT), does the text state the exact thing asked for? With the standard
+model, a trained probe (CheckProbe, rag/judges/, built by train/train_check_probe.py) reads
+the answer from the model's whole state at that step; with any other model, its P(YES) is
+read. That is averaged with the verdict's in log-odds, or stands alone for a quote
+(checked_score), and held to the check's own threshold (check_threshold; README, The judge).
 
 The check reads a table's neighbouring cell as the answer at times (the 6-day price for a 7-day
 hire). So a value the question names must also be one the cited documents give

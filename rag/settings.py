@@ -98,7 +98,9 @@ class Settings(BaseSettings):
     # The model's own verdict stops it when it says NO (P(YES) under 0.5); what it then answers
     # is judged again, shown only the sentences it cites (rag.judge.check_answer), and the two
     # readings averaged in log-odds (rag.judge.checked_score; a quote, the check alone) must
-    # reach check_threshold. It was chosen on the read question sets (dev, extra, corpus,
+    # reach check_threshold, by default the check's own (rag.judge.check_threshold): 0.62 with
+    # the standard model's trained probe (train/train_check_probe.py), else 0.55 for P(YES). 0.55
+    # was chosen on the read question sets (dev, extra, corpus,
     # holdout9, 13, 14 with their seeds questions, 17 to 24: 602 questions) as the one with the
     # most refusals whose false refusals stay within 0.03 (train/sweep_threshold.py --score
     # checked --verdict-at 0.5 --max-false-refusal 0.03; README, The judge).
