@@ -356,7 +356,6 @@ def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question s
              retrieval: Annotated[Optional[str], typer.Option("--retrieval", help="hybrid (default), rrf, dense or lexical: to compare retrieval.")] = None) -> None:
     """Run a question set and print the quality metrics."""
     from rag.evaluate import load_questions, run_eval
-    from rag.judge import check_threshold, probe_for
     from rag.pipeline import build_pipeline
     from rag.versions import library_versions
 
@@ -371,14 +370,11 @@ def eval_cmd(questions: Annotated[Path, typer.Argument(help="A .jsonl question s
             err.print(f"{q['id']}: {mark} in {a.timings_ms['total'] / 1000:.1f} s", highlight=False, markup=False)
 
     metrics, results = run_eval(items, lambda q: pipeline.ask(q, settings.k), progress)
-    probe = probe_for(pipeline.llm)
-    threshold = check_threshold(settings.check_threshold, probe)
-    check = "read by its trained probe (rag/judges)" if probe else "its P(YES)"
     metrics = {"llm": pipeline.llm.name, "embedder": pipeline.encoder.name,
                "judge": f"the LLM's verdict, P(YES) >= {settings.answer_threshold}, and asked again, "
-                        f"{check}, averaged (a quote: alone) >= {threshold}", "k": settings.k,
+                        f"averaged (a quote: alone) >= {settings.check_threshold}", "k": settings.k,
                "retrieval": settings.retrieval, "answer_threshold": settings.answer_threshold,
-               "check_threshold": threshold, **metrics}
+               "check_threshold": settings.check_threshold, **metrics}
     if json_out:
         print(json.dumps({"metrics": metrics, "versions": library_versions(), "results": results},
                          ensure_ascii=False))

@@ -43,7 +43,7 @@ import numpy as np
 from typing import Protocol
 
 from rag.errors import ContextOverflowError, ModelError, RagError
-from rag.models import resolve_model, verified_digest
+from rag.models import resolve_model
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -173,8 +173,6 @@ class LlamaCppModel:
                              "of an unsupported architecture; download it again, see models.md.") from exc
         self.name = file.name
         self.n_ctx = self._llm.n_ctx()
-        self.n_vocab = self._llm.n_vocab()
-        self.sha256 = verified_digest(file)  # which file it is, when joined and verified (rag.models)
         # Two generations at once would interleave one KV cache and sampler state.
         self._busy = threading.Lock()
         yes, no = self._first_tokens(YES), self._first_tokens(NO)
@@ -259,32 +257,12 @@ class LlamaCppModel:
 
         def weigh(input_ids, scores):
             if not first:
-                first.append(self._weigh(scores))
+                yes, no = np.logaddexp.reduce(scores[self._yes]), np.logaddexp.reduce(scores[self._no])
+                first.append(Verdict(float(1.0 / (1.0 + np.exp(no - yes)))))
             return scores
 
         for item in stream_after_verdict(self._stream(messages, max_tokens, temperature, weigh)):
             yield first[0] if isinstance(item, Verdict) and first else item
-
-    def first_step(self, messages: list[Message]) -> tuple[Verdict, np.ndarray]:
-        """The reply's first step only: its Verdict, and the log-softmax of every token's logit
-        there (what a trained judge reads, rag.judge.CheckProbe)."""
-        seen: list[np.ndarray] = []
-
-        def keep(input_ids, scores):
-            if not seen:
-                seen.append(np.array(scores, dtype=np.float64))
-            return scores
-
-        for _ in self._stream(messages, 1, 0.0, keep):
-            pass
-        logits = seen[0]
-        top = logits.max()  # log-sum-exp by its max: 1 ms over Qwen's 151,936 logits
-        return self._weigh(logits), logits - (top + np.log(np.exp(logits - top).sum()))
-
-    def _weigh(self, scores: np.ndarray) -> Verdict:
-        """P(YES) against P(NO) from one step's logits."""
-        yes, no = np.logaddexp.reduce(scores[self._yes]), np.logaddexp.reduce(scores[self._no])
-        return Verdict(float(1.0 / (1.0 + np.exp(no - yes))))
 
     def _stream(self, messages: list[Message], max_tokens: int, temperature: float,
                 processor) -> Iterator[str]:

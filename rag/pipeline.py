@@ -24,7 +24,7 @@ from rag.cite import (QUOTE_INTRO, Claim, Support, Verifier, citation_for, parse
 from rag.errors import (IndexBusyError, IndexMissingError, InputError, ModelError, RagError,
                         StoreUnavailableError)
 from rag.generate import ChatModel, Verdict, load_chat_model
-from rag.judge import check_answer, check_threshold, checked_score, probe_for, unstated_values
+from rag.judge import check_answer, checked_score, unstated_values
 from rag.ranking import MIN_SIMILARITY, Ranked, idf, rank_sentences
 from rag.index import (BuildReport, Index, assemble_index, check_index_folder, chunking_config,
                        index_exists,
@@ -289,10 +289,8 @@ class Pipeline:
         if not refused:  # the judge asked again, shown only what the answer cites
             checking = time.perf_counter()
             try:
-                probe = probe_for(self.llm)
-                p_cited = check_answer(self.llm, question, hits, citations, probe)
-                threshold = check_threshold(self.settings.check_threshold, probe)
-                refused = checked_score(verdict.p_yes, p_cited, text) < threshold
+                p_cited = check_answer(self.llm, question, hits, citations)
+                refused = checked_score(verdict.p_yes, p_cited, text) < self.settings.check_threshold
             except RagError as exc:  # the server went away after answering: the answer stands as verified
                 log.warning("the answer was not checked again: %s", exc)
             timings["check"] = (time.perf_counter() - checking) * 1000
@@ -503,5 +501,4 @@ def build_pipeline(settings: Settings, encoder: Encoder | None = None,
     ensure_index(settings, encoder)
     index = load_index(settings.index_location, encoder.name, encoder.dim)
     llm = llm or load_chat_model(settings)  # RAG_LLM_URL's server, else the GGUF in-process
-    probe_for(llm)  # a damaged judge file says so now, not at the first question
     return Pipeline(settings, index, encoder, llm)

@@ -85,7 +85,7 @@ class Answer:
     model: dict[str, str] = field(default_factory=dict)
     query: str = ""  # the standalone query used for retrieval
     verdict: float | None = None  # the model's P(YES) that the passages answer; None: not asked
-    p_cited: float | None = None  # the check, shown only the cited sentences (its probe, or P(YES)); None: not asked
+    p_cited: float | None = None  # P(YES) asked again, shown only the cited sentences; None: not asked
 
     @property
     def p_yes(self) -> float | None:

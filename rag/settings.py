@@ -98,9 +98,7 @@ class Settings(BaseSettings):
     # The model's own verdict stops it when it says NO (P(YES) under 0.5); what it then answers
     # is judged again, shown only the sentences it cites (rag.judge.check_answer), and the two
     # readings averaged in log-odds (rag.judge.checked_score; a quote, the check alone) must
-    # reach check_threshold, by default the check's own (rag.judge.check_threshold): 0.58 with
-    # the standard model's trained probe (train/train_check_probe.py), else 0.55 for P(YES). 0.55
-    # was chosen on the read question sets (dev, extra, corpus,
+    # reach check_threshold. It was chosen on the read question sets (dev, extra, corpus,
     # holdout9, 13, 14 with their seeds questions, 17 to 24: 602 questions) as the one with the
     # most refusals whose false refusals stay within 0.03 (train/sweep_threshold.py --score
     # checked --verdict-at 0.5 --max-false-refusal 0.03; README, The judge).
@@ -108,14 +106,12 @@ class Settings(BaseSettings):
         default=0.5, ge=0.0, le=1.0,
         description="Least probability of YES, the passages answer, at the LLM's first step; below "
         "it the app says the documents do not answer.")
-    check_threshold: float | None = Field(
-        default=None, ge=0.0, le=1.0,
+    check_threshold: float = Field(
+        default=0.55, ge=0.0, le=1.0,
         description="Least score of an answer once it is written: the LLM's P(YES) at its verdict "
-        "and the check (the LLM asked again, shown only the sentences the answer cites, read by "
-        "its trained probe where the model has one, else its P(YES)), averaged in log-odds; "
-        "below it the app says the documents do not answer. Default: the check's own, 0.58 "
-        "with the standard model's probe, 0.55 for P(YES) (0: the answer is checked and its "
-        "score recorded, but never refused for it).")
+        "and its P(YES) asked again, shown only the sentences the answer cites, averaged in "
+        "log-odds; below it the app says the documents do not answer (0: the answer is checked "
+        "and its score recorded, but never refused for it).")
     llm_url: str = Field(default="",
                          description="Base URL of an OpenAI-compatible LLM server (llama.cpp's "
                          "server, vLLM, Ollama), e.g. http://127.0.0.1:8080/v1; when set, it "

@@ -61,10 +61,9 @@ def test_when_nothing_survives_the_best_sentence_is_quoted(settings, encoder, ll
 # enough for the model's own answer, not for a quote, which the check alone must pass.
 @pytest.mark.parametrize("own_words,refused", [(True, False), (False, True)])
 def test_a_quote_is_held_to_the_check_alone(settings, encoder, llm, own_words, refused):
-    from rag.judge import P_YES_THRESHOLD, mean_log_odds
+    from rag.judge import mean_log_odds
 
-    assert settings.check_threshold is None  # the check's own: the fake model has no probe
-    assert mean_log_odds(0.9, 0.3) > P_YES_THRESHOLD > 0.3
+    assert mean_log_odds(0.9, 0.3) > settings.check_threshold > 0.3
     llm.p_yes, llm.p_cited = 0.9, 0.3
     llm.queue.append("Moscow promised Minsk a state loan of $1.5 billion [1]." if own_words
                      else "About 90 drones were launched by General Petrov [2].")
@@ -187,8 +186,7 @@ def test_the_judge_asked_again_about_the_answer_refuses_below_its_threshold(sett
                                                                            refused):
     from rag.judge import mean_log_odds
 
-    assert settings.check_threshold is None  # the check's own, 0.55 for a model without a probe
-    assert mean_log_odds(0.9, 0.13) < 0.55 < mean_log_odds(0.9, 0.16)
+    assert settings.check_threshold == 0.55 and mean_log_odds(0.9, 0.13) < 0.55 < mean_log_odds(0.9, 0.16)
     llm.p_yes, llm.p_cited = 0.9, p_cited
     llm.queue.append("Russia launched 35 Shahed drones [1].")
     answer = pipeline(settings, encoder, llm).ask("How many Shahed drones did Russia launch?")

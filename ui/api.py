@@ -172,11 +172,10 @@ class AnswerOut(BaseModel):
                                   "refusal. None when the model was not asked.")
     p_yes: float | None = Field(default=None, description="The same as verdict (kept for clients "
                                 "that read it).")
-    p_cited: float | None = Field(default=None, description="The LLM asked again about the "
-                                  "answer, shown only the sentences it cites: its trained probe's "
-                                  "probability with the standard model, else its P(YES); averaged "
-                                  "with the verdict, below RAG_CHECK_THRESHOLD the answer is a "
-                                  "refusal. None when no answer was checked.")
+    p_cited: float | None = Field(default=None, description="The LLM's P(YES) asked again about the "
+                                  "answer, shown only the sentences it cites; below "
+                                  "RAG_CHECK_THRESHOLD the answer is a refusal. None when no answer "
+                                  "was checked.")
 
 
 class AssistantMessage(BaseModel):
