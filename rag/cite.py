@@ -137,13 +137,14 @@ def lexical_overlap(claim: str, evidence: str, given: set[str] = frozenset()) ->
 
 
 def unsupported_facts(claim: str, evidence: str, question: str) -> set[str]:
-    """Numbers and names in claim that neither the evidence nor the question contains."""
-    known = numbers(evidence) | numbers(question)
+    """Numbers and names in claim that neither the evidence nor the question contains. A code's
+    case is no part of its value: "s7" is the "S7" of "Pulse S7"."""
+    known = {n.casefold() for n in numbers(evidence) | numbers(question)}
     # "a 45-minute induction" gives 45 (a range such as "16-20" stays one value)
     known |= {part for value in known if "-" in value for part in value.split("-")
               if part.isdigit() and any(ch.isalpha() for ch in value)}
     known_words = known_forms(evidence + " " + question)
-    missing = {n for n in numbers(claim) if n not in known}
+    missing = {n for n in numbers(claim) if n.casefold() not in known}
     missing |= {n for n in names(claim) if stem(n) not in known_words}
     return missing
 

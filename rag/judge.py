@@ -73,7 +73,7 @@ def unstated_values(question: str, hits: list[Hit], citations: list[Citation]) -
     cited = {c.source for c in citations}
     # each title once, though several of a document's passages were retrieved
     texts = list(dict.fromkeys(t for h in hits if h.chunk.source in cited for t in (h.chunk.title, h.chunk.text)))
-    given = set().union(*map(_values, texts))
+    given = {v.casefold() for v in set().union(*map(_values, texts))}  # "m3" is the "M3" of "VOXA M3"
     spans = [(low, high) for text in texts for low, high, _ in ranges(text)]
 
     def within(value: str) -> bool:
@@ -81,4 +81,4 @@ def unstated_values(question: str, hits: list[Hit], citations: list[Citation]) -
         return number is not None and any(low <= number <= high for low, high in spans)
 
     asked = {part for part in _values(question) if "-" not in part}
-    return {v for v in asked if v not in given and not within(v)}
+    return {v for v in asked if v.casefold() not in given and not within(v)}

@@ -144,6 +144,8 @@ def test_a_number_is_read_however_it_is_written(encoder):
     assert [(s.n, s.sentence) for s in verifier.supports(kept, hits, "When is the rent due?")] == [(1, 0), (2, 0)]
     assert verifier.supports(dropped, hits, "When is the rent due?") == [None]
     assert unsupported_facts("It takes 16 weeks.", "It takes 16-20 weeks.", "") == {"16"}
+    assert unsupported_facts("The s7 is 71 mm wide.", "The Norvik Pulse S7 is 71 mm wide.", "") == set()
+    assert unsupported_facts("The s8 is 71 mm wide.", "The Norvik Pulse S7 is 71 mm wide.", "") == {"s8"}
 
 
 CONTRACT = hit("contract.txt", "The Employee is entitled to 25 working days of paid holiday in each holiday year.",

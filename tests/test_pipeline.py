@@ -274,6 +274,16 @@ def test_a_value_the_question_names_is_looked_for_in_the_cited_documents(questio
     assert unstated_values(question, hits, cited) == unstated
 
 
+def test_a_code_the_question_names_in_another_case_is_the_documents_code():
+    from rag.judge import unstated_values
+    from rag.schema import Citation
+
+    hits = _hits("VOXA M3 quick start. Bed temperature for PETG: 75 °C.")
+    cited = [Citation(n=1, source=hits[0].chunk.source, chunk_id="0", start=0, end=1, quote="x")]
+    assert unstated_values("voxa m3 bed temperature petg", hits, cited) == set()
+    assert unstated_values("voxa m4 bed temperature petg", hits, cited) == {"m4"}
+
+
 def test_a_refused_answer_is_not_checked_again(settings, encoder, llm):
     llm.queue.append("I don't know.")
     answer = pipeline(settings, encoder, llm).ask("How many croissants does Marie Dubois sell every morning?")
