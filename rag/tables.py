@@ -22,6 +22,9 @@ What is a table (a document's layout, not a question's wording):
   If that line has a figure in a cell after the first, a cell with more digits than letters
   ("£420", "9:00"; a year, "2024", "2023/24", apart), it is a row, and the whole table is left
   as it is; so "Trip 1", "1 day" and "Under 2s" can name columns.
+- A header may leave the corner above the rows' labels blank ("          | 2023/24 | 2024/25",
+  or column names indented past the labels when aligned by spaces): read with an empty first
+  cell when a later line then fits under it, piped lines only when the line opens with its pipe.
 - A later line that fits under the header is labelled; any other line is left as it is.
 - The labels a document gains are at most MAX_GROWTH times its own length: beyond that, rows are
   left as they are, so a hostile file (a header of thousands of long cells over a million rows)
@@ -54,6 +57,7 @@ class _Line:
     end: int
     cells: list[str]
     columns: list[tuple[int, int]] | None
+    opens_with_pipe: bool = False  # a piped line whose first character is '|'
 
     def fits(self, head: _Line) -> bool:
         """Whether this line is a row under head: as many cells, each (after the first) in the
@@ -64,6 +68,34 @@ class _Line:
             return True
         return all(abs(a[0] - b[0]) <= ALIGN_SLACK or abs(a[1] - b[1]) <= ALIGN_SLACK
                    for a, b in zip(self.columns[1:], head.columns[1:]))
+
+
+def _cornered(head: _Line, row: _Line) -> _Line | None:
+    """head read with a blank first cell, the corner above the rows' labels, when row then fits
+    under it: a piped head must open with its pipe, an aligned one must start past the label."""
+    if len(head.cells) + 1 != len(row.cells):
+        return None
+    if head.columns is None or row.columns is None:
+        if not head.opens_with_pipe:
+            return None
+        cornered = _Line(head.start, head.end, ["", *head.cells], None)
+    else:
+        if head.columns[0][0] < row.columns[0][1]:
+            return None  # a cell over the labels: no blank corner
+        cornered = _Line(head.start, head.end, ["", *head.cells], [(0, 0), *head.columns])
+    return cornered if row.fits(cornered) else None
+
+
+def _header(run: list[_Line]) -> tuple[int, _Line] | None:
+    """The header and where it is: the first line that a later one fits under, as it is or with
+    a blank corner (a caption above it is not), looked for in the first few lines only, so a long
+    run that is no table costs little."""
+    for i, line in enumerate(run[:MAX_CAPTION_LINES + 1]):
+        if any(row.fits(line) for row in run[i + 1:]):
+            return i, line
+        if cornered := next((c for row in run[i + 1:] if (c := _cornered(line, row))), None):
+            return i, cornered
+    return None
 
 
 def _is_rule(body: str) -> bool:
@@ -92,8 +124,11 @@ def _split(body: str) -> tuple[list[str], list[tuple[int, int]] | None, int]:
 
 
 def _tables(text: str) -> Iterator[list[_Line]]:
-    """Runs of adjacent lines of cells of one kind (see _split), rule lines passed over."""
+    """Runs of adjacent lines of cells of one kind (see _split), rule lines passed over. An
+    aligned line of one cell too few, indented, opens the run below it: it may be a header
+    over a blank corner (two columns named over the rows' labels)."""
     run: list[_Line] = []
+    indented: _Line | None = None  # the line above, if it may head a run from a blank corner
     pos = 0
     for raw in text.splitlines(keepends=True):
         start, body = pos, raw.rstrip("\r\n")
@@ -101,16 +136,21 @@ def _tables(text: str) -> Iterator[list[_Line]]:
         if body.strip() and _is_rule(body):
             continue
         cells, columns, fewest = _split(body) if body.strip() else ([], None, 1)
+        line = _Line(*strip_span(text, start, start + len(body)), cells, columns,
+                     body.lstrip().startswith("|"))
         if len(cells) < fewest:
             if len(run) >= 2:
                 yield run
             run = []
+            indented = line if columns and len(cells) == fewest - 1 and columns[0][0] > 0 else None
             continue
-        line = _Line(*strip_span(text, start, start + len(body)), cells, columns)
         if run and (columns is None) != (run[0].columns is None):
             if len(run) >= 2:
                 yield run
             run = []
+        if not run and indented is not None and columns is not None:
+            run.append(indented)
+        indented = None
         run.append(line)
     if len(run) >= 2:
         yield run
@@ -139,13 +179,10 @@ def table_rows(text: str) -> dict[tuple[int, int], str]:
     found: dict[tuple[int, int], str] = {}
     room = MAX_GROWTH * len(text)  # characters the labels may still add
     for run in _tables(text):
-        # The header: the first line that a later one fits under (a caption above it is not),
-        # looked for in the first few lines only, so a long run that is no table costs little.
-        at = next((i for i, head in enumerate(run[:MAX_CAPTION_LINES + 1])
-                   if any(row.fits(head) for row in run[i + 1:])), None)
-        if at is None or any(_is_figure(c) for c in run[at].cells[1:]):
+        found_head = _header(run)
+        if found_head is None or any(_is_figure(c) for c in found_head[1].cells[1:]):
             continue  # no header, or a first line of figures, which is a row: left as it is
-        head = run[at]
+        at, head = found_head
         for row in run[at + 1:]:
             if not row.fits(head) or not any(row.cells):
                 continue

@@ -169,6 +169,27 @@ def test_a_column_may_be_named_with_a_number_but_a_header_of_figures_is_a_row():
 
 
 
+def test_a_header_over_a_blank_corner_names_the_columns():
+    piped = ("The table below shows the last two scheme years.\n\n"
+             "                        | 2023/24     | 2024/25\n"
+             "Your contributions      | £2,010.00   | £2,145.00\n"
+             "Employer contributions  | £2,814.00   | £3,003.00\n")
+    assert sorted(table_rows(piped).values()) == [
+        "Employer contributions — 2023/24: £2,814.00; 2024/25: £3,003.00",
+        "Your contributions — 2023/24: £2,010.00; 2024/25: £2,145.00"]
+    aligned = ("Match statistics\n\n"
+               "                    Halbrook    Saltmere\n"
+               "    Possession      57%         43%\n"
+               "    Shots           16          9\n")
+    assert sorted(table_rows(aligned).values()) == [
+        "Possession — Halbrook: 57%; Saltmere: 43%", "Shots — Halbrook: 16; Saltmere: 9"]
+    # a line over the labels is no blank corner, and an indented two-column list stays a list
+    over_labels = "      Opening hours    Sunday\n    Monday    9:00    17:00\n    Friday    9:00    16:00\n"
+    assert table_rows(over_labels) == {}
+    assert table_rows("    Tea        £2\n    Coffee     £3\n") == {}
+    assert table_rows("Note | see below\nTea | £2 | hot\n") == {}  # a piped line not opening with '|'
+
+
 def test_captions_rules_tabs_and_header_marks_around_a_table():
     text = ("Workshop prices  (labour only)  from April\n"  # a caption: no row sits under it
             "Service      **Labour:**   Parts\n"
