@@ -20,7 +20,7 @@ What is a table (a document's layout, not a question's wording):
   spaces, each cell after the first within ALIGN_SLACK characters of its column's start or end
   (so a caption above it, or prose typed with two spaces after each full stop, is no header).
   If that line has a figure in a cell after the first, a cell with more digits than letters
-  ("£420", "9:00"; a year, "2024", "2023/24", apart), it is a row, and the whole table is left
+  ("£420", "9:00"; a year, "2024", "2023/24", "2024/25 (£m)", apart), it is a row, and the whole table is left
   as it is; so "Trip 1", "1 day" and "Under 2s" can name columns.
 - A header may leave the corner above the rows' labels blank ("          | 2023/24 | 2024/25",
   or column names indented past the labels when aligned by spaces): read with an empty first
@@ -44,7 +44,7 @@ MAX_GROWTH = 4
 ALIGN_SLACK = 2  # characters a cell may sit off its column's start or end and still be in it
 MAX_CAPTION_LINES = 2  # lines above a header that may belong to its run (a caption, a note)
 _ALIGNED = re.compile(r"\s{2,}")
-_YEAR = re.compile(r"(?:19|20)\d\d(?:\s*[/–-]\s*\d{2,4})?")
+_YEAR = re.compile(r"(?:19|20)\d\d(?:\s*[/–-]\s*\d{2,4})?(?:\s*\([^()]*\))?")  # "2024/25 (£m)"
 _RULE_MARKS = frozenset("-=_─━═—–")  # a rule line: these, pipes, colons, plus signs and spaces
 
 

@@ -166,6 +166,9 @@ def test_a_column_may_be_named_with_a_number_but_a_header_of_figures_is_a_row():
     hire = "Item       1 day    Under 2s    2023/24\nLadder     £12      £5          £40\n"
     assert list(table_rows(hire).values()) == ["Ladder — 1 day: £12; Under 2s: £5; 2023/24: £40"]
     assert table_rows("Family    £420    (two adults)\nSingle    £210    (one adult)\n") == {}
+    budget = "Service area | 2024/25 (£m) | 2025/26 (£m)\nLibraries | 6.4 | 5.9\n"  # a year with its unit
+    assert list(table_rows(budget).values()) == ["Libraries — 2024/25 (£m): 6.4; 2025/26 (£m): 5.9"]
+    assert table_rows("Item | 4200 (kg) | 3100 (kg)\nCrate | x | y\n") == {}  # figures, not years: a row
 
 
 
