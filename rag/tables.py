@@ -75,7 +75,7 @@ def _cornered(head: _Line, row: _Line) -> _Line | None:
     under it: a piped head must open with its pipe, an aligned one must start past the label."""
     if len(head.cells) + 1 != len(row.cells):
         return None
-    if head.columns is None or row.columns is None:
+    if head.columns is None:  # piped (a run's lines are all of one kind)
         if not head.opens_with_pipe:
             return None
         cornered = _Line(head.start, head.end, ["", *head.cells], None)
@@ -136,14 +136,15 @@ def _tables(text: str) -> Iterator[list[_Line]]:
         if body.strip() and _is_rule(body):
             continue
         cells, columns, fewest = _split(body) if body.strip() else ([], None, 1)
-        line = _Line(*strip_span(text, start, start + len(body)), cells, columns,
-                     body.lstrip().startswith("|"))
+        span = start, start + len(body)
         if len(cells) < fewest:
             if len(run) >= 2:
                 yield run
             run = []
-            indented = line if columns and len(cells) == fewest - 1 and columns[0][0] > 0 else None
+            cornerable = columns and len(cells) == fewest - 1 and columns[0][0] > 0
+            indented = _Line(*strip_span(text, *span), cells, columns) if cornerable else None
             continue
+        line = _Line(*strip_span(text, *span), cells, columns, body.lstrip().startswith("|"))
         if run and (columns is None) != (run[0].columns is None):
             if len(run) >= 2:
                 yield run
@@ -179,10 +180,12 @@ def table_rows(text: str) -> dict[tuple[int, int], str]:
     found: dict[tuple[int, int], str] = {}
     room = MAX_GROWTH * len(text)  # characters the labels may still add
     for run in _tables(text):
-        found_head = _header(run)
-        if found_head is None or any(_is_figure(c) for c in found_head[1].cells[1:]):
-            continue  # no header, or a first line of figures, which is a row: left as it is
-        at, head = found_head
+        header = _header(run)
+        if header is None:
+            continue
+        at, head = header
+        if any(_is_figure(c) for c in head.cells[1:]):
+            continue  # a first line of figures is a row: the table is left as it is
         for row in run[at + 1:]:
             if not row.fits(head) or not any(row.cells):
                 continue

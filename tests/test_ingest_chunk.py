@@ -171,7 +171,6 @@ def test_a_column_may_be_named_with_a_number_but_a_header_of_figures_is_a_row():
     assert table_rows("Item | 4200 (kg) | 3100 (kg)\nCrate | x | y\n") == {}  # figures, not years: a row
 
 
-
 def test_a_header_over_a_blank_corner_names_the_columns():
     piped = ("The table below shows the last two scheme years.\n\n"
              "                        | 2023/24     | 2024/25\n"
