@@ -9,6 +9,16 @@ sentence a passage holds (at the price of a short passage at a page's end).
 A table row read under its column names (rag.tables) is one sentence, and a
 passage's size counts the words as read; a row longer than a passage stays
 flat.
+
+A plain-text file wrapped at a fixed width (emails, notices, Markdown) breaks
+its sentences across lines, and a line is no sentence: "Full-time students
+are" / "issued with a green card." cut apart would show the judge a card's
+colour without whose card it is. So a line runs on into the next where it was
+wrapped, as text reflow tools tell it: the next line's first word would not
+have fitted on it within the document's width (the 90th percentile of its
+line lengths, at most 120 characters: a file of long lines was not wrapped).
+Lines laid out in columns (a pipe, a tab, a gap of spaces), table rows,
+headings, rules and list items are never run together.
 """
 
 from __future__ import annotations
@@ -21,6 +31,13 @@ from rag.tables import table_rows
 from rag.text import normalize, split_sentences
 
 _NON_WS_RUN = re.compile(r"\S+")
+MAX_WRAP_WIDTH = 120  # wider lines were not wrapped at a fixed width
+MIN_WRAPPED_LINES = 2  # one long line above another is no sign of wrapping
+# Lines that are laid out, not wrapped: a pipe, a tab or a gap of spaces inside (not the
+# two spaces after a full stop), a rule, a heading mark or a code fence.
+_LAYOUT = re.compile(r"[|\t]|[^\s.!?] {2,}\S|[.!?] {3,}\S|^\s*([-=_*~+]{3,}|#|```)")
+# A line that starts a new item: a list mark, a quote, a numbered or lettered item.
+_ITEM = re.compile(r"\s*([-*+•·–—>]|\d{1,3}[.)]\s|[a-zA-Z][.)]\s|\(\w{1,3}\)\s)")
 
 
 def _sections(doc: Document) -> list[list[tuple[int, int]]]:
@@ -51,9 +68,10 @@ def sentence_spans(doc: Document, max_words: int, rows: dict[tuple[int, int], st
     table row whose labelled reading is at most max_words words (a key of rows) is one
     sentence."""
     out = []
+    wrapped = _wrapped_lines(doc, rows)
     for section in _sections(doc):
         spans = []
-        for start, end in section:
+        for start, end in _unwrapped(section, wrapped):
             if (start, end) in rows:
                 spans.append((start, end))
                 continue
@@ -61,6 +79,41 @@ def sentence_spans(doc: Document, max_words: int, rows: dict[tuple[int, int], st
                 spans.extend(_split_long(doc.text, s, e, max_words))
         out.append(spans)
     return out
+
+
+def _wrapped_lines(doc: Document, rows: dict[tuple[int, int], str]) -> set[int]:
+    """Where doc's lines carry on the line above, wrapped at a fixed width: their starts.
+
+    A line is wrapped where the next line's first word would not have fitted on it within the
+    document's width (the 90th percentile of its prose lines' lengths). A document is taken
+    for wrapped when most such breaks fall before a word in lower case, mid-sentence;
+    otherwise its long lines are one paragraph, item or label each, and none is joined.
+    """
+    prose = [(s, e) for s, e in doc.spans if (s, e) not in rows and not _LAYOUT.search(doc.text[s:e])]
+    widths = sorted(e - s for s, e in prose)
+    if not widths or widths[int(0.9 * (len(widths) - 1))] > MAX_WRAP_WIDTH:
+        return set()
+    width = widths[int(0.9 * (len(widths) - 1))]
+    breaks = []
+    for (s, e), (ns, ne) in zip(prose, prose[1:]):
+        nxt = doc.text[ns:ne]
+        if (doc.text.count("\n", e, ns) == 1 and not _ITEM.match(nxt)
+                and e - s + 1 + len(nxt.split(None, 1)[0]) > width):
+            breaks.append((ns, nxt[0].islower()))
+    if len(breaks) < MIN_WRAPPED_LINES or 2 * sum(lower for _, lower in breaks) < len(breaks):
+        return set()
+    return {start for start, _ in breaks}
+
+
+def _unwrapped(section: list[tuple[int, int]], wrapped: set[int]) -> list[tuple[int, int]]:
+    """A section's lines with wrapped paragraphs run together: each a (start, end) span."""
+    runs: list[tuple[int, int]] = []
+    for start, end in section:
+        if runs and start in wrapped:
+            runs[-1] = (runs[-1][0], end)
+        else:
+            runs.append((start, end))
+    return runs
 
 
 def chunk_id(doc: Document, start: int, end: int) -> str:

@@ -64,7 +64,7 @@ CURRENT = "CURRENT"
 LIBRARY = "library.json"  # the roots and excluded files, beside the generations (see save_index)
 WRITE_LOCK = ".write.lock"
 WRITER = ".writer"  # the pid holding the write lock, for the waiting message
-CHUNKS_VERSION = 4  # bump when ingest or chunking turns the same bytes into other chunks
+CHUNKS_VERSION = 5  # bump when ingest or chunking turns the same bytes into other chunks
 
 
 @dataclass(frozen=True)

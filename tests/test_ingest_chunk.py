@@ -216,3 +216,62 @@ def test_a_header_is_looked_for_in_the_first_lines_of_a_run_only():
     assert list(table_rows("Prices  (labour only)  from April\n" + table).values()) == [
         "Interim — Petrol: £119; Diesel: £129"]
     assert table_rows(captions + table) == {}  # a header below more caption lines than that is not sought
+
+
+WRAPPED_GUIDE = """\
+LIBRARY GUIDE FOR STUDENTS 2026-27
+
+Your student ID card is also your library card. Full-time students are
+issued with a green card. It must be shown to enter the building and to
+borrow any item. A lost card is replaced by Student Services for a fee of
+five pounds, within two working days of the request.
+
+BORROWING
+
+Item type        Loan period   Max items
+---------------  ------------  ---------
+Standard book    3 weeks       10
+Laptop           4 hours       1
+
+- Standard books can be renewed three times online, unless another student
+  has reserved them.
+- Laptops cannot be renewed.
+"""
+
+
+def _sentences(text, max_words=80):
+    doc = parse_document("guide.txt", text.encode())
+    out = []
+    for chunk in chunk_document(doc, max_words=max_words, overlap=0):
+        for fs, fe, ts, te in chunk.sentence_spans():
+            assert normalize(doc.text[fs:fe]) == chunk.text[ts:te] or "—" in chunk.text[ts:te]
+            out.append(chunk.text[ts:te])
+    return out
+
+
+def test_a_paragraph_wrapped_at_a_fixed_width_is_read_in_whole_sentences():
+    sentences = _sentences(WRAPPED_GUIDE)
+    assert "Full-time students are issued with a green card." in sentences
+    assert ("A lost card is replaced by Student Services for a fee of five pounds, within two "
+            "working days of the request.") in sentences
+    assert "issued with a green card." not in sentences
+    # headings, table rows and list items keep their own lines
+    assert "LIBRARY GUIDE FOR STUDENTS 2026-27" in sentences and "BORROWING" in sentences
+    assert "Laptop — Loan period: 4 hours; Max items: 1" in sentences
+    assert ("- Standard books can be renewed three times online, unless another student has "
+            "reserved them.") in sentences
+    assert "- Laptops cannot be renewed." in sentences
+
+
+def test_a_file_of_one_line_per_item_is_not_run_together():
+    text = ("Bootcamp itinerary\n"
+            "Start: Monday 8 September 2025 (arrive at 9am for a welcome breakfast; teaching at 9:30)\n"
+            "Finish: Friday 28 November 2025\n"
+            "Appearance: clear pale green liquid\n"
+            "pH (concentrate): 1.2\n"
+            "Roof: south-west facing main roof, pitch 35 degrees, concrete interlocking tiles\n"
+            "Monitoring: smartphone app with live generation and battery data\n")
+    sentences = _sentences(text)
+    assert "Finish: Friday 28 November 2025" in sentences
+    assert "pH (concentrate): 1.2" in sentences
+    assert "Monitoring: smartphone app with live generation and battery data" in sentences
