@@ -21,7 +21,10 @@ What is a table (a document's layout, not a question's wording):
   (so a caption above it, or prose typed with two spaces after each full stop, is no header).
   If that line has a figure in a cell after the first, a cell with more digits than letters
   ("£420", "9:00"; a year, "2024", "2023/24", "2024/25 (£m)", apart), it is a row, and the whole table is left
-  as it is; so "Trip 1", "1 day" and "Under 2s" can name columns.
+  as it is; so "Trip 1", "1 day" and "Under 2s" can name columns. So can a band or a period
+  with more digits than letters ("2-10 kg", "5-15", "Q3 2026", "2027-28 rate"): a cell with a
+  letter or a range names its column when no cell under it is of its shape (runs of letters
+  and of digits alike), where "10.5 kg" over "12.0 kg" is a row.
 - A header may leave the corner above the rows' labels blank ("          | 2023/24 | 2024/25",
   or column names indented past the labels when aligned by spaces): read with an empty first
   cell when a later line then fits under it, piped lines only when the line opens with its pipe.
@@ -44,6 +47,9 @@ MAX_GROWTH = 4
 ALIGN_SLACK = 2  # characters a cell may sit off its column's start or end and still be in it
 MAX_CAPTION_LINES = 2  # lines above a header that may belong to its run (a caption, a note)
 _ALIGNED = re.compile(r"\s{2,}")
+_LETTERS = re.compile(r"[^\W\d_]+")
+_DIGITS = re.compile(r"\d+")
+_BAND = re.compile(r"\d\s*[-–]\s*\d")  # "5-15", "2027–28"
 _YEAR = re.compile(r"(?:19|20)\d\d(?:\s*[/–-]\s*\d{2,4})?(?:\s*\([^()]*\))?")  # "2024/25 (£m)"
 _RULE_MARKS = frozenset("-=_─━═—–")  # a rule line: these, pipes, colons, plus signs and spaces
 
@@ -162,6 +168,23 @@ def _is_figure(cell: str) -> bool:
     return digits > sum(ch.isalpha() for ch in cell) and not _YEAR.fullmatch(cell)
 
 
+def _shape(cell: str) -> str:
+    """A cell's kind of content: each run of letters read as 'a', of digits as '9'."""
+    return _DIGITS.sub("9", _LETTERS.sub("a", cell.strip()))
+
+
+def _is_row(head: _Line, body: list[_Line]) -> bool:
+    """Whether a table's first line is a row of figures, not its header: a cell after the first
+    is a figure, unless it has letters or is a range and no cell under it is of its shape (a
+    band or a period, "2-10 kg", "5-15" or "Q3 2026", over prices, where "10.5 kg" over
+    "12.0 kg" is a row)."""
+    for i, cell in enumerate(head.cells[1:], start=1):
+        if _is_figure(cell) and not ((_LETTERS.search(cell) or _BAND.search(cell))
+                                     and all(_shape(row.cells[i]) != _shape(cell) for row in body)):
+            return True
+    return False
+
+
 def _label(cell: str) -> str:
     """A header cell as a label: without markdown emphasis or a trailing colon."""
     return cell.strip("*_ ").rstrip(":").strip()
@@ -184,11 +207,10 @@ def table_rows(text: str) -> dict[tuple[int, int], str]:
         if header is None:
             continue
         at, head = header
-        if any(_is_figure(c) for c in head.cells[1:]):
+        body = [row for row in run[at + 1:] if row.fits(head) and any(row.cells)]
+        if _is_row(head, body):
             continue  # a first line of figures is a row: the table is left as it is
-        for row in run[at + 1:]:
-            if not row.fits(head) or not any(row.cells):
-                continue
+        for row in body:
             read = labelled(head.cells, row.cells)
             room -= max(0, len(read) - (row.end - row.start))
             if room < 0:

@@ -168,7 +168,19 @@ def test_a_column_may_be_named_with_a_number_but_a_header_of_figures_is_a_row():
     assert table_rows("Family    £420    (two adults)\nSingle    £210    (one adult)\n") == {}
     budget = "Service area | 2024/25 (£m) | 2025/26 (£m)\nLibraries | 6.4 | 5.9\n"  # a year with its unit
     assert list(table_rows(budget).values()) == ["Libraries — 2024/25 (£m): 6.4; 2025/26 (£m): 5.9"]
-    assert table_rows("Item | 4200 (kg) | 3100 (kg)\nCrate | x | y\n") == {}  # figures, not years: a row
+    # figures, not years: a row, its cells of one kind with the row below
+    assert table_rows("Item | 4200 (kg) | 3100 (kg)\nCrate | 950 (kg) | 700 (kg)\n") == {}
+    assert table_rows("Crate    10.5 kg    2.25 m\nBox      12.0 kg    1.75 m\n") == {}
+
+
+def test_a_column_may_be_named_with_a_band_or_a_period_over_figures():
+    rates = ("Service          Up to 2 kg   2-10 kg   10-20 kg\n"
+             "Economy          £4.20        £6.90     £11.40\n"
+             "Next Day         £7.95        £11.50    £17.60\n")
+    assert table_rows(rates)[(rates.index("Next"), rates.index("£17.60") + 6)] == (
+        "Next Day — Up to 2 kg: £7.95; 2-10 kg: £11.50; 10-20 kg: £17.60")
+    sales = "Channel | Q3 2026 | Q2 2026 | Change\nOnline | £731,800 | £602,400 | +21.5%\n"
+    assert list(table_rows(sales).values()) == ["Online — Q3 2026: £731,800; Q2 2026: £602,400; Change: +21.5%"]
 
 
 def test_a_header_over_a_blank_corner_names_the_columns():
