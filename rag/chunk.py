@@ -16,8 +16,10 @@ are" / "issued with a green card." cut apart would show the judge a card's
 colour without whose card it is. So a line runs on into the next where it was
 wrapped, as text reflow tools tell it: the next line's first word would not
 have fitted on it within the document's width (the 90th percentile of its
-line lengths, at most 120 characters: a file of long lines was not wrapped).
-Lines laid out in columns (a pipe, a tab, a gap of spaces), table rows,
+line lengths, at most 120 characters: a file of long lines was not wrapped),
+in a file where most such breaks fall mid-sentence, before a word in lower
+case (elsewhere a long line above another is a paragraph, item or label of
+its own: "Start: Monday 8 September" above "Finish: Friday"). Lines laid out in columns (a pipe, a tab, a gap of spaces), table rows,
 headings, rules and list items are never run together.
 """
 
@@ -91,9 +93,9 @@ def _wrapped_lines(doc: Document, rows: dict[tuple[int, int], str]) -> set[int]:
     """
     prose = [(s, e) for s, e in doc.spans if (s, e) not in rows and not _LAYOUT.search(doc.text[s:e])]
     widths = sorted(e - s for s, e in prose)
-    if not widths or widths[int(0.9 * (len(widths) - 1))] > MAX_WRAP_WIDTH:
+    width = widths[int(0.9 * (len(widths) - 1))] if widths else 0
+    if not width or width > MAX_WRAP_WIDTH:
         return set()
-    width = widths[int(0.9 * (len(widths) - 1))]
     breaks = []
     for (s, e), (ns, ne) in zip(prose, prose[1:]):
         nxt = doc.text[ns:ne]
