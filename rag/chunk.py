@@ -19,8 +19,9 @@ have fitted on it within the document's width (the 90th percentile of its
 line lengths, at most 120 characters: a file of long lines was not wrapped),
 in a file where most such breaks fall mid-sentence, before a word in lower
 case (elsewhere a long line above another is a paragraph, item or label of
-its own: "Start: Monday 8 September" above "Finish: Friday"). Lines laid out in columns (a pipe, a tab, a gap of spaces), table rows,
-headings, rules and list items are never run together.
+its own: "Start: Monday 8 September" above "Finish: Friday"). Lines laid out
+in columns (a pipe, a tab, a gap of spaces), table rows, headings, rules and
+list items are never run together.
 """
 
 from __future__ import annotations

@@ -58,11 +58,16 @@ def checked_score(p_yes: float, p_cited: float, answer: str) -> float:
     return p_cited if is_quote(answer) else mean_log_odds(p_yes, p_cited)
 
 
-def _values(text: str) -> set[str]:
-    """The numbers of text as rag.text.numbers writes them, numbers in words as digits, and
-    each part of a hyphenated one ("45-minute" gives 45)."""
-    return {part for value in numbers(with_digits(text)) for part in (value, *value.split("-"))
+def _written_values(text: str) -> set[str]:
+    """The numbers of text as rag.text.numbers writes them, and each part of a hyphenated one
+    ("45-minute" gives 45)."""
+    return {part for value in numbers(text) for part in (value, *value.split("-"))
             if any(ch.isdigit() for ch in part)}
+
+
+def _values(text: str) -> set[str]:
+    """_written_values, numbers in words read as digits."""
+    return _written_values(with_digits(text))
 
 
 def unstated_values(question: str, hits: list[Hit], citations: list[Citation]) -> set[str]:
@@ -83,6 +88,5 @@ def unstated_values(question: str, hits: list[Hit], citations: list[Citation]) -
     # Only numbers written as digits: a number in words is a count of what is asked as often
     # as a value ("at what two times", "the two doses"), and as a value it never caught an
     # unanswerable question of the read sets (docs/trust.md item 26).
-    asked = {part for value in numbers(question) for part in (value, *value.split("-"))
-             if any(ch.isdigit() for ch in part) and "-" not in part}
+    asked = {part for part in _written_values(question) if "-" not in part}
     return {v for v in asked if v.casefold() not in given and not within(v)}
