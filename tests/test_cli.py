@@ -103,7 +103,7 @@ def test_eval_reports_the_metrics_and_what_produced_them(run, monkeypatch, tmp_p
     metrics = report["metrics"]
     assert metrics["evidence_recall@k"] == 1.0 and metrics["answer_correct"] == 1.0
     assert metrics["llm"] == FakeLLM().name and metrics["answer_threshold"] == 0.5
-    assert metrics["check_threshold"] == 0.55
+    assert metrics["check_threshold"] == 0.62
     # The figures are tied to the library set that produced them.
     assert report["versions"]["faiss-cpu"] == version("faiss-cpu")
     assert report["versions"]["llama-cpp-python"] == version("llama-cpp-python")

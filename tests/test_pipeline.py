@@ -57,18 +57,18 @@ def test_when_nothing_survives_the_best_sentence_is_quoted(settings, encoder, ll
     assert answer.citations[0].source == "sub/loan.md"
 
 
-# With P(YES) 0.9 at the verdict, P(YES) 0.3 asked again averages to 0.61 in log-odds, above 0.55:
+# With P(YES) 0.9 at the verdict, P(YES) 0.4 asked again averages to 0.71 in log-odds, above 0.62:
 # enough for the model's own answer, not for a quote, which the check alone must pass.
 @pytest.mark.parametrize("own_words,refused", [(True, False), (False, True)])
 def test_a_quote_is_held_to_the_check_alone(settings, encoder, llm, own_words, refused):
     from rag.judge import mean_log_odds
 
-    assert mean_log_odds(0.9, 0.3) > settings.check_threshold > 0.3
-    llm.p_yes, llm.p_cited = 0.9, 0.3
+    assert mean_log_odds(0.9, 0.4) > settings.check_threshold > 0.4
+    llm.p_yes, llm.p_cited = 0.9, 0.4
     llm.queue.append("Moscow promised Minsk a state loan of $1.5 billion [1]." if own_words
                      else "About 90 drones were launched by General Petrov [2].")
     answer = pipeline(settings, encoder, llm).ask("How large was the state loan Moscow promised Minsk?")
-    assert answer.p_cited == 0.3 and len(llm.checks) == 1
+    assert answer.p_cited == 0.4 and len(llm.checks) == 1
     assert answer.refused is refused
     assert answer.text.startswith("The documents do not answer" if refused else "Moscow promised Minsk")
 
@@ -180,13 +180,13 @@ def test_the_verdict_is_read_as_a_probability_against_the_threshold(settings, en
     assert answer.refused is refused
 
 
-# With P(YES) 0.9 at the verdict, the two readings average to 0.55 in log-odds at P(YES) 0.142 asked again.
-@pytest.mark.parametrize("p_cited,refused", [(0.13, True), (0.16, False)])
+# With P(YES) 0.9 at the verdict, the two readings average to 0.62 in log-odds at P(YES) 0.228 asked again.
+@pytest.mark.parametrize("p_cited,refused", [(0.22, True), (0.24, False)])
 def test_the_judge_asked_again_about_the_answer_refuses_below_its_threshold(settings, encoder, llm, p_cited,
                                                                            refused):
     from rag.judge import mean_log_odds
 
-    assert settings.check_threshold == 0.55 and mean_log_odds(0.9, 0.13) < 0.55 < mean_log_odds(0.9, 0.16)
+    assert settings.check_threshold == 0.62 and mean_log_odds(0.9, 0.22) < 0.62 < mean_log_odds(0.9, 0.24)
     llm.p_yes, llm.p_cited = 0.9, p_cited
     llm.queue.append("Russia launched 35 Shahed drones [1].")
     answer = pipeline(settings, encoder, llm).ask("How many Shahed drones did Russia launch?")
