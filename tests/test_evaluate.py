@@ -63,6 +63,28 @@ def test_a_sweep_chooses_the_most_refusals_within_its_false_refusal_limit_on_the
     assert auc(pairs, SCORES["p_yes"]) == 0.0 and 0.5 < auc(pairs, SCORES["verdict"]) < 1.0
 
 
+def test_a_sweep_may_choose_the_most_questions_handled_within_an_answer_correct_drop_in_each_group():
+    from train.sweep_threshold import SCORES, handled, most_handled
+
+    good = {"answerable": True, "answers": [["35"]], "sources": ["a.txt"]}
+    none = {"answerable": False, "answers": [], "sources": []}
+
+    def result(verdict):
+        return {"answer": "35 drones [1].", "verdict": verdict, "p_yes": verdict, "refused": False,
+                "citations": [{"source": "a.txt"}]}
+
+    # Papers: ten right answers (0.70 to 0.79) and three unanswerable questions (0.60, 0.65, 0.72).
+    papers = [(good, result(0.70 + i / 100)) for i in range(10)] + [(none, result(v)) for v in (0.60, 0.65, 0.72)]
+    assert handled(papers, 0.5, SCORES["verdict"]) == 10 and handled(papers, 0.73, SCORES["verdict"]) == 10
+    # Refusing 0.60 and 0.65 costs nothing; refusing 0.72 as well costs three right answers (drop 0.3).
+    assert most_handled([papers], SCORES["verdict"], 0.5, max_drop=0.3) == 0.66
+    assert most_handled([papers], SCORES["verdict"], 0.5, max_drop=0.03) == 0.66
+    # News with a right answer scoring 0.64: its own answer_correct may not fall, so the cut stays at
+    # or below 0.64, where only 0.60 is refused: the least of the thresholds that handle as many.
+    news = [(good, result(0.64)), (good, result(0.9))]
+    assert most_handled([papers, news], SCORES["verdict"], 0.5, max_drop=0.03) == 0.61
+
+
 def test_a_sweep_of_the_check_applies_the_verdicts_threshold_first():
     from train.sweep_threshold import SCORES, metrics, most_refusals
 

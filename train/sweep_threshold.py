@@ -16,6 +16,12 @@ with RAG_CHECK_THRESHOLD=0 too; the check is asked only about answers, so the ve
 threshold, --verdict-at, applies first). Besides the fixed grid it prints the threshold
 with the most refusals whose false refusals stay within 0.05. Pooled over every pair given;
 choose the threshold on read sets, report it on unread ones (--at).
+
+With --from T0, it prints instead the threshold (in hundredths) with the most questions handled
+rightly, right answers plus refused unanswerable questions, whose answer_correct stays within
+--max-answer-correct-drop of T0's, pooled over the sets given and, apart, over each --guard set
+(how RAG_CHECK_THRESHOLD 0.62 was chosen: written documents given, news as --guard; README, The
+judge).
 """
 
 from __future__ import annotations
@@ -74,6 +80,25 @@ def most_refusals(pairs: list[tuple[dict, dict]], score, verdict_at: float = 0.0
     return max(within, key=lambda t: (at[t]["refusal_on_unanswerable"], -t))
 
 
+def handled(pairs: list[tuple[dict, dict]], threshold: float, score, verdict_at: float = 0.0) -> int:
+    """Right answers plus refused unanswerable questions at threshold."""
+    m = metrics(pairs, threshold, score, verdict_at)
+    answerable = sum(q["answerable"] for q, _ in pairs)
+    return round(m["answer_correct"] * answerable + m["refusal_on_unanswerable"] * (len(pairs) - answerable))
+
+
+def most_handled(groups: list[list[tuple[dict, dict]]], score, start: float, verdict_at: float = 0.0,
+                 max_drop: float = 0.03) -> float:
+    """The threshold in hundredths with the most questions handled rightly over every group,
+    whose answer_correct stays within max_drop of start's in each group apart."""
+    every = [pair for group in groups for pair in group]
+    floors = [metrics(g, start, score, verdict_at)["answer_correct"] - max_drop - 1e-9 for g in groups]
+    within = [t / 100 for t in range(101)
+              if all(metrics(g, t / 100, score, verdict_at)["answer_correct"] >= floor
+                     for g, floor in zip(groups, floors))]
+    return max(within, key=lambda t: (handled(every, t, score, verdict_at), -t))
+
+
 def auc(pairs: list[tuple[dict, dict]], score) -> float:
     """The chance that an answerable question the model was asked scores above an unanswerable one."""
     asked = [(q["answerable"], score(r)) for q, r in pairs if r["verdict"] is not None and score(r) is not None]
@@ -89,25 +114,44 @@ def main(argv: list[str] | None = None) -> None:
                         help="The verdict's threshold, applied before the score's (for p_cited, checked).")
     parser.add_argument("--max-false-refusal", type=float, default=MAX_FALSE_REFUSAL,
                         help="The false refusals the chosen threshold may cost (default %(default)s).")
+    parser.add_argument("--from", dest="start", type=float,
+                        help="Choose the most questions handled rightly, answer_correct within "
+                        "--max-answer-correct-drop of this threshold's.")
+    parser.add_argument("--max-answer-correct-drop", type=float, default=0.03)
+    parser.add_argument("--guard", action="append", default=[], metavar="QUESTIONS=RUN",
+                        help="A set whose answer_correct must stay within the drop on its own (with --from).")
     args = parser.parse_args(argv)
-    pairs = []
-    for arg in args.runs:
-        questions_path, run_path = arg.split("=", 1)
-        questions = {q["id"]: q for q in load_questions(Path(questions_path))}
-        run = json.loads(Path(run_path).read_text(encoding="utf-8"))
-        pairs += [(questions[r["id"]], r) for r in run["results"]]
+    pairs, guard = read_pairs(args.runs), read_pairs(args.guard)
     score = SCORES[args.score]
     answerable = sum(q["answerable"] for q, _ in pairs)
     print(f"{len(pairs)} questions ({answerable} answerable, {len(pairs) - answerable} not); "
           f"score: {args.score}, AUC {auc(pairs, score):.3f}")
+    if args.start is None:
+        chosen = most_refusals(pairs, score, args.verdict_at, args.max_false_refusal)
+        mark = f"most refusals with false refusal <= {args.max_false_refusal}"
+    else:
+        chosen = most_handled([g for g in (pairs, guard) if g], score, args.start, args.verdict_at,
+                              args.max_answer_correct_drop)
+        mark = (f"most handled ({handled(pairs + guard, chosen, score, args.verdict_at)}, "
+                f"{handled(pairs + guard, args.start, score, args.verdict_at)} at {args.start}) with "
+                f"answer_correct within {args.max_answer_correct_drop}")
     print("threshold  answer_correct  cited_gold_source  refusal_on_unanswerable  false_refusal")
-    chosen = most_refusals(pairs, score, args.verdict_at, args.max_false_refusal)
     grid = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5) if args.score == "p_cited" else THRESHOLDS
     for t in sorted({*grid, *args.at, chosen}):
         m = metrics(pairs, t, score, args.verdict_at)
-        mark = f"  <- most refusals with false refusal <= {args.max_false_refusal}" if t == chosen else ""
         print(f"{t:<9.4f}  {m['answer_correct']:<14.2f}  {m['cited_gold_source']:<17.2f}  "
-              f"{m['refusal_on_unanswerable']:<23.2f}  {m['false_refusal']:.2f}{mark}")
+              f"{m['refusal_on_unanswerable']:<23.2f}  {m['false_refusal']:.2f}{'  <- ' + mark if t == chosen else ''}")
+
+
+def read_pairs(runs: list[str]) -> list[tuple[dict, dict]]:
+    """(question, result) for every result of each QUESTIONS=RUN given."""
+    pairs = []
+    for arg in runs:
+        questions_path, run_path = arg.split("=", 1)
+        questions = {q["id"]: q for q in load_questions(Path(questions_path))}
+        run = json.loads(Path(run_path).read_text(encoding="utf-8"))
+        pairs += [(questions[r["id"]], r) for r in run["results"]]
+    return pairs
 
 
 if __name__ == "__main__":
