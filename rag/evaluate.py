@@ -75,26 +75,45 @@ def _base(source: str) -> str:
     return source.rsplit("/", 1)[-1]
 
 
+def outcomes(rows: list[tuple[dict, bool, str, list[str]]]) -> dict[str, float]:
+    """answer_correct, cited_gold_source, refusal_on_unanswerable and false_refusal, unrounded,
+    over (question, refused, answer text, the sources it cites) rows: for `score` here and for
+    the metrics at another threshold of a recorded run (train.sweep_threshold)."""
+    answerable = [(q, refused, text, sources) for q, refused, text, sources in rows if q["answerable"]]
+    unanswerable = [refused for q, refused, _, _ in rows if not q["answerable"]]
+    kept = [(q, text, sources) for q, refused, text, sources in answerable if not refused]
+
+    def share(count: int, n: int) -> float:
+        return count / n if n else 0.0
+
+    return {
+        "answer_correct": share(sum(satisfies(text, q["answers"]) for q, text, _ in kept), len(answerable)),
+        "cited_gold_source": share(sum(any(_base(s) in q["sources"] for s in sources) for q, _, sources in kept),
+                                   len(answerable)),
+        "refusal_on_unanswerable": share(sum(unanswerable), len(unanswerable)),
+        "false_refusal": share(sum(refused for _, refused, _, _ in answerable), len(answerable)),
+    }
+
+
 def score(questions: list[dict], answers: list[Answer]) -> dict[str, float]:
     """The metrics over paired questions and answers."""
     answerable = [(q, a) for q, a in zip(questions, answers) if q["answerable"]]
-    unanswerable = [(q, a) for q, a in zip(questions, answers) if not q["answerable"]]
     not_refused = [a for a in answers if not a.refused]
 
     def rate(items: Iterable[bool], n: int) -> float:
         return round(sum(items) / n, 4) if n else 0.0
 
+    rates = {name: round(value, 4) for name, value in outcomes(
+        [(q, a.refused, a.text, [c.source for c in a.citations]) for q, a in zip(questions, answers)]).items()}
     cited = [(q, c) for q, a in answerable for c in a.citations]
     return {
         "evidence_recall@k": rate((satisfies(" ".join(h.chunk.text for h in a.hits), q["answers"])
                                    for q, a in answerable), len(answerable)),
-        "answer_correct": rate((not a.refused and satisfies(a.text, q["answers"])
-                                for q, a in answerable), len(answerable)),
-        "cited_gold_source": rate((any(_base(c.source) in q["sources"] for c in a.citations)
-                                   for q, a in answerable), len(answerable)),
+        "answer_correct": rates["answer_correct"],
+        "cited_gold_source": rates["cited_gold_source"],
         "citation_precision": rate((_base(c.source) in q["sources"] for q, c in cited), len(cited)),
-        "refusal_on_unanswerable": rate((a.refused for _, a in unanswerable), len(unanswerable)),
-        "false_refusal": rate((a.refused for _, a in answerable), len(answerable)),
+        "refusal_on_unanswerable": rates["refusal_on_unanswerable"],
+        "false_refusal": rates["false_refusal"],
         "fabricated": rate((fabricated(a) for a in not_refused), len(not_refused)),
         "median_answer_words": float(statistics.median(len(a.text.split()) for a in not_refused))
         if not_refused else 0.0,

@@ -30,7 +30,7 @@ import argparse
 import json
 from pathlib import Path
 
-from rag.evaluate import load_questions, satisfies
+from rag.evaluate import load_questions, outcomes
 from rag.judge import checked_score
 from train.train_judge import auc as auc_of
 
@@ -57,16 +57,7 @@ def metrics(pairs: list[tuple[dict, dict]], threshold: float, score=SCORES["verd
         value = score(r)
         return r["verdict"] < verdict_at or (value is not None and value < threshold)
 
-    answerable = [(q, r) for q, r in pairs if q["answerable"]]
-    unanswerable = [r for q, r in pairs if not q["answerable"]]
-    kept = [(q, r) for q, r in answerable if not refused(r)]
-    return {
-        "answer_correct": sum(satisfies(r["answer"], q["answers"]) for q, r in kept) / len(answerable),
-        "cited_gold_source": sum(any(c["source"].rsplit("/", 1)[-1] in q["sources"] for c in r["citations"])
-                                 for q, r in kept) / len(answerable),
-        "refusal_on_unanswerable": sum(map(refused, unanswerable)) / max(1, len(unanswerable)),
-        "false_refusal": sum(refused(r) for _, r in answerable) / len(answerable),
-    }
+    return outcomes([(q, refused(r), r["answer"], [c["source"] for c in r["citations"]]) for q, r in pairs])
 
 
 def most_refusals(pairs: list[tuple[dict, dict]], score, verdict_at: float = 0.0,
