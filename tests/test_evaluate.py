@@ -111,3 +111,36 @@ def test_a_sweep_of_the_check_applies_the_verdicts_threshold_first():
     # A quote is held to the check alone, as the app holds it (rag.judge.checked_score).
     quote = dict(result(0.9, 0.2), answer="The documents say: “35 drones.” [1]")
     assert SCORES["checked"](quote) == 0.2
+
+
+def test_the_check_asked_again_about_a_recorded_answer_gives_the_recorded_score_or_the_changed_checks(
+        settings, encoder, llm):
+    from rag.index import load_index
+    from rag.pipeline import build_pipeline
+    from train.rescore_check import rescore
+
+    llm.p_cited = 0.7
+    llm.queue.append("Russia launched 35 Shahed drones [1].")
+    answer = build_pipeline(settings, encoder=encoder, llm=llm).ask("How many Shahed drones did Russia launch?")
+    refused = {"id": "q2", "question": "Who won?", "answer": "The documents do not answer.", "citations": [],
+               "p_cited": None}
+    run = [{"id": "q1", **answer.to_json()}, refused]
+    chunks = {c.chunk_id: c for c in load_index(settings.index_location, None, None).chunks}
+    again, same = rescore(run, llm, chunks)
+    assert same == 1 and again[0]["p_cited"] == 0.7 and again[1] == refused  # as recorded
+    llm.p_cited_for["35 Shahed drones overnight"] = 0.2  # the check changed
+    changed, same = rescore(run, llm, chunks)
+    assert same == 0 and changed[0]["p_cited"] == 0.2 and changed[0]["answer"] == answer.text
+    assert ("(Drone attack on the capital) The armed forces said that Russia launched 35 Shahed drones "
+            "overnight.") in llm.checks[-1][-1]["content"]  # shown as the run's check was
+
+
+def test_the_other_documents_side_of_a_disagreement_note_is_no_citation_the_check_was_asked_about():
+    from train.rescore_check import checked_citations
+
+    mine = {"n": 1, "quote": "Russia launched 35 drones."}
+    theirs = {"n": 2, "quote": "Russia launched 52 drones."}
+    result = {"answer": "Russia launched 35 drones [1]. The sources may disagree: “Russia launched 35 "
+                        "drones.” [1], but “Russia launched 52 drones.” [2].", "citations": [mine, theirs]}
+    assert checked_citations(result) == [mine]
+    assert checked_citations({"answer": "Russia launched 35 drones [1].", "citations": [mine]}) == [mine]
