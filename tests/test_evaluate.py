@@ -144,3 +144,15 @@ def test_the_other_documents_side_of_a_disagreement_note_is_no_citation_the_chec
                         "drones.” [1], but “Russia launched 52 drones.” [2].", "citations": [mine, theirs]}
     assert checked_citations(result) == [mine]
     assert checked_citations({"answer": "Russia launched 35 drones [1].", "citations": [mine]}) == [mine]
+
+
+def test_clapnqs_test_split_is_written_as_a_question_set_whose_answerable_questions_name_their_passage(tmp_path):
+    from rag.evaluate import load_questions
+    from train.clapnq_set import write_set
+
+    assert write_set("test", tmp_path) == 116
+    questions = load_questions(tmp_path / "questions.jsonl")
+    assert sum(q["answerable"] for q in questions) == 47
+    for q in questions:
+        assert q["sources"] == ([f"{q['id']}.txt"] if q["answerable"] else []) and q["answers"] == []
+        assert (tmp_path / "docs" / f"{q['id']}.txt").read_text(encoding="utf-8").split("\n")[1] == ""  # title, blank
