@@ -138,8 +138,8 @@ def test_the_check_asked_again_about_a_recorded_answer_gives_the_recorded_score_
 def test_the_other_documents_side_of_a_disagreement_note_is_no_citation_the_check_was_asked_about():
     from train.rescore_check import checked_citations
 
-    mine = {"n": 1, "quote": "Russia launched 35 drones."}
-    theirs = {"n": 2, "quote": "Russia launched 52 drones."}
+    mine = {"n": 1, "source": "a.txt", "chunk_id": "a#0", "start": 0, "end": 26, "quote": "Russia launched 35 drones."}
+    theirs = {"n": 2, "source": "b.txt", "chunk_id": "b#0", "start": 0, "end": 26, "quote": "Russia launched 52 drones."}
     result = {"answer": "Russia launched 35 drones [1]. The sources may disagree: “Russia launched 35 "
                         "drones.” [1], but “Russia launched 52 drones.” [2].", "citations": [mine, theirs]}
     assert checked_citations(result) == [mine]

@@ -20,27 +20,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
-from rag.conflict import DISAGREE
+from rag.conflict import DISAGREE, quoted
 from rag.generate import ChatModel
 from rag.judge import check_answer
 from rag.schema import Chunk, Citation, Hit
 
-NOTE = re.compile(r"but “(.*)” \[(\d+)\]\.$")  # the other document's side of the note (rag.conflict)
+def as_citation(row: dict, n: int | None = None) -> Citation:
+    """A recorded citation (`rag ask --json`) as the pipeline held it, numbered n if given."""
+    return Citation(n=row["n"] if n is None else n, source=row["source"], chunk_id=row["chunk_id"],
+                    start=row["start"], end=row["end"], quote=row["quote"])
 
 
 def checked_citations(result: dict) -> list[dict]:
     """The citations the check was asked about: step 7's note ("The sources may disagree: …, but
-    “…” [n].") cites the other document after the check, so that citation is left out."""
-    citations = result["citations"]
-    if DISAGREE not in result["answer"] or not (note := NOTE.search(result["answer"])):
-        return citations
-    theirs = next((i for i, c in enumerate(citations)
-                   if c["n"] == int(note.group(2)) and c["quote"] == note.group(1)), None)
-    return [c for i, c in enumerate(citations) if i != theirs]
+    “…” [n].", rag.conflict.note_disagreement) cites the other document after the check, so the
+    citation the note ends on is left out."""
+    if DISAGREE not in result["answer"]:
+        return result["citations"]
+    return [c for c in result["citations"] if not result["answer"].endswith(f", but {quoted(as_citation(c))}.")]
 
 
 def rescore(results: list[dict], llm: ChatModel, chunks: dict[str, Chunk]) -> tuple[list[dict], int]:
@@ -53,8 +53,7 @@ def rescore(results: list[dict], llm: ChatModel, chunks: dict[str, Chunk]) -> tu
             continue
         cited = checked_citations(result)
         hits = [Hit(chunk=chunks[c["chunk_id"]], score=0.0) for c in cited]
-        citations = [Citation(n=i, source=c["source"], chunk_id=c["chunk_id"], start=c["start"],
-                              end=c["end"], quote=c["quote"]) for i, c in enumerate(cited, start=1)]
+        citations = [as_citation(c, n) for n, c in enumerate(cited, start=1)]
         p_cited = check_answer(llm, result["question"], hits, citations)
         same += abs(p_cited - result["p_cited"]) < 1e-3
         new.append({**result, "p_cited": round(p_cited, 4)})
