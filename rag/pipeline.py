@@ -18,7 +18,7 @@ from pathlib import Path
 
 from embeddings.encoder import Encoder, Remembering, SentenceTransformerEncoder, model_name
 from embeddings.remote_encoder import RemoteEncoder
-from rag.conflict import note_disagreement
+from rag.conflict import note_disagreement, quoted
 from rag.cite import (QUOTE_INTRO, Claim, Support, Verifier, citation_for, parse_claims,
                       says_unknown)
 from rag.errors import (IndexBusyError, IndexMissingError, InputError, ModelError, RagError,
@@ -132,7 +132,7 @@ def quote_answer(hits: list[Hit], spans: list[tuple[int, int, int]]) -> tuple[st
     """An answer that quotes passage sentences, clearly as quotes: each (n, first, last)
     is passage n's sentences first..last."""
     citations = [citation_for(n, hits[n - 1], first, last) for n, first, last in spans]
-    quotes = " … ".join("“" + c.quote.strip("“”\"") + f"” [{c.n}]" for c in citations)
+    quotes = " … ".join(map(quoted, citations))
     return f"{QUOTE_INTRO}{quotes}", citations
 
 

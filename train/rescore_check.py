@@ -31,7 +31,8 @@ from rag.schema import Chunk, Citation, Hit
 def as_citation(row: dict, n: int | None = None) -> Citation:
     """A recorded citation (`rag ask --json`) as the pipeline held it, numbered n if given."""
     return Citation(n=row["n"] if n is None else n, source=row["source"], chunk_id=row["chunk_id"],
-                    start=row["start"], end=row["end"], quote=row["quote"])
+                    start=row["start"], end=row["end"], quote=row["quote"], page=row.get("page"),
+                    also=tuple(row.get("also_in", ())))
 
 
 def checked_citations(result: dict) -> list[dict]:
